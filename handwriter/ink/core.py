@@ -1,0 +1,156 @@
+"""One line of handwriting as pen offsets, its conversions, and the `lines.npz` layout.
+
+Convention everywhere in handwriter: `strokes` is float32 `(N, 3)` of `[dx, dy, pen_lift]`,
+y points UP, the first row is the offset of the first point from the origin, and
+`pen_lift` is 1 on the last point of a pen-down stroke (the pen leaves the paper after it).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+
+class InkError(ValueError):
+    """Malformed ink input; the message starts with `file:line:` so users can find it."""
+
+    def __init__(self, path: str | Path, line: int | None, what: str):
+        where = f"{path}:{line}" if line is not None else str(path)
+        super().__init__(f"{where}: {what}")
+
+
+@dataclass
+class Ink:
+    """A line (or any run) of handwriting with optional transcription and provenance."""
+
+    strokes: np.ndarray
+    text: str = ""
+    writer: str = ""
+    contributor: str = ""
+    source: str = ""
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.strokes = np.asarray(self.strokes, dtype=np.float32).reshape(-1, 3)
+
+    def __len__(self) -> int:
+        return len(self.strokes)
+
+    @property
+    def points(self) -> np.ndarray:
+        """Absolute `(N, 2)` pen positions, y up."""
+        return offsets_to_points(self.strokes)
+
+    @property
+    def stroke_list(self) -> list[np.ndarray]:
+        """The pen-down strokes as a list of absolute `(n_i, 2)` arrays."""
+        return split_strokes(self.strokes)
+
+    @classmethod
+    def from_stroke_list(cls, strokes: list[np.ndarray], **kw) -> Ink:
+        return cls(points_to_offsets(*join_strokes(strokes)), **kw)
+
+    def to_svg(self, **kw) -> str:
+        from ..render import ink_to_svg
+
+        return ink_to_svg([self], **kw)
+
+    def save(self, path: str | Path, **kw) -> None:
+        """Write to a file whose kind follows the extension (.svg .png .gif .npz .inkml)."""
+        from ..render import save_inks
+
+        save_inks([self], path, **kw)
+
+
+def offsets_to_points(strokes: np.ndarray) -> np.ndarray:
+    return np.cumsum(np.asarray(strokes, dtype=np.float64)[:, :2], axis=0)
+
+
+def points_to_offsets(points: np.ndarray, pen_lift: np.ndarray) -> np.ndarray:
+    """Inverse of `offsets_to_points`: the first row keeps the first point's position."""
+    points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    out = np.zeros((len(points), 3), dtype=np.float32)
+    out[:, :2] = np.diff(points, axis=0, prepend=np.zeros((1, 2)))
+    out[:, 2] = pen_lift
+    return out
+
+
+def split_strokes(strokes: np.ndarray) -> list[np.ndarray]:
+    points = offsets_to_points(strokes)
+    ends = np.flatnonzero(strokes[:, 2] > 0.5) + 1
+    return [p for p in np.split(points, ends) if len(p)]
+
+
+def join_strokes(strokes: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Absolute strokes -> `(points, pen_lift)` with pen_lift on each stroke's last point."""
+    strokes = [np.asarray(s, dtype=np.float64).reshape(-1, 2) for s in strokes if len(s)]
+    if not strokes:
+        return np.zeros((0, 2)), np.zeros(0, dtype=np.float32)
+    pen_lift = np.concatenate([np.eye(1, len(s), len(s) - 1)[0] for s in strokes])
+    return np.concatenate(strokes), pen_lift.astype(np.float32)
+
+
+# ---------------------------------------------------------------- the lines.npz layout
+
+LINE_FIELDS = ("text", "writer", "contributor", "source")
+
+
+def read_lines(path: str | Path) -> list[Ink]:
+    """Read the `lines.npz` layout of ../shared (strokes int/float `[dx, dy, eos]` + offsets)."""
+    path = Path(path)
+    try:
+        data = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise
+    except (ValueError, OSError) as e:
+        raise InkError(path, None, f"not a readable .npz file ({e})") from None
+    with data:
+        for key in ("strokes", "offsets"):
+            if key not in data.files:
+                raise InkError(path, None, f"missing array {key!r} (has {sorted(data.files)})")
+        strokes = data["strokes"]
+        offsets = data["offsets"].astype(np.int64)
+        if strokes.ndim != 2 or strokes.shape[1] != 3:
+            raise InkError(path, None, f"'strokes' must be (N, 3), got {strokes.shape}")
+        if (len(offsets) < 1 or offsets[0] != 0 or offsets[-1] != len(strokes)
+                or np.any(np.diff(offsets) < 0)):
+            raise InkError(path, None, "'offsets' must rise from 0 to len(strokes)")
+        n = len(offsets) - 1
+        columns = {}
+        for key in LINE_FIELDS:
+            if key in data.files:
+                values = data[key]
+                if len(values) != n:
+                    raise InkError(path, None, f"{key!r} has {len(values)} rows, expected {n}")
+                columns[key] = [str(v) for v in values]
+        if "source_file" in data.files and "source" not in columns:
+            columns["source"] = [str(v) for v in data["source_file"]]
+        strokes = strokes.astype(np.float32)
+    return [Ink(strokes[offsets[i]:offsets[i + 1]], **{k: v[i] for k, v in columns.items()})
+            for i in range(n)]
+
+
+def write_lines(path: str | Path, inks: list[Ink]) -> None:
+    """Write inks in the `lines.npz` layout, atomically; int16 when the offsets are integral."""
+    path = Path(path)
+    strokes = np.concatenate([i.strokes for i in inks]) if inks else np.zeros((0, 3), np.float32)
+    integral = np.all(strokes == np.round(strokes)) and np.abs(strokes).max(initial=0) < 32768
+    arrays = {
+        "strokes": strokes.astype(np.int16 if integral else np.float32),
+        "offsets": np.concatenate([[0], np.cumsum([len(i) for i in inks])]).astype(np.int64),
+    }
+    for key in LINE_FIELDS:
+        arrays[key] = np.array([getattr(i, key) for i in inks], dtype=str)
+    atomic_write(path, lambda f: np.savez_compressed(f, **arrays))
+
+
+def atomic_write(path: str | Path, write) -> None:
+    """Call `write(file)` on a temp file beside `path`, then rename: never half a file."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        write(f)
+    os.replace(tmp, path)
