@@ -1,5 +1,7 @@
 """Stroke data: the `Ink` line model and readers/writers for the formats people hold ink in."""
 
+from pathlib import Path
+
 from .core import (
     Ink,
     InkError,
@@ -11,15 +13,65 @@ from .core import (
     split_strokes,
     write_lines,
 )
+from .iamondb import read_iamondb
+from .inkml import read_inkml, write_inkml
+from .stroke3 import read_stroke3, write_stroke3
 
 __all__ = [
     "Ink",
     "InkError",
+    "FORMATS",
     "atomic_write",
+    "guess_format",
+    "read_ink",
     "join_strokes",
     "offsets_to_points",
     "points_to_offsets",
+    "read_iamondb",
+    "read_inkml",
     "read_lines",
+    "read_stroke3",
     "split_strokes",
+    "write_inkml",
     "write_lines",
+    "write_stroke3",
 ]
+
+FORMATS = ("unipen", "iam", "inkml", "stroke3", "npz")
+
+
+def guess_format(path: str | Path) -> str:
+    """The format of an ink file or folder, from its extension, keys or layout."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file or folder")
+    if path.is_dir():
+        return "iam" if (path / "lineStrokes").is_dir() else "unipen"
+    suffix = path.suffix.lower()
+    if suffix in (".inkml", ".xml"):
+        return "inkml"
+    if suffix == ".npz":
+        import zipfile
+
+        try:
+            with zipfile.ZipFile(path) as z:
+                names = {n.removesuffix(".npy") for n in z.namelist()}
+        except zipfile.BadZipFile:
+            raise InkError(path, None, "not a .npz (zip) file") from None
+        return "npz" if {"strokes", "offsets"} <= names else "stroke3"
+    raise InkError(path, None, f"cannot tell the ink format from {suffix!r}; "
+                   f"give one of {', '.join(FORMATS)}")
+
+
+def read_ink(path: str | Path, format: str | None = None, progress: bool = False) -> list[Ink]:
+    """Read lines of ink from any supported format (`format` None guesses it)."""
+    format = format or guess_format(path)
+    if format == "unipen":
+        from .unipen import read_unipen
+
+        return read_unipen(path, progress=progress)
+    readers = {"iam": read_iamondb, "inkml": read_inkml, "stroke3": read_stroke3,
+               "npz": read_lines}
+    if format not in readers:
+        raise ValueError(f"unknown ink format {format!r}; expected one of {', '.join(FORMATS)}")
+    return readers[format](path)

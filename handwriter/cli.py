@@ -1,0 +1,318 @@
+"""The `handwriter` command: argparse and exit codes, each command one library call."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import textwrap
+import typing
+from pathlib import Path
+
+from .ink import FORMATS, InkError
+
+# Short names for the flags people type most (the long field names work too).
+ALIASES = {"num_layers": "--layers", "hidden_size": "--hidden", "num_mixtures": "--mixtures",
+           "grad_clip": "--clip"}
+
+
+def add_config_flags(parser: argparse.ArgumentParser, cfg_type: type,
+                     skip: tuple[str, ...] = ()) -> None:
+    """One flag per config field, its help and default read from the dataclass."""
+    hints = typing.get_type_hints(cfg_type)
+    comments = field_comments(cfg_type)
+    for f in dataclasses.fields(cfg_type):
+        if f.name in skip:
+            continue
+        kind = ({"action": argparse.BooleanOptionalAction} if hints[f.name] is bool
+                else {"type": hints[f.name], "metavar": f.name.split("_")[-1].upper()})
+        names = ["--" + f.name.replace("_", "-")] + ([ALIASES[f.name]] if f.name in ALIASES
+                                                      else [])
+        parser.add_argument(*names, dest=f.name, default=None,
+                            help=f"{comments.get(f.name, '')} (default: {f.default!r})", **kind)
+
+
+def field_comments(cfg_type: type) -> dict[str, str]:
+    """The `# comment` after each field in the dataclass source: one home for its help."""
+    import inspect
+
+    out = {}
+    for line in inspect.getsource(cfg_type).splitlines():
+        name, _, rest = line.strip().partition(":")
+        if "#" in rest and name.isidentifier():
+            out[name] = rest.split("#", 1)[1].strip()
+    return out
+
+
+def config_from_args(cfg_type: type, args: argparse.Namespace, base=None):
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(cfg_type)
+             if getattr(args, f.name, None) is not None}
+    return dataclasses.replace(base or cfg_type(), **given)
+
+
+# ---------------------------------------------------------------- commands
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .model import ModelConfig
+    from .train import TrainConfig, load_checkpoint, train
+
+    cfg = config_from_args(TrainConfig, args)
+    model_cfg = config_from_args(ModelConfig, args)
+    if args.resume:
+        last = Path(cfg.out) / "last.pt"
+        state = load_checkpoint(last)
+        changed = [f.name for f in dataclasses.fields(ModelConfig)
+                   if getattr(args, f.name) is not None
+                   and getattr(args, f.name) != state["model_config"][f.name]]
+        if changed:
+            raise ValueError(f"--resume keeps the model of {last}; it differs in "
+                             f"{', '.join(changed)}")
+        cfg = config_from_args(TrainConfig, args, TrainConfig(**state["train_config"]))
+    if not cfg.data:
+        raise ValueError("--data is required: a lines.npz (see `handwriter data convert`)")
+    valid = train(cfg, model_cfg, resume=args.resume)
+    print(json.dumps(valid))
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .train import TrainConfig, evaluate, line_set, load_model, load_split
+
+    net, state = load_model(args.model)
+    trained = TrainConfig(**state["train_config"])
+    cfg = dataclasses.replace(trained, data=args.data, synthesis=bool(net.cfg.alphabet)
+                              or args.text_lines)
+    lines = line_set(load_split(cfg, args.split), net.cfg.alphabet)
+    result = evaluate(net, lines, state["offset_scale"])
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{args.split}: {result['lines']} lines, {result['points']} points: "
+              f"{result['nats_per_sequence']:.2f} nats per sequence, "
+              f"{result['nats_per_point']:.4f} nats per point")
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from .sample import SampleConfig, Writer, generate, read_primer
+
+    cfg = config_from_args(SampleConfig, args)
+    writer = Writer.load(args.model)
+    primer = read_primer(args.prime) if args.prime else None
+    inks, _ = generate(writer, cfg, primer=primer)
+    save_outputs(inks, args.output, args.split)
+    return 0
+
+
+def cmd_write(args: argparse.Namespace) -> int:
+    from .sample import SampleConfig, Writer, read_primer, write_page
+
+    cfg = config_from_args(SampleConfig, args)
+    writer = Writer.load(args.model, synthesis=True)
+    primer = read_primer(args.prime) if args.prime else None
+    if primer is not None and not (args.prime_text or primer.text):
+        raise ValueError("--prime needs --prime-text (the primer file has no transcription)")
+    lines = textwrap.wrap(args.text, args.width) or [""]
+    inks = write_page(writer, lines, cfg, style=args.style, primer=primer,
+                      primer_text=args.prime_text or (primer.text if primer else ""))
+    save_outputs(inks, args.output, args.split, line_height=args.line_height)
+    return 0
+
+
+def save_outputs(inks: list, output: str, split: bool, **kw) -> None:
+    from .render import save_inks
+
+    if split:
+        path = Path(output)
+        for i, ink in enumerate(inks):
+            target = path.with_name(f"{path.stem}-{i + 1:03d}{path.suffix}")
+            save_inks([ink], target, **kw)
+            print(target)
+    else:
+        save_inks(inks, output, **kw)
+        print(output)
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .ink import read_ink, write_lines
+
+    if args.data_command == "convert":
+        inks = read_ink(args.source, args.format, progress=True)
+        write_lines(args.output, inks)
+        print(f"{args.output}: {len(inks)} lines")
+    elif args.data_command == "stats":
+        inks = read_ink(args.file, args.format)
+        points = np.array([len(i) for i in inks])
+        chars = np.array([len(i.text) for i in inks])
+        with_text = chars > 0
+        stats = {"lines": len(inks), "writers": len({i.writer for i in inks if i.writer}),
+                 "points": int(points.sum()),
+                 "points_per_line": summary(points),
+                 "characters_per_line": summary(chars),
+                 "points_per_character": summary(points[with_text] / chars[with_text])}
+        print(json.dumps(stats, indent=2))
+    elif args.data_command == "show":
+        from .render import save_inks
+
+        inks = read_ink(args.file, args.format)
+        picked = [inks[i] for i in args.index if -len(inks) <= i < len(inks)]
+        if len(picked) != len(args.index):
+            raise ValueError(f"--index must be within 0..{len(inks) - 1} for {args.file}")
+        save_inks(picked, args.output)
+        for ink in picked:
+            print(f"{ink.writer or '?'}: {ink.text!r}")
+    return 0
+
+
+def summary(values) -> dict:
+    import numpy as np
+
+    if not len(values):
+        return {}
+    p = np.percentile(values, [5, 50, 95])
+    return {"mean": round(float(np.mean(values)), 2), "p5": round(float(p[0]), 2),
+            "median": round(float(p[1]), 2), "p95": round(float(p[2]), 2)}
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from . import plots
+    from .sample import SampleConfig, Writer
+
+    cfg = config_from_args(SampleConfig, args)
+    if args.plot_command == "density":
+        plots.plot_density(Writer.load(args.model), cfg, args.output)
+    else:
+        plots.plot_attention(Writer.load(args.model, synthesis=True), args.text, cfg,
+                             args.output)
+    print(args.output)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .train import export_model
+
+    export_model(args.checkpoint, args.output, half=not args.full_precision)
+    print(args.output)
+    return 0
+
+
+# ---------------------------------------------------------------- the parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .model import ModelConfig
+    from .sample import SampleConfig
+    from .train import TrainConfig
+
+    parser = argparse.ArgumentParser(
+        prog="handwriter", description="Learns to write like a person (Graves 2013): sample "
+        "new handwriting, write text by hand, train on your own ink.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    model_help = "checkpoint to use (default: the model shipped with handwriter)"
+    p = commands.add_parser("sample", help="write new handwriting from nothing (or a primer)",
+                            description="Unconditional handwriting (Graves section 4). The "
+                            "output kind follows the extension: .svg .png .gif .npz .inkml")
+    p.add_argument("-o", "--output", required=True, help="output file")
+    p.add_argument("--model", help=model_help)
+    p.add_argument("--prime", help="ink file whose first line sets the style to continue")
+    p.add_argument("--split", action="store_true", help="one numbered file per line")
+    add_config_flags(p, SampleConfig)
+    p.set_defaults(run=cmd_sample)
+
+    p = commands.add_parser("write", help="write the given text by hand",
+                            description="Text to handwriting (Graves section 5); long text "
+                            "is wrapped into lines written in one style.")
+    p.add_argument("text", help="the text to write")
+    p.add_argument("-o", "--output", required=True, help="output file (.svg .png .gif .npz "
+                   ".inkml)")
+    p.add_argument("--model", help=model_help)
+    p.add_argument("--style", type=int, default=None,
+                   help="a style number: every line is primed with the model's own writing "
+                   "for that seed (default: no priming)")
+    p.add_argument("--prime", help="ink file whose first line sets the style")
+    p.add_argument("--prime-text", help="transcription of the primer line")
+    p.add_argument("--width", type=int, default=40, help="characters per line (default: 40)")
+    p.add_argument("--line-height", type=float, default=100.0,
+                   help="page units between lines (default: 100)")
+    p.add_argument("--split", action="store_true", help="one numbered file per line")
+    add_config_flags(p, SampleConfig, skip=("n",))
+    p.set_defaults(run=cmd_write, n=1)
+
+    p = commands.add_parser("train", help="train a model on a lines.npz",
+                            description="Train Graves' prediction network, or with "
+                            "--synthesis the text-conditioned one. Ctrl-C saves; --resume "
+                            "continues exactly.")
+    p.add_argument("--resume", action="store_true", help="continue OUT/last.pt")
+    add_config_flags(p, TrainConfig)
+    add_config_flags(p, ModelConfig, skip=("alphabet", "chars_per_step"))
+    p.set_defaults(run=cmd_train)
+
+    p = commands.add_parser("eval", help="negative log-likelihood on held-out writers")
+    p.add_argument("--model", required=True, help="checkpoint")
+    p.add_argument("--data", required=True, help="lines.npz")
+    p.add_argument("--split", default="valid", choices=["train", "valid", "test"],
+                   help="writer-disjoint split, as in training (default: valid)")
+    p.add_argument("--text-lines", action="store_true",
+                   help="only the lines a synthesis model trains on (for comparing the two)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=cmd_eval)
+
+    p = commands.add_parser("data", help="convert, summarise and look at ink data")
+    data = p.add_subparsers(dest="data_command", required=True, metavar="DATA_COMMAND")
+    q = data.add_parser("convert", help="any supported format -> the lines.npz layout")
+    q.add_argument("source", help="a file, or a folder for unipen and iam")
+    q.add_argument("-o", "--output", required=True, help="lines.npz to write")
+    q.add_argument("--format", choices=FORMATS, help="input format (default: guessed)")
+    q = data.add_parser("stats", help="lines, writers, points per line and per character")
+    q.add_argument("file")
+    q.add_argument("--format", choices=FORMATS, help="input format (default: guessed)")
+    q = data.add_parser("show", help="draw lines of a file")
+    q.add_argument("file")
+    q.add_argument("--index", type=int, nargs="+", default=[0], help="line numbers (from 0)")
+    q.add_argument("-o", "--output", required=True, help="picture (.png .svg .gif)")
+    q.add_argument("--format", choices=FORMATS, help="input format (default: guessed)")
+    p.set_defaults(run=cmd_data)
+
+    p = commands.add_parser("plot", help="look inside a model (Graves figures 10 and 12)")
+    plot = p.add_subparsers(dest="plot_command", required=True, metavar="PLOT")
+    q = plot.add_parser("density", help="predictive density along a sampled line (fig. 10)")
+    q.add_argument("--model", help=model_help)
+    q.add_argument("-o", "--output", required=True, help="PNG to write")
+    add_config_flags(q, SampleConfig, skip=("n",))
+    q = plot.add_parser("attention", help="window weights over the text (fig. 12)")
+    q.add_argument("--text", required=True, help="text to write")
+    q.add_argument("--model", help=model_help)
+    q.add_argument("-o", "--output", required=True, help="PNG to write")
+    add_config_flags(q, SampleConfig, skip=("n",))
+    p.set_defaults(run=cmd_plot, n=1)
+
+    p = commands.add_parser("export", help="strip a checkpoint for shipping (fp16 weights)")
+    p.add_argument("checkpoint")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--full-precision", action="store_true", help="keep fp32 weights")
+    p.set_defaults(run=cmd_export)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        print("handwriter: interrupted", file=sys.stderr)
+        return 130
+    except (InkError, ValueError, FileNotFoundError, OSError) as e:
+        if args.debug:
+            raise
+        print(f"handwriter: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

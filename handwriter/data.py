@@ -1,0 +1,187 @@
+"""From raw ink to training batches: normalisation, writer-disjoint splits, length buckets.
+
+Sites record at 84 to 1270 points per inch and 10 to 200 Hz, so every line is scaled by its
+own robust height and (by default) resampled to a fixed pen distance: after this, one unit
+is about the height of the line's writing whatever tablet it came from.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .ink import Ink
+
+# ---------------------------------------------------------------- preprocessing
+
+
+def robust_height(strokes: np.ndarray) -> float:
+    """90th minus 10th percentile of y: the height of the writing, blind to stray points."""
+    y = np.cumsum(strokes[:, 1], dtype=np.float64)
+    return float(np.percentile(y, 90) - np.percentile(y, 10)) if len(y) else 0.0
+
+
+def resample(strokes: np.ndarray, step: float) -> np.ndarray:
+    """Resample each pen-down stroke to points `step` apart along the pen's path.
+
+    Keeps each stroke's first and last point, so pen lifts and stroke extents survive.
+    """
+    points = np.cumsum(strokes[:, :2].astype(np.float64), axis=0)
+    ends = np.flatnonzero(strokes[:, 2] > 0.5) + 1
+    pieces, lifts = [], []
+    for stroke in np.split(points, ends):
+        if not len(stroke):
+            continue
+        arc = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(stroke, axis=0).T))])
+        n = max(int(round(arc[-1] / step)), 1) + 1 if len(stroke) > 1 else 1
+        at = np.linspace(0.0, arc[-1], n)
+        pieces.append(np.stack([np.interp(at, arc, stroke[:, 0]),
+                                np.interp(at, arc, stroke[:, 1])], 1))
+        lifts.append(np.eye(1, n, n - 1)[0])
+    points = np.concatenate(pieces)
+    out = np.zeros((len(points), 3), dtype=np.float32)
+    out[:, :2] = np.diff(points, axis=0, prepend=np.zeros((1, 2)))
+    out[:, 2] = np.concatenate(lifts)
+    return out
+
+
+def clip_jumps(strokes: np.ndarray, max_jump: float) -> np.ndarray:
+    """Shorten offsets longer than `max_jump` (tablet glitches), keeping their direction."""
+    length = np.hypot(strokes[:, 0], strokes[:, 1])
+    factor = np.minimum(1.0, max_jump / np.maximum(length, 1e-12))
+    out = strokes.copy()
+    out[:, :2] *= factor[:, None]
+    return out
+
+
+def prepare(ink: Ink, resample_step: float = 0.2, max_jump: float = 8.0) -> np.ndarray | None:
+    """A line's training strokes in units of its robust height; None if it has no height.
+
+    The first row (the offset from the origin) is dropped: a model starts at the pen.
+    """
+    height = robust_height(ink.strokes)
+    if len(ink.strokes) < 2 or height <= 0:
+        return None
+    strokes = ink.strokes.copy()
+    strokes[0, :2] = 0
+    strokes[:, :2] /= height
+    if resample_step > 0:
+        strokes = resample(strokes, resample_step)
+    return clip_jumps(strokes, max_jump)[1:]
+
+
+# ---------------------------------------------------------------- splits and text
+
+
+def writer_split(writer: str, valid_percent: int = 5, test_percent: int = 5) -> str:
+    """'train', 'valid' or 'test' from a hash of the writer: stable and writer-disjoint."""
+    bucket = zlib.crc32(writer.encode("utf-8")) % 100
+    if bucket < test_percent:
+        return "test"
+    return "valid" if bucket < test_percent + valid_percent else "train"
+
+
+def build_alphabet(texts: list[str], min_count: int = 20) -> str:
+    """Characters seen at least `min_count` times, sorted; the rest encode as unknown (0)."""
+    counts = Counter("".join(texts))
+    return "".join(sorted(c for c, n in counts.items() if n >= min_count))
+
+
+def encode_text(text: str, alphabet: str) -> np.ndarray:
+    """Character indices: 1 + position in `alphabet`, 0 for characters outside it."""
+    index = {c: i + 1 for i, c in enumerate(alphabet)}
+    return np.array([index.get(c, 0) for c in text], dtype=np.int64)
+
+
+# ---------------------------------------------------------------- batches
+
+
+@dataclass
+class Batch:
+    strokes_in: torch.Tensor   # (B, T, 3) previous point, a pen-lift start token first
+    strokes_out: torch.Tensor  # (B, T, 3) the point to predict
+    mask: torch.Tensor         # (B, T) 1 on real points
+    text: torch.Tensor | None = None       # (B, U) character indices, 0-padded
+    text_mask: torch.Tensor | None = None  # (B, U) 1 on real characters
+
+    def to(self, device: torch.device | str) -> Batch:
+        return Batch(*(t.to(device) if t is not None else None for t in
+                       (self.strokes_in, self.strokes_out, self.mask, self.text, self.text_mask)))
+
+
+START = np.array([[0.0, 0.0, 1.0]], dtype=np.float32)  # "the pen has just lifted"
+
+
+def collate(lines: list[np.ndarray], texts: list[np.ndarray] | None = None,
+            offset_scale: float = 1.0) -> Batch:
+    """Pad lines (already prepared strokes) into a Batch; offsets divided by `offset_scale`."""
+    T = max(len(s) for s in lines)
+    strokes = np.zeros((len(lines), T + 1, 3), dtype=np.float32)
+    mask = np.zeros((len(lines), T), dtype=np.float32)
+    for i, s in enumerate(lines):
+        strokes[i, 0] = START
+        strokes[i, 1:len(s) + 1] = s
+        mask[i, :len(s)] = 1
+    strokes[:, :, :2] /= offset_scale
+    strokes = torch.from_numpy(strokes)
+    batch = Batch(strokes[:, :-1], strokes[:, 1:], torch.from_numpy(mask))
+    if texts is not None:
+        U = max(max(len(t) for t in texts), 1)
+        chars = np.zeros((len(texts), U), dtype=np.int64)
+        text_mask = np.zeros((len(texts), U), dtype=np.float32)
+        for i, t in enumerate(texts):
+            chars[i, :len(t)] = t
+            text_mask[i, :len(t)] = 1
+        batch.text, batch.text_mask = torch.from_numpy(chars), torch.from_numpy(text_mask)
+    return batch
+
+
+class LineSet:
+    """Prepared lines sorted by length, so a batch of neighbours wastes little padding."""
+
+    def __init__(self, strokes: list[np.ndarray], texts: list[np.ndarray] | None = None):
+        order = np.argsort([len(s) for s in strokes], kind="stable")
+        self.strokes = [strokes[i] for i in order]
+        self.texts = [texts[i] for i in order] if texts is not None else None
+        self.lengths = np.array([len(s) for s in self.strokes])
+
+    def __len__(self) -> int:
+        return len(self.strokes)
+
+    def sample(self, rng: np.random.Generator, batch_size: int, max_points: int,
+               offset_scale: float, crop: bool) -> Batch:
+        """Neighbouring lines from a random place among those `max_points` long or shorter.
+
+        With `crop`, longer lines are eligible too and cut to a random `max_points` window
+        (fine without text); otherwise they are never drawn.
+        """
+        eligible = len(self) if crop else max(int(np.searchsorted(self.lengths, max_points,
+                                                                  side="right")), 1)
+        start = int(rng.integers(0, max(eligible - batch_size, 0) + 1))
+        picked = range(start, min(start + batch_size, eligible))
+        lines = []
+        for i in picked:
+            s = self.strokes[i]
+            if len(s) > max_points:
+                at = int(rng.integers(0, len(s) - max_points + 1))
+                s = s[at:at + max_points]
+            lines.append(s)
+        texts = [self.texts[i] for i in picked] if self.texts is not None else None
+        return collate(lines, texts, offset_scale)
+
+    def in_batches(self, batch_size: int, offset_scale: float):
+        """Every line once, whole, in length order: for evaluation."""
+        for start in range(0, len(self), batch_size):
+            stop = start + batch_size
+            texts = self.texts[start:stop] if self.texts is not None else None
+            yield collate(self.strokes[start:stop], texts, offset_scale)
+
+
+def offset_scale_of(lines: list[np.ndarray]) -> float:
+    """Standard deviation of the pen offsets, so the network sees unit-scale inputs."""
+    offsets = np.concatenate([s[:, :2] for s in lines])
+    return float(offsets.std())

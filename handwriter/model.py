@@ -1,0 +1,207 @@
+"""Graves' handwriting networks: stacked LSTMs with a mixture density output.
+
+Alex Graves, "Generating Sequences With Recurrent Neural Networks" (2013, arXiv 1308.0850).
+Equation numbers below are the paper's. Unconditional prediction (section 4): every layer sees
+the input and the layer below (skip connections), the output head sees every layer.
+Synthesis (section 5): the first layer drives a soft window over the one-hot text
+(eqs. 46-51), and the window is fed to the first layer at the next step, to every higher
+layer, and to the output head.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+@dataclass
+class ModelConfig:
+    num_layers: int = 3         # stacked LSTM layers (Graves uses 3)
+    hidden_size: int = 400      # LSTM units per layer (Graves uses 400)
+    num_mixtures: int = 20      # bivariate Gaussians in the output head (Graves uses 20)
+    window_mixtures: int = 10   # Gaussians in the text window (synthesis only)
+    alphabet: str = ""          # characters the text window knows; "" = unconditional
+    chars_per_step: float = 0.08  # initial window speed: characters per pen point
+
+
+# ---------------------------------------------------------------- the mixture density head
+
+LOG_SIGMA_MIN = math.log(1e-4)   # floor on sigma: a spike density would dominate the loss
+RHO_MAX = 1 - 1e-4               # keeps 1 - rho^2 away from 0
+
+
+class Mixture(NamedTuple):
+    log_weight: Tensor       # (..., M), normalised
+    mu: Tensor               # (..., M, 2)
+    log_sigma: Tensor        # (..., M, 2)
+    rho: Tensor              # (..., M), in (-1, 1)
+    pen_lift_logit: Tensor   # (...)
+
+
+def split_mixture(raw: Tensor, bias: float = 0.0, temperature: float = 1.0) -> Mixture:
+    """Head output `(..., 1 + 6M)` -> Mixture (Graves eqs. 18-22).
+
+    `bias` is Graves' sampling bias (eqs. 61-62): sharper weights and narrower Gaussians.
+    `temperature` < 1 also narrows them; both are for sampling, never for training.
+    """
+    M = (raw.shape[-1] - 1) // 6
+    pen_lift_logit, weight, mu, log_sigma, rho = raw.split([1, M, 2 * M, 2 * M, M], -1)
+    log_weight = F.log_softmax(weight * (1 + bias) / temperature, -1)
+    log_sigma = (log_sigma - bias).clamp(min=LOG_SIGMA_MIN) + 0.5 * math.log(temperature)
+    return Mixture(log_weight, mu.unflatten(-1, (M, 2)), log_sigma.unflatten(-1, (M, 2)),
+                   torch.tanh(rho) * RHO_MAX, pen_lift_logit.squeeze(-1) / temperature)
+
+
+def mixture_log_density(mix: Mixture, target: Tensor) -> Tensor:
+    """log p(target) per point, in nats (Graves eqs. 23-26 in log space); target (..., 3)."""
+    z = (target[..., None, :2] - mix.mu) * torch.exp(-mix.log_sigma)  # (..., M, 2)
+    one_minus_rho2 = 1 - mix.rho ** 2
+    quad = (z[..., 0] ** 2 + z[..., 1] ** 2 - 2 * mix.rho * z[..., 0] * z[..., 1]) / one_minus_rho2
+    log_gauss = (-math.log(2 * math.pi) - mix.log_sigma.sum(-1)
+                 - 0.5 * torch.log(one_minus_rho2) - 0.5 * quad)             # (..., M)
+    log_xy = torch.logsumexp(mix.log_weight + log_gauss, -1)
+    log_pen = -F.binary_cross_entropy_with_logits(mix.pen_lift_logit, target[..., 2],
+                                                  reduction="none")
+    return log_xy + log_pen
+
+
+def mixture_nll(mix: Mixture, target: Tensor, mask: Tensor) -> Tensor:
+    """Negative log-likelihood of each line, nats per line `(B,)`; padding masked out."""
+    return -(mixture_log_density(mix, target) * mask).sum(-1)
+
+
+def sample_point(mix: Mixture, generator: torch.Generator | None = None) -> Tensor:
+    """Draw one `[dx, dy, pen_lift]` per row of a `(B, ...)` Mixture with one step: `(B, 3)`."""
+    B = mix.log_weight.shape[0]
+    log_weight = mix.log_weight.reshape(B, -1)
+    k = torch.multinomial(log_weight.exp(), 1, generator=generator).squeeze(-1)
+    rows = torch.arange(B)
+    mu = mix.mu.reshape(B, -1, 2)[rows, k]
+    sigma = mix.log_sigma.reshape(B, -1, 2)[rows, k].exp()
+    rho = mix.rho.reshape(B, -1)[rows, k]
+    n = torch.randn(B, 2, generator=generator, dtype=mu.dtype)
+    dx = mu[:, 0] + sigma[:, 0] * n[:, 0]
+    dy = mu[:, 1] + sigma[:, 1] * (rho * n[:, 0] + torch.sqrt(1 - rho ** 2) * n[:, 1])
+    p = torch.sigmoid(mix.pen_lift_logit.reshape(B))
+    pen = (torch.rand(B, generator=generator, dtype=mu.dtype) < p).to(mu.dtype)
+    return torch.stack([dx, dy, pen], -1)
+
+
+# ---------------------------------------------------------------- the soft text window
+
+
+class Window(nn.Module):
+    """Graves' soft window (eqs. 46-51): K Gaussians whose centres kappa only move forward."""
+
+    def __init__(self, hidden_size: int, num_mixtures: int, chars_per_step: float):
+        super().__init__()
+        self.linear = nn.Linear(hidden_size, 3 * num_mixtures)
+        # Start wide (beta ~ 0.25: a few characters) and moving at about the rate text is
+        # written, with weights that sum to about one; otherwise the window never aligns.
+        K, beta = num_mixtures, 0.25
+        with torch.no_grad():
+            self.linear.weight.mul_(0.1)
+            self.linear.bias[:K] = math.log(1 / (K * math.sqrt(math.pi / beta)))
+            self.linear.bias[K:2 * K] = math.log(beta)
+            self.linear.bias[2 * K:] = math.log(chars_per_step)
+
+    def forward(self, h: Tensor, kappa: Tensor, chars: Tensor, text_mask: Tensor
+                ) -> tuple[Tensor, Tensor, Tensor]:
+        """One step: h (B, H), kappa (B, K), chars one-hot (B, U, V), text_mask (B, U).
+
+        Returns the window (B, V), the new kappa and phi over positions 0..U (B, U + 1),
+        where position U is "past the end", used by the stop rule.
+        """
+        alpha, beta, kappa_step = self.linear(h).exp().chunk(3, -1)  # eqs. 48-50
+        kappa = kappa + kappa_step                                     # eq. 51
+        u = torch.arange(chars.shape[1] + 1, dtype=h.dtype)             # (U + 1,)
+        phi = (alpha[..., None] * torch.exp(-beta[..., None] * (kappa[..., None] - u) ** 2)
+               ).sum(1)                                                # eq. 46, (B, U + 1)
+        window = torch.einsum("bu,buv->bv", phi[:, :-1] * text_mask, chars)  # eq. 47
+        return window, kappa, phi
+
+
+# ---------------------------------------------------------------- the network
+
+
+class State(NamedTuple):
+    h: Tensor                   # (L, B, H)
+    c: Tensor                   # (L, B, H)
+    kappa: Tensor | None        # (B, K) window centres, synthesis only
+    window: Tensor | None       # (B, V) last window, synthesis only
+
+
+class HandwritingNet(nn.Module):
+    """Prediction (`alphabet == ""`) or synthesis network; `forward` gives raw head output."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        H, V = cfg.hidden_size, self.text_size
+        if V:
+            # Layer 1 must run step by step: its input includes the previous step's window.
+            self.cell = nn.LSTMCell(3 + V, H)
+            self.window = Window(H, cfg.window_mixtures, cfg.chars_per_step)
+        layers = [nn.LSTM(3 + V + (H if i else 0), H, batch_first=True)
+                  for i in range(1 if V else 0, cfg.num_layers)]
+        self.layers = nn.ModuleList(layers)
+        self.head = nn.Linear(cfg.num_layers * H + V, 1 + 6 * cfg.num_mixtures)
+
+    @property
+    def text_size(self) -> int:
+        """One-hot width: the alphabet plus index 0 for unknown characters."""
+        return len(self.cfg.alphabet) + 1 if self.cfg.alphabet else 0
+
+    def initial_state(self, batch_size: int) -> State:
+        L, H, V = self.cfg.num_layers, self.cfg.hidden_size, self.text_size
+        zeros = torch.zeros(L, batch_size, H)
+        if not V:
+            return State(zeros, zeros.clone(), None, None)
+        return State(zeros, zeros.clone(), torch.zeros(batch_size, self.cfg.window_mixtures),
+                     torch.zeros(batch_size, V))
+
+    def forward(self, strokes: Tensor, text: Tensor | None = None,
+                text_mask: Tensor | None = None, state: State | None = None,
+                return_phi: bool = False):
+        """strokes (B, T, 3) -> raw head output (B, T, 1 + 6M) and the state after T steps.
+
+        With `return_phi`, also the window weights (B, T, U + 1) for attention plots.
+        """
+        B, T, _ = strokes.shape
+        state = state or self.initial_state(B)
+        hs, cs, outputs, phis = [], [], [], []
+        kappa = window = None
+        if self.text_size:
+            chars = F.one_hot(text, self.text_size).to(strokes.dtype)  # (B, U, V)
+            h, c, kappa, window = state.h[0], state.c[0], state.kappa, state.window
+            h1, windows = [], []
+            for t in range(T):
+                h, c = self.cell(torch.cat([strokes[:, t], window], -1), (h, c))
+                window, kappa, phi = self.window(h, kappa, chars, text_mask)
+                h1.append(h)
+                windows.append(window)
+                phis.append(phi)
+            hs.append(h[None])
+            cs.append(c[None])
+            outputs.append(torch.stack(h1, 1))                  # (B, T, H)
+            skip = torch.cat([strokes, torch.stack(windows, 1)], -1)  # (B, T, 3 + V)
+        else:
+            skip = strokes
+        for layer in self.layers:
+            i = len(hs)
+            x = torch.cat([skip, outputs[-1]], -1) if outputs else skip
+            out, (h, c) = layer(x, (state.h[i:i + 1].contiguous(), state.c[i:i + 1].contiguous()))
+            outputs.append(out)
+            hs.append(h)
+            cs.append(c)
+        head_in = torch.cat(outputs + ([skip[..., 3:]] if self.text_size else []), -1)
+        raw = self.head(head_in)                                 # (B, T, 1 + 6M)
+        new_state = State(torch.cat(hs), torch.cat(cs), kappa, window)
+        if return_phi:
+            return raw, new_state, torch.stack(phis, 1) if phis else None
+        return raw, new_state

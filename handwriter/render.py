@@ -1,0 +1,223 @@
+"""Strokes -> pictures: a page of lines as SVG, PNG, or an animated GIF of the pen writing it.
+
+All three share one layout (`layout_page`): each Ink is a line, scaled by its robust height so
+lines recorded in different tablet units look alike, and stacked top to bottom, y down.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from xml.sax.saxutils import quoteattr
+
+import numpy as np
+from PIL import Image, ImageColor, ImageDraw
+
+from .ink import Ink, atomic_write, split_strokes, write_lines
+
+LINE_HEIGHT = 100.0   # page units from one line to the next; 1 unit = 1 px at scale 1
+STROKE_WIDTH = 2.5    # pen width, page units
+MARGIN = 20.0         # blank border around the ink, page units
+ROBUST_HEIGHT = 0.35  # a line's 10th-90th percentile span of y, as a fraction of line_height
+SUPERSAMPLE = 4       # rasterise at 4x, then box-average: anti-aliasing from pixel coverage
+MAX_CANVAS = 1 << 26  # supersampled pixels at most; a huge page gets less supersampling
+GIF_LEVELS = 16       # shades from background to ink in a GIF palette: small files, smooth edges
+FORMATS = (".svg", ".png", ".gif", ".npz", ".inkml")
+
+
+@dataclass
+class Page:
+    """Lines placed on a page, in page units with y down; the ink lies within the margins."""
+
+    lines: list[list[np.ndarray]]  # per line, its pen-down strokes as absolute (n, 2) points
+    width: float
+    height: float
+
+
+def layout_page(inks: list[Ink], *, line_height: float = LINE_HEIGHT,
+                margin: float = MARGIN) -> Page:
+    """Line i is centred on y = (i + 0.5) * line_height, left-aligned, its robust height scaled
+    to ROBUST_HEIGHT * line_height: percentiles ignore the odd long descender or stray dot."""
+    lines = []
+    for i, ink in enumerate(inks):
+        strokes = split_strokes(ink.strokes)
+        if not strokes:
+            lines.append([])
+            continue
+        points = np.concatenate(strokes)
+        lo, hi = np.percentile(points[:, 1], [10, 90])
+        # a flat line or a lone dot has no robust height: fall back to any extent at all
+        size = (hi - lo) or np.ptp(points[:, 1]) or np.ptp(points[:, 0]) or 1.0
+        scale = ROBUST_HEIGHT * line_height / size
+        origin = np.array([points[:, 0].min(), (lo + hi) / 2])
+        centre = np.array([0.0, (i + 0.5) * line_height])
+        flip = np.array([scale, -scale])  # ink is y up, the page y down
+        lines.append([(s - origin) * flip + centre for s in strokes])
+    # every line's slot is on the page, so empty lines still take their space
+    slots = np.array([[0.0, 0.0], [0.0, len(inks) * line_height]])
+    extent = np.concatenate([slots, *(s for line in lines for s in line)])
+    top_left = extent.min(0) - margin
+    width, height = extent.max(0) + margin - top_left
+    return Page([[s - top_left for s in line] for line in lines], float(width), float(height))
+
+
+def ink_to_svg(inks: list[Ink], *, line_height: float = LINE_HEIGHT, width: float | None = None,
+               stroke_width: float = STROKE_WIDTH, color: str = "black",
+               background: str = "white", margin: float = MARGIN) -> str:
+    """A standalone SVG page, one `<path>` per pen-down stroke (a `<circle>` for a dot);
+    `width` is the display width in px (default: one px per page unit)."""
+    page = layout_page(inks, line_height=line_height, margin=margin)
+    zoom = 1.0 if width is None else width / page.width
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{page.width * zoom:.2f}" '
+           f'height="{page.height * zoom:.2f}" viewBox="0 0 {page.width:.2f} {page.height:.2f}">']
+    out.append(f'<rect width="{page.width:.2f}" height="{page.height:.2f}" '
+               f'fill={quoteattr(background)}/>')
+    out.append(f'<g fill="none" stroke={quoteattr(color)} stroke-width="{stroke_width:g}" '
+               'stroke-linecap="round" stroke-linejoin="round">')
+    for stroke in (s for line in page.lines for s in line):
+        if np.ptp(stroke, axis=0).max() == 0:
+            x, y = stroke[0]
+            out.append(f'<circle cx="{x:.2f}" cy="{y:.2f}" r="{stroke_width / 2:g}" '
+                       f'fill={quoteattr(color)} stroke="none"/>')
+        else:
+            out.append('<path d="M' + " L".join(f"{x:.2f} {y:.2f}" for x, y in stroke) + '"/>')
+    out.append("</g>\n</svg>\n")
+    return "\n".join(out)
+
+
+class _Canvas:
+    """A supersampled coverage mask of the page: draw strokes in page units, read back
+    anti-aliased pixels. Round caps and joins come from a disc at every vertex."""
+
+    def __init__(self, page: Page, scale: float, width: int | None, stroke_width: float):
+        pixels_per_unit = scale if width is None else width / page.width
+        self.size = (max(1, round(page.width * pixels_per_unit)),
+                     max(1, round(page.height * pixels_per_unit)))
+        self.factor = SUPERSAMPLE
+        while self.factor > 1 and self.size[0] * self.size[1] * self.factor ** 2 > MAX_CANVAS:
+            self.factor -= 1
+        self.zoom = pixels_per_unit * self.factor
+        self.radius = stroke_width * self.zoom / 2
+        self.mask = Image.new("L", (self.size[0] * self.factor, self.size[1] * self.factor))
+        self.draw = ImageDraw.Draw(self.mask)
+        self.pixels = Image.new("L", self.size)
+        self.dirty = np.array([*self.size, 0, 0])  # output pixels not yet averaged: x0 y0 x1 y1
+
+    def stroke(self, points: np.ndarray) -> None:
+        xy = points * self.zoom
+        flat = xy.ravel().tolist()
+        if len(points) > 1:
+            self.draw.line(flat, fill=255, width=max(1, round(2 * self.radius)))
+        r = self.radius
+        for x, y in zip(flat[::2], flat[1::2], strict=True):
+            self.draw.ellipse((x - r, y - r, x + r, y + r), fill=255)
+        reach = np.concatenate([(xy.min(0) - r) // self.factor - 1,
+                                (xy.max(0) + r) // self.factor + 2]).astype(int)
+        self.dirty = np.concatenate([np.minimum(self.dirty[:2], reach[:2]),
+                                     np.maximum(self.dirty[2:], reach[2:])])
+
+    def coverage(self) -> Image.Image:
+        """Ink coverage per output pixel, 0-255 ("L"): the mean of its supersamples. Only the
+        region drawn since the last call is averaged again, which keeps GIF frames cheap."""
+        x0, y0, x1, y1 = np.clip(self.dirty, 0, [*self.size, *self.size]).tolist()
+        if x0 < x1 and y0 < y1:
+            f = self.factor
+            self.pixels.paste(self.mask.crop((x0 * f, y0 * f, x1 * f, y1 * f)).reduce(f), (x0, y0))
+        self.dirty = np.array([*self.size, 0, 0])
+        return self.pixels
+
+
+def render_png(inks: list[Ink], path_or_file, *, line_height: float = LINE_HEIGHT,
+               scale: float = 1.0, width: int | None = None, stroke_width: float = STROKE_WIDTH,
+               color: str = "black", background: str = "white", margin: float = MARGIN) -> None:
+    """An RGB PNG of the page at `scale` px per page unit, or `width` px wide when given."""
+    page = layout_page(inks, line_height=line_height, margin=margin)
+    canvas = _Canvas(page, scale, width, stroke_width)
+    for stroke in (s for line in page.lines for s in line):
+        canvas.stroke(stroke)
+    ink = Image.new("RGB", canvas.size, color)
+    image = Image.composite(ink, Image.new("RGB", canvas.size, background), canvas.coverage())
+    _save_image(image, path_or_file, "PNG", optimize=True)
+
+
+def render_gif(inks: list[Ink], path_or_file, *, fps: float = 20.0,
+               points_per_frame: int | None = None, seconds_per_line: float = 3.0,
+               max_frames: int = 300, hold_seconds: float = 1.5,
+               line_height: float = LINE_HEIGHT, scale: float = 1.0, width: int | None = None,
+               stroke_width: float = STROKE_WIDTH, color: str = "black",
+               background: str = "white", margin: float = MARGIN) -> None:
+    """An animated GIF of the pen writing the page in order, a constant number of points per
+    frame (by default a median line takes `seconds_per_line`, at most `max_frames` frames);
+    the last frame is held for `hold_seconds`. 16-colour palette frames keep files small."""
+    page = layout_page(inks, line_height=line_height, margin=margin)
+    strokes = [s for line in page.lines for s in line]
+    ends = np.cumsum([len(s) for s in strokes], dtype=np.int64)  # points drawn after stroke i
+    total = int(ends[-1]) if len(ends) else 0
+    if points_per_frame is None:
+        line_points = [sum(len(s) for s in line) for line in page.lines if line]
+        median = float(np.median(line_points)) if line_points else 1.0
+        points_per_frame = max(1, round(median / (seconds_per_line * fps)))
+    points_per_frame = max(points_per_frame, math.ceil(total / max_frames), 1)
+
+    # palette index k is the shade k / (GIF_LEVELS - 1) of the way from background to ink
+    shade = np.linspace(0.0, 1.0, GIF_LEVELS)[:, None]
+    ink_rgb, paper_rgb = (np.array(ImageColor.getrgb(c)[:3]) for c in (color, background))
+    palette = np.round(paper_rgb + shade * (ink_rgb - paper_rgb)).astype(np.uint8)
+    to_index = [round(v * (GIF_LEVELS - 1) / 255) for v in range(256)]
+
+    canvas = _Canvas(page, scale, width, stroke_width)
+    frames, drawn = [], 0
+    for stop in range(points_per_frame, total + points_per_frame, points_per_frame):
+        stop = min(stop, total)
+        first = int(np.searchsorted(ends, drawn, side="right"))
+        for i in range(first, len(strokes)):
+            start = int(ends[i]) - len(strokes[i])
+            if start >= stop:
+                break
+            # from the last point already drawn, so the new piece joins the old one
+            canvas.stroke(strokes[i][max(drawn - start - 1, 0):stop - start])
+        drawn = stop
+        frame = canvas.coverage().point(to_index)
+        frame.putpalette(palette.ravel().tolist())  # "L" indices + palette -> "P"
+        frames.append(frame)
+    if not frames:  # nothing to write: one blank page
+        frames = [Image.new("P", canvas.size, 0)]
+        frames[0].putpalette(palette.ravel().tolist())
+    frame_ms = 1000.0 / fps
+    durations = [round(frame_ms)] * (len(frames) - 1) + [round(frame_ms + 1000 * hold_seconds)]
+    _save_image(frames[0], path_or_file, "GIF", save_all=True, append_images=frames[1:],
+                duration=durations, loop=0)
+
+
+def _save_image(image: Image.Image, path_or_file, format: str, **params) -> None:
+    """Save to an open binary file as is, or to a path atomically."""
+    if hasattr(path_or_file, "write"):
+        image.save(path_or_file, format=format, **params)
+    else:
+        atomic_write(path_or_file, lambda f: image.save(f, format=format, **params))
+
+
+def save_inks(inks: list[Ink], path: str | Path, **kw) -> None:
+    """Write `inks` to a file whose kind follows the extension (see FORMATS); `kw` goes to
+    the renderer for images. Every write is atomic."""
+    path = Path(path)
+    kind = path.suffix.lower()
+    if kind not in FORMATS:
+        raise ValueError(f"{path}: unknown extension {kind or '(none)'!r}, "
+                         f"expected one of {' '.join(FORMATS)}")
+    if kind in (".npz", ".inkml") and kw:
+        raise TypeError(f"{path}: {kind} files take no drawing options, got {sorted(kw)}")
+    if kind == ".svg":
+        svg = ink_to_svg(inks, **kw)
+        atomic_write(path, lambda f: f.write(svg.encode("utf-8")))
+    elif kind == ".png":
+        render_png(inks, path, **kw)
+    elif kind == ".gif":
+        render_gif(inks, path, **kw)
+    elif kind == ".npz":
+        write_lines(path, inks)
+    else:
+        from .ink.inkml import write_inkml  # written alongside; imported only when needed
+
+        write_inkml(path, inks)

@@ -1,0 +1,338 @@
+"""Training and evaluation: a plain loop, atomic checkpoints, exact resume, honest NLL.
+
+Likelihoods are reported in nats of the preprocessed ink, in units of each line's robust
+height (see `data.prepare`), so models trained with a different `offset_scale` compare.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+from .data import LineSet, build_alphabet, encode_text, offset_scale_of, prepare, writer_split
+from .ink import InkError, read_lines
+from .model import HandwritingNet, ModelConfig, mixture_nll, split_mixture
+
+CHECKPOINT_VERSION = 1
+
+
+@dataclass
+class TrainConfig:
+    data: str = ""               # lines.npz to train on (see `handwriter data convert`)
+    out: str = "runs/handwriter"  # run directory: checkpoints, log.csv, loss.png
+    synthesis: bool = False      # condition on the transcription (Graves section 5)
+    steps: int = 20000           # optimiser steps in all (a resumed run continues to this)
+    batch_size: int = 32         # lines per step
+    max_points: int = 300        # longer lines are cropped (synthesis: skipped)
+    optimizer: str = "adam"      # adam | rmsprop-graves (Graves eqs. 38-41, lr 1e-4)
+    lr: float = 1e-3             # learning rate (decays by 10x over the run, cosine)
+    grad_clip: float = 3.0       # clip the global gradient norm; 0 = off
+    derivative_clip: bool = False  # Graves: output grads to +-100, LSTM grads to +-10
+    curriculum_steps: int = 0    # synthesis: grow the longest line drawn over these steps
+    eval_every: int = 500        # validate every N steps
+    checkpoint_every: int = 200  # write last.pt every N steps
+    seed: int = 0                # batches, initial weights
+    threads: int = 0             # torch threads; 0 = all cores
+    resample_step: float = 0.2   # pen distance between points, in line heights; 0 = keep
+    max_jump: float = 8.0        # offsets longer than this (line heights) are shortened
+    valid_percent: int = 5       # writers held out for validation (by hash of writer id)
+    test_percent: int = 5        # writers held out for testing
+    min_char_count: int = 20     # rarer characters map to "unknown"
+    max_points_per_char: float = 40.0  # synthesis: skip lines whose ink misses its text
+
+
+# ---------------------------------------------------------------- data
+
+
+def load_split(cfg: TrainConfig, split: str, alphabet: str | None = None) -> list:
+    """Prepared `(strokes, text, writer)` of one writer-disjoint split."""
+    try:
+        inks = read_lines(cfg.data)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{cfg.data}: no such data file") from None
+    out = []
+    for ink in inks:
+        if writer_split(ink.writer or ink.source, cfg.valid_percent, cfg.test_percent) != split:
+            continue
+        strokes = prepare(ink, cfg.resample_step, cfg.max_jump)
+        if strokes is None:
+            continue
+        if cfg.synthesis and not (len(ink.text) > 0 and len(strokes) <= cfg.max_points
+                                  and len(strokes) <= cfg.max_points_per_char * len(ink.text)):
+            continue
+        out.append((strokes, ink.text, ink.writer))
+    if not out:
+        raise InkError(cfg.data, None, f"no usable lines in the {split!r} split")
+    return out
+
+
+def line_set(lines: list, alphabet: str) -> LineSet:
+    texts = [encode_text(t, alphabet) for _, t, _ in lines] if alphabet else None
+    return LineSet([s for s, _, _ in lines], texts)
+
+
+# ---------------------------------------------------------------- checkpoints
+
+
+def save_checkpoint(path: Path, net: HandwritingNet, cfg: TrainConfig | None, step: int,
+                    offset_scale: float, optimizer: torch.optim.Optimizer | None = None,
+                    extra: dict | None = None) -> None:
+    """Config + weights (+ optimiser and RNG state for resume), written atomically."""
+    net = getattr(net, "module", net)  # never a DDP wrapper's state dict
+    state = {"version": CHECKPOINT_VERSION, "model_config": asdict(net.cfg),
+             "train_config": asdict(cfg) if cfg else None, "offset_scale": float(offset_scale),
+             "step": step, "model": net.state_dict(),
+             "optimizer": optimizer.state_dict() if optimizer else None, **(extra or {})}
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """Read a checkpoint safely (`weights_only`: no code runs) and check its version."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such checkpoint") from None
+    except Exception as e:  # torch raises many kinds for a corrupt or foreign file
+        raise InkError(path, None, f"not a handwriter checkpoint ({type(e).__name__})") from None
+    if not isinstance(state, dict) or state.get("version") != CHECKPOINT_VERSION:
+        raise InkError(path, None, f"unsupported checkpoint version {state.get('version')!r}"
+                       if isinstance(state, dict) else "not a handwriter checkpoint")
+    return state
+
+
+def load_model(path: str | Path) -> tuple[HandwritingNet, dict]:
+    """A ready-to-use network (fp32, eval mode) and its checkpoint dict."""
+    state = load_checkpoint(path)
+    net = HandwritingNet(ModelConfig(**state["model_config"]))
+    net.load_state_dict({k: v.float() for k, v in state["model"].items()})
+    return net.eval(), state
+
+
+def export_model(src: str | Path, dst: str | Path, half: bool = True) -> None:
+    """Strip optimiser and RNG state for shipping; fp16 weights halve the file."""
+    state = load_checkpoint(src)
+    weights = {k: v.half() if half and v.is_floating_point() else v
+               for k, v in state["model"].items()}
+    keep = {k: state[k] for k in ("version", "model_config", "train_config", "offset_scale",
+                                  "step", "valid", "hours")
+            if k in state}
+    tmp = Path(str(dst) + ".tmp")
+    torch.save({**keep, "model": weights, "optimizer": None}, tmp)
+    os.replace(tmp, dst)
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+@torch.no_grad()
+def evaluate(net: HandwritingNet, lines: LineSet, offset_scale: float,
+             batch_size: int = 64) -> dict:
+    """NLL of whole lines: nats per sequence (Graves' Table 3 unit) and per point."""
+    net.eval()
+    total, points = 0.0, 0
+    device = next(net.parameters()).device
+    for batch in lines.in_batches(batch_size, offset_scale):
+        batch = batch.to(device)
+        raw, _ = net(batch.strokes_in, batch.text, batch.text_mask)
+        nll = mixture_nll(split_mixture(raw), batch.strokes_out, batch.mask)
+        total += float(nll.sum())
+        points += int(batch.mask.sum())
+    net.train()
+    total += 2 * math.log(offset_scale) * points  # density of unscaled offsets
+    return {"nats_per_sequence": total / len(lines), "nats_per_point": total / points,
+            "lines": len(lines), "points": points}
+
+
+# ---------------------------------------------------------------- training
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Short warm-up, then cosine decay to a tenth of `lr`."""
+    warmup = min(200, cfg.steps // 10)
+    if step < warmup:
+        return cfg.lr * (step + 1) / warmup
+    progress = (step - warmup) / max(cfg.steps - warmup, 1)
+    return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+
+
+def make_optimizer(net: HandwritingNet, cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    if cfg.optimizer == "rmsprop-graves":
+        # Graves eqs. 38-41: centred RMSprop with momentum (torch adds eps outside the sqrt).
+        return torch.optim.RMSprop(net.parameters(), lr=cfg.lr, alpha=0.95, eps=1e-4,
+                                   momentum=0.9, centered=True)
+    raise ValueError(f"--optimizer must be adam or rmsprop-graves, got {cfg.optimizer!r}")
+
+
+def add_derivative_clipping(net: HandwritingNet) -> None:
+    """Graves section 4.2: clip output derivatives to +-100 and LSTM derivatives to +-10.
+
+    Fused LSTM kernels hide the pre-activations, so the LSTM clip acts on each layer's output.
+    """
+    net.head.register_full_backward_pre_hook(lambda m, g: (g[0].clamp(-100, 100),))
+    for layer in net.layers:
+        layer.register_full_backward_pre_hook(
+            lambda m, g: tuple(x.clamp(-10, 10) if x is not None else None for x in g))
+
+
+def max_points_at(step: int, cfg: TrainConfig) -> int:
+    """Curriculum: start on short lines, reach `max_points` after `curriculum_steps`."""
+    if step >= cfg.curriculum_steps:
+        return cfg.max_points
+    shortest = min(80, cfg.max_points)
+    return int(shortest + (cfg.max_points - shortest) * step / cfg.curriculum_steps)
+
+
+def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool = False) -> dict:
+    """Train to `cfg.steps`; returns the last validation numbers. Ctrl-C saves, then stops."""
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    rank = 0
+    if distributed:
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        rank = dist.get_rank()
+    device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+                          if torch.cuda.is_available() else "cpu")
+    torch.set_num_threads(cfg.threads or os.cpu_count() or 1)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    last = out / "last.pt"
+
+    state = load_checkpoint(last) if resume else None
+    if state:
+        model_cfg = ModelConfig(**state["model_config"])
+    train_lines = load_split(cfg, "train")
+    if cfg.synthesis and not model_cfg.alphabet:
+        alphabet = build_alphabet([t for _, t, _ in train_lines], cfg.min_char_count)
+        chars = sum(len(t) for _, t, _ in train_lines)
+        rate = chars / sum(len(s) for s, _, _ in train_lines)
+        model_cfg = ModelConfig(**{**asdict(model_cfg), "alphabet": alphabet,
+                                   "chars_per_step": round(rate, 4)})
+    elif not cfg.synthesis:
+        model_cfg = ModelConfig(**{**asdict(model_cfg), "alphabet": ""})
+    train_set = line_set(train_lines, model_cfg.alphabet)
+    valid_set = line_set(load_split(cfg, "valid"), model_cfg.alphabet)
+    offset_scale = state["offset_scale"] if state else offset_scale_of(train_set.strokes)
+
+    torch.manual_seed(cfg.seed)
+    net = HandwritingNet(model_cfg).to(device)
+    optimizer = make_optimizer(net, cfg)
+    step, best = 0, math.inf
+    rng = np.random.default_rng([cfg.seed, rank])
+    if state:
+        net.load_state_dict(state["model"])
+        if state["optimizer"]:
+            optimizer.load_state_dict(state["optimizer"])
+        step, best = state["step"], state.get("best_valid", math.inf)
+        if "rng" in state:
+            rng.bit_generator.state = state["rng"]
+            torch.set_rng_state(state["torch_rng"])
+    if cfg.derivative_clip:
+        add_derivative_clipping(net)
+    model = torch.nn.parallel.DistributedDataParallel(net) if distributed else net
+    hours = state.get("hours", 0.0) if state else 0.0
+
+    def checkpoint(path: Path, valid: dict | None = None) -> None:
+        extra = {"best_valid": best, "rng": rng.bit_generator.state,
+                 "torch_rng": torch.get_rng_state(), "hours": hours + (time.time() - t0) / 3600}
+        if valid:
+            extra["valid"] = valid
+        save_checkpoint(path, net, cfg, step, offset_scale, optimizer, extra)
+
+    log_path = out / "log.csv"
+    if rank == 0 and not log_path.exists():
+        log_path.write_text("step,hours,lr,train_nats_per_point,valid_nats_per_point,"
+                            "valid_nats_per_sequence\n")
+    if rank == 0:
+        print(f"{len(train_set)} training lines, {len(valid_set)} validation lines; "
+              f"{sum(p.numel() for p in net.parameters()):,} parameters; "
+              f"offset scale {offset_scale:.4f}")
+    t0 = time.time()
+    valid, running, points_seen = {}, [], 0
+    bar = tqdm(total=cfg.steps, initial=step, disable=rank != 0, dynamic_ncols=True)
+    try:
+        while step < cfg.steps:
+            batch = train_set.sample(rng, cfg.batch_size, max_points_at(step, cfg),
+                                     offset_scale, crop=not cfg.synthesis).to(device)
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(step, cfg)
+            raw, _ = model(batch.strokes_in, batch.text, batch.text_mask)
+            nll = mixture_nll(split_mixture(raw), batch.strokes_out, batch.mask)
+            loss = nll.sum() / batch.mask.sum()              # nats per point
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
+            optimizer.step()
+            step += 1
+            points_seen += int(batch.mask.sum())
+            running.append(loss.item() + 2 * math.log(offset_scale))
+            bar.update()
+            bar.set_postfix(nll=f"{np.mean(running[-50:]):.3f}",
+                            pts_s=f"{points_seen / (time.time() - t0):.0f}")
+            if rank == 0 and (step % cfg.eval_every == 0 or step == cfg.steps):
+                valid = evaluate(net, valid_set, offset_scale)
+                if valid["nats_per_point"] < best:
+                    best = valid["nats_per_point"]
+                    checkpoint(out / "best.pt", valid)
+                elapsed = hours + (time.time() - t0) / 3600
+                with open(log_path, "a", newline="") as f:
+                    csv.writer(f).writerow([step, f"{elapsed:.4f}", f"{lr_at(step, cfg):.3g}",
+                                            f"{np.mean(running[-cfg.eval_every:]):.4f}",
+                                            f"{valid['nats_per_point']:.4f}",
+                                            f"{valid['nats_per_sequence']:.2f}"])
+                tqdm.write(f"step {step}: train {np.mean(running[-cfg.eval_every:]):.4f} "
+                           f"valid {valid['nats_per_point']:.4f} nats/point, "
+                           f"{valid['nats_per_sequence']:.1f} nats/line")
+                plot_log(log_path, out / "loss.png")
+            if rank == 0 and (step % cfg.checkpoint_every == 0 or step == cfg.steps):
+                checkpoint(last)
+    except KeyboardInterrupt:
+        if rank == 0:
+            checkpoint(last)
+            tqdm.write(f"interrupted: saved {last} at step {step}; --resume continues")
+        raise
+    finally:
+        bar.close()
+        if distributed:
+            dist.destroy_process_group()
+    return valid
+
+
+def plot_log(log_path: Path, png: Path) -> None:
+    """Loss curve of a run: training and validation nats per point against steps."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with open(log_path) as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return
+    steps = [int(r["step"]) for r in rows]
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    for key, label in (("train_nats_per_point", "train"), ("valid_nats_per_point", "valid")):
+        ax.plot(steps, [float(r[key]) for r in rows], marker=".", label=label)
+    ax.set_xlabel("step")
+    ax.set_ylabel("NLL (nats per point)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    tmp = png.with_name(png.name + ".tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    os.replace(tmp, png)
+
+

@@ -1,0 +1,90 @@
+import numpy as np
+import pytest
+
+from handwriter.ink import Ink, InkError, read_inkml, write_inkml
+
+GROUPS = """<?xml version="1.0" encoding="UTF-8"?>
+<ink xmlns="http://www.w3.org/2003/InkML">
+  <annotation type="writer">w7</annotation>
+  <trace xml:id="t0">10 20, 11 22</trace>
+  <traceGroup>
+    <annotation type="truth">hi</annotation>
+    <trace>0 0 5, 1 -2 6,
+      3 4 7</trace>
+    <traceView traceDataRef="#t0"/>
+  </traceGroup>
+  <traceGroup>
+    <annotation type="truth">a</annotation>
+    <annotation type="writer">w8</annotation>
+    <trace>5 5</trace>
+  </traceGroup>
+  <trace>7 7, 8 8</trace>
+</ink>
+"""
+
+
+def test_reads_truth_groups_and_leftover_traces(tmp_path):
+    f = tmp_path / "groups.inkml"
+    f.write_text(GROUPS)
+    inks = read_inkml(f)
+    assert [(i.text, i.writer) for i in inks] == [("hi", "w7"), ("a", "w8"), ("", "w7")]
+    np.testing.assert_array_equal(inks[0].points, [[0, 0], [1, 2], [3, -4], [10, -20], [11, -22]])
+    np.testing.assert_array_equal(inks[0].strokes[:, 2], [0, 0, 1, 0, 1])
+    np.testing.assert_array_equal(inks[2].strokes, [[7, -7, 0], [1, -1, 1]])
+
+
+def test_document_truth_makes_one_ink_without_namespace(tmp_path):
+    f = tmp_path / "expr.inkml"
+    f.write_text('<ink><annotation type="truth">$x$</annotation><trace>1 1, 2 3</trace>'
+                 '<traceGroup><traceGroup><annotation type="truth">x</annotation>'
+                 '<traceView traceDataRef="0"/></traceGroup></traceGroup><trace>4 4</trace></ink>')
+    [ink] = read_inkml(f)
+    assert ink.text == "$x$"
+    np.testing.assert_array_equal(ink.strokes, [[1, -1, 0], [1, -2, 1], [2, -1, 1]])
+
+
+def test_difference_qualifiers_and_y_up_orientation(tmp_path):
+    f = tmp_path / "diff.inkml"
+    f.write_text('<ink><traceFormat><channel name="X"/><channel name="Y" orientation="-ve"/>'
+                 "</traceFormat><trace>10 20, '1'2, 1 2, \"1\"0, !0!0</trace></ink>")
+    [ink] = read_inkml(f)
+    np.testing.assert_array_equal(ink.points, [[10, 20], [11, 22], [12, 24], [14, 26], [0, 0]])
+
+
+def test_write_read_round_trip(tmp_path):
+    rng = np.random.default_rng(0)
+    strokes = rng.normal(0, 50, (40, 3)).astype(np.float32)
+    strokes[:, 2] = 0
+    strokes[[9, 25, 39], 2] = 1
+    inks = [Ink(strokes, text='say "hi" & <go>', writer="w1"),
+            Ink([[100, 200, 0], [-1, -1, 1]], text="", writer="")]
+    f = tmp_path / "out.inkml"
+    write_inkml(f, inks)
+    back = read_inkml(f)
+    assert [(i.text, i.writer) for i in back] == [(i.text, i.writer) for i in inks]
+    for a, b in zip(inks, back, strict=True):
+        np.testing.assert_allclose(b.strokes, a.strokes, rtol=1e-6, atol=1e-5)
+        np.testing.assert_array_equal(b.strokes[:, 2], a.strokes[:, 2])
+    assert "100 -200, 99 -199" in f.read_text()  # standard InkML: y down, integers plain
+
+
+def test_bad_trace_names_file_and_line(tmp_path):
+    f = tmp_path / "bad.inkml"
+    f.write_text(GROUPS.replace("3 4 7", "3 x 7"))
+    with pytest.raises(InkError, match=r"bad\.inkml:8: expected 'x y' numbers in <trace>, "
+                                       r"got '3 x 7'"):
+        read_inkml(f)
+
+
+def test_broken_xml_names_file_and_line(tmp_path):
+    f = tmp_path / "broken.inkml"
+    f.write_text(GROUPS.replace("</traceGroup>\n  <traceGroup>", "</traceGrop>\n  <traceGroup>"))
+    with pytest.raises(InkError, match=r"broken\.inkml:10: bad XML: mismatched tag"):
+        read_inkml(f)
+
+
+def test_unknown_trace_reference_is_an_error(tmp_path):
+    f = tmp_path / "ref.inkml"
+    f.write_text(GROUPS.replace("#t0", "#t9"))
+    with pytest.raises(InkError, match=r"ref\.inkml:9: traceView refers to unknown id 't9'"):
+        read_inkml(f)
