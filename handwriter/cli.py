@@ -64,7 +64,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         last = Path(cfg.out) / "last.pt"
         state = load_checkpoint(last)
         changed = [f.name for f in dataclasses.fields(ModelConfig)
-                   if getattr(args, f.name) is not None
+                   if getattr(args, f.name, None) is not None
                    and getattr(args, f.name) != state["model_config"][f.name]]
         if changed:
             raise ValueError(f"--resume keeps the model of {last}; it differs in "
@@ -124,6 +124,8 @@ def cmd_write(args: argparse.Namespace) -> int:
 def save_outputs(inks: list, output: str, split: bool, **kw) -> None:
     from .render import save_inks
 
+    if Path(output).suffix.lower() in (".npz", ".inkml"):
+        kw = {}  # data files hold the ink itself: drawing options only apply to pictures
     if split:
         path = Path(output)
         for i, ink in enumerate(inks):

@@ -166,7 +166,7 @@ class LineSet:
         lines = []
         for i in picked:
             s = self.strokes[i]
-            if len(s) > max_points:
+            if crop and len(s) > max_points:  # text would no longer match cropped ink
                 at = int(rng.integers(0, len(s) - max_points + 1))
                 s = s[at:at + max_points]
             lines.append(s)

@@ -119,7 +119,7 @@ class Window(nn.Module):
         """
         alpha, beta, kappa_step = self.linear(h).exp().chunk(3, -1)  # eqs. 48-50
         kappa = kappa + kappa_step                                     # eq. 51
-        u = torch.arange(chars.shape[1] + 1, dtype=h.dtype)             # (U + 1,)
+        u = torch.arange(chars.shape[1] + 1, dtype=h.dtype, device=h.device)  # (U + 1,)
         phi = (alpha[..., None] * torch.exp(-beta[..., None] * (kappa[..., None] - u) ** 2)
                ).sum(1)                                                # eq. 46, (B, U + 1)
         window = torch.einsum("bu,buv->bv", phi[:, :-1] * text_mask, chars)  # eq. 47
@@ -159,11 +159,12 @@ class HandwritingNet(nn.Module):
 
     def initial_state(self, batch_size: int) -> State:
         L, H, V = self.cfg.num_layers, self.cfg.hidden_size, self.text_size
-        zeros = torch.zeros(L, batch_size, H)
+        like = self.head.weight  # the state lives where the weights do, in their dtype
+        zeros = like.new_zeros(L, batch_size, H)
         if not V:
             return State(zeros, zeros.clone(), None, None)
-        return State(zeros, zeros.clone(), torch.zeros(batch_size, self.cfg.window_mixtures),
-                     torch.zeros(batch_size, V))
+        return State(zeros, zeros.clone(), like.new_zeros(batch_size, self.cfg.window_mixtures),
+                     like.new_zeros(batch_size, V))
 
     def forward(self, strokes: Tensor, text: Tensor | None = None,
                 text_mask: Tensor | None = None, state: State | None = None,

@@ -151,13 +151,20 @@ def generate(writer: Writer, cfg: SampleConfig, texts: list[str] | None = None,
     continues from the primer's last point and holds only the new ink.
     """
     net, sampler = writer.net, writer.sampler
+    if not cfg.temperature > 0:
+        raise ValueError(f"temperature must be above 0, got {cfg.temperature}")
+    if cfg.max_points < 1:
+        raise ValueError(f"max_points must be at least 1, got {cfg.max_points}")
     if generator is None:
         generator = torch.Generator().manual_seed(cfg.seed)
     chars = text_mask = codes = ends = None
-    if net.text_size:
+    if net.text_size or texts:
         if not texts:
             raise ValueError("a synthesis model needs the text to write")
+        # check_text also refuses text for an unconditional model rather than ignore it
         encoded = [writer.check_text(primer_text + t) for t in texts]
+        if min(len(c) for c in encoded) == 0:
+            raise ValueError("nothing to write: the text is empty")
         B, U = len(texts), max(len(c) for c in encoded)
         codes = torch.zeros(B, U, dtype=torch.long)
         text_mask = torch.zeros(B, U)

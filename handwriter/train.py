@@ -139,6 +139,7 @@ def export_model(src: str | Path, dst: str | Path, half: bool = True) -> None:
 def evaluate(net: HandwritingNet, lines: LineSet, offset_scale: float,
              batch_size: int = 64) -> dict:
     """NLL of whole lines: nats per sequence (Graves' Table 3 unit) and per point."""
+    was_training = net.training
     net.eval()
     total, points = 0.0, 0
     device = next(net.parameters()).device
@@ -148,7 +149,7 @@ def evaluate(net: HandwritingNet, lines: LineSet, offset_scale: float,
         nll = mixture_nll(split_mixture(raw), batch.strokes_out, batch.mask)
         total += float(nll.sum())
         points += int(batch.mask.sum())
-    net.train()
+    net.train(was_training)
     total += 2 * math.log(offset_scale) * points  # density of unscaled offsets
     return {"nats_per_sequence": total / len(lines), "nats_per_point": total / points,
             "lines": len(lines), "points": points}

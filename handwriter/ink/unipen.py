@@ -85,15 +85,15 @@ class SetReader:
             self.add_component(path, block, pen_down)
 
     def set_header(self, path: Path, n: int, keyword: str, value: str) -> None:
-        """Keep a header value (numbers as float, '?' as unknown) in a fresh dict, so the
+        """Keep a header value (a number as float, '?' for it as unknown) in a fresh dict, so the
         components already read keep the header they were written under."""
-        if keyword in NUMERIC_KEYWORDS and value not in ("", "?"):
+        if keyword in NUMERIC_KEYWORDS:
             try:
-                value = float(value.split()[0])
+                value = None if value in ("", "?") else float(value.split()[0])
             except ValueError:
                 raise InkError(path, n, f"expected a number after {keyword}, got {value!r}") \
                     from None
-        self.header = {**self.header, keyword: None if value in ("", "?") else value}
+        self.header = {**self.header, keyword: value or None}
 
     def include(self, path: Path, n: int, name: str, including: tuple[Path, ...]) -> None:
         target = self.include_dir / name

@@ -1,0 +1,67 @@
+"""Shared fixtures: tiny random-init checkpoints and a small lines.npz, built once per run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from handwriter.data import writer_split
+from handwriter.ink import Ink, write_lines
+from handwriter.model import HandwritingNet, ModelConfig
+from handwriter.train import TrainConfig, save_checkpoint
+
+ALPHABET = "abcdefghijklmnopqrstuvwxyz ."
+OFFSET_SCALE = 0.3
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tests are tiny: one thread is fastest, and training code may have changed it."""
+    torch.set_num_threads(1)
+
+
+def tiny_net(**kw) -> HandwritingNet:
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        return HandwritingNet(ModelConfig(num_layers=2, hidden_size=16, num_mixtures=3, **kw))
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    """A random-init unconditional checkpoint (2 layers of 16, 3 mixtures)."""
+    path = tmp_path_factory.mktemp("models") / "tiny.pt"
+    save_checkpoint(path, tiny_net(), TrainConfig(), step=0, offset_scale=OFFSET_SCALE)
+    return path
+
+
+@pytest.fixture(scope="session")
+def synth_model(tmp_path_factory):
+    """A random-init synthesis checkpoint; its window moves half a character per point."""
+    path = tmp_path_factory.mktemp("models") / "synth.pt"
+    net = tiny_net(window_mixtures=3, alphabet=ALPHABET, chars_per_step=0.5)
+    save_checkpoint(path, net, TrainConfig(), step=0, offset_scale=OFFSET_SCALE)
+    return path
+
+
+def wave_ink(i: int, text: str, writer: str) -> Ink:
+    """A two-stroke wavy line in integer tablet units, different for every i."""
+    t = np.linspace(0, 6, 60)
+    points = np.stack([t * 10, 10 * np.sin(t * (1 + i % 3)) + i], 1)
+    strokes = np.zeros((60, 3), np.float32)
+    strokes[:, :2] = np.round(np.diff(points, axis=0, prepend=np.zeros((1, 2))))
+    strokes[[29, 59], 2] = 1
+    return Ink(strokes, text=text, writer=writer)
+
+
+@pytest.fixture(scope="session")
+def lines_npz(tmp_path_factory):
+    """Eight lines by four writers: two in the training split, two in the validation split."""
+    names = [f"w{i}" for i in range(100)]
+    writers = ([n for n in names if writer_split(n) == "train"][:2]
+               + [n for n in names if writer_split(n) == "valid"][:2])
+    inks = [wave_ink(i, ["ab ab", "hello", "a b c", "zz"][i % 4], writers[i % 4])
+            for i in range(8)]
+    path = tmp_path_factory.mktemp("data") / "lines.npz"
+    write_lines(path, inks)
+    return path

@@ -1,0 +1,238 @@
+import dataclasses
+import json
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from handwriter.cli import build_parser, config_from_args, main
+from handwriter.ink import read_inkml, read_lines
+from handwriter.model import ModelConfig
+from handwriter.sample import SampleConfig
+from handwriter.train import TrainConfig, load_model
+
+SAMPLE = ["--n", "2", "--max-points", "50"]
+
+
+def run(capsys, *argv) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def fails(capsys, *argv) -> str:
+    """Run a command that must fail cleanly; its stderr."""
+    code, _, err = run(capsys, *argv)
+    assert code == 2
+    assert err.startswith("handwriter: error: ") and "Traceback" not in err
+    return err
+
+
+# ---------------------------------------------------------------- sample and write
+
+
+@pytest.mark.parametrize("kind", [".svg", ".png", ".gif", ".npz", ".inkml"])
+def test_sample_writes_each_kind_the_same_for_one_seed(kind, tiny_model, tmp_path, capsys):
+    first, again, other = (tmp_path / f"{name}{kind}" for name in ("a", "b", "c"))
+    for path, seed in ((first, 0), (again, 0), (other, 1)):
+        code, out, _ = run(capsys, "sample", "-o", path, "--model", tiny_model, *SAMPLE,
+                           "--seed", seed)
+        assert code == 0 and out.strip() == str(path)
+    assert first.read_bytes() == again.read_bytes()
+    assert first.read_bytes() != other.read_bytes()
+    if kind == ".svg":
+        assert ET.parse(first).getroot().tag == "{http://www.w3.org/2000/svg}svg"
+    elif kind in (".png", ".gif"):
+        with Image.open(first) as image:
+            assert image.format == kind[1:].upper() and image.size[0] > 50
+            assert kind == ".png" or image.n_frames > 5
+    elif kind == ".npz":
+        assert [len(ink) for ink in read_lines(first)] == [50, 50]
+    else:
+        run(capsys, "sample", "-o", tmp_path / "same.npz", "--model", tiny_model, *SAMPLE)
+        for read, saved in zip(read_inkml(first), read_lines(tmp_path / "same.npz"), strict=True):
+            np.testing.assert_allclose(read.points, saved.points, rtol=1e-4, atol=1e-6)
+            np.testing.assert_array_equal(read.strokes[:, 2], saved.strokes[:, 2])
+
+
+def test_sample_split_writes_numbered_files(tiny_model, tmp_path, capsys):
+    code, out, _ = run(capsys, "sample", "-o", tmp_path / "x.svg", "--model", tiny_model,
+                       *SAMPLE, "--split")
+    assert code == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x-001.svg", "x-002.svg"]
+    assert out.split() == [str(tmp_path / "x-001.svg"), str(tmp_path / "x-002.svg")]
+
+
+def test_sample_with_a_primer(tiny_model, lines_npz, tmp_path, capsys):
+    primed, plain = tmp_path / "primed.npz", tmp_path / "plain.npz"
+    assert run(capsys, "sample", "-o", primed, "--model", tiny_model, *SAMPLE,
+               "--prime", lines_npz)[0] == 0
+    assert run(capsys, "sample", "-o", plain, "--model", tiny_model, *SAMPLE)[0] == 0
+    assert not np.array_equal(read_lines(primed)[0].strokes, read_lines(plain)[0].strokes)
+
+
+def test_write_text_as_picture_and_data(synth_model, tmp_path, capsys):
+    png = tmp_path / "w.png"
+    assert run(capsys, "write", "ab ab", "--model", synth_model, "-o", png)[0] == 0
+    with Image.open(png) as image:
+        assert image.format == "PNG"
+    styled = tmp_path / "styled.npz"  # data files take no drawing options like --line-height
+    assert run(capsys, "write", "ab ab", "--model", synth_model, "-o", styled, "--style", 3,
+               "--width", 2)[0] == 0
+    inks = read_lines(styled)
+    assert [ink.text for ink in inks] == ["ab", "ab"]
+    inkml = tmp_path / "w.inkml"
+    assert run(capsys, "write", "ab", "--model", synth_model, "-o", inkml)[0] == 0
+    assert [ink.text for ink in read_inkml(inkml)] == ["ab"]
+
+
+# ---------------------------------------------------------------- data
+
+
+def test_data_convert_stats_and_show(lines_npz, tiny_model, tmp_path, capsys):
+    copy = tmp_path / "copy.npz"
+    code, out, _ = run(capsys, "data", "convert", lines_npz, "-o", copy)
+    assert code == 0 and "8 lines" in out
+    original, converted = read_lines(lines_npz), read_lines(copy)
+    assert [i.text for i in converted] == [i.text for i in original]
+    for a, b in zip(original, converted, strict=True):
+        np.testing.assert_array_equal(a.strokes, b.strokes)
+
+    inkml = tmp_path / "s.inkml"
+    run(capsys, "sample", "-o", inkml, "--model", tiny_model, *SAMPLE)
+    assert run(capsys, "data", "convert", inkml, "-o", tmp_path / "from.npz")[0] == 0
+    assert [len(i) for i in read_lines(tmp_path / "from.npz")] == [50, 50]
+
+    code, out, _ = run(capsys, "data", "stats", lines_npz)
+    stats = json.loads(out)
+    assert code == 0
+    assert (stats["lines"], stats["writers"], stats["points"]) == (8, 4, 8 * 60)
+    assert stats["points_per_line"]["median"] == 60
+    assert stats["characters_per_line"]["mean"] == pytest.approx(np.mean([5, 5, 5, 2]))
+
+    picture = tmp_path / "p.png"
+    code, out, _ = run(capsys, "data", "show", lines_npz, "--index", 0, 1, "-o", picture)
+    assert code == 0 and "'ab ab'" in out and "'hello'" in out
+    with Image.open(picture) as image:
+        assert image.format == "PNG"
+
+
+# ---------------------------------------------------------------- models
+
+
+def test_eval_prints_json(tiny_model, lines_npz, capsys):
+    code, out, _ = run(capsys, "eval", "--model", tiny_model, "--data", lines_npz, "--json")
+    result = json.loads(out)
+    assert code == 0
+    assert set(result) == {"nats_per_sequence", "nats_per_point", "lines", "points"}
+    assert result["lines"] == 4 and result["points"] > 0  # the two validation writers
+    assert np.isfinite(result["nats_per_point"])
+
+
+def test_export_is_smaller_and_loads(tiny_model, tmp_path, capsys):
+    small = tmp_path / "small.pt"
+    assert run(capsys, "export", tiny_model, "-o", small)[0] == 0
+    assert small.stat().st_size < tiny_model.stat().st_size
+    net, state = load_model(small)
+    original, _ = load_model(tiny_model)
+    assert state["optimizer"] is None
+    for (name, a), b in zip(net.state_dict().items(), original.state_dict().values(),
+                            strict=True):
+        assert a.dtype == torch.float32, name
+        torch.testing.assert_close(a, b.half().float())
+    assert run(capsys, "sample", "-o", tmp_path / "x.npz", "--model", small, *SAMPLE)[0] == 0
+
+
+def test_train_and_resume(lines_npz, tmp_path, capsys):
+    out = tmp_path / "run"
+    flags = ["--data", lines_npz, "--out", out, "--threads", 1, "--eval-every", 2]
+    code, stdout, _ = run(capsys, "train", *flags, "--steps", 2, "--layers", 1, "--hidden", 8,
+                          "--mixtures", 2, "--batch-size", 4)
+    assert code == 0 and "nats_per_point" in json.loads(stdout.splitlines()[-1])
+    assert run(capsys, "train", *flags, "--steps", 3, "--resume")[0] == 0
+    assert torch.load(out / "last.pt", weights_only=True)["step"] == 3
+    err = fails(capsys, "train", *flags, "--steps", 4, "--resume", "--hidden", 9)
+    assert "hidden_size" in err
+
+
+@pytest.mark.parametrize("what", ["density", "attention"])
+def test_plots_write_pngs(what, tiny_model, synth_model, tmp_path, capsys):
+    png = tmp_path / f"{what}.png"
+    argv = (["density", "--model", tiny_model] if what == "density"
+            else ["attention", "--text", "ab ab", "--model", synth_model])
+    assert run(capsys, "plot", *argv, "-o", png, "--max-points", 30)[0] == 0
+    with Image.open(png) as image:
+        assert image.format == "PNG"
+
+
+# ---------------------------------------------------------------- errors
+
+
+def test_errors_name_the_file_or_the_thing(tiny_model, synth_model, lines_npz, tmp_path,
+                                           capsys):
+    missing = tmp_path / "missing.pt"
+    assert str(missing) in fails(capsys, "sample", "-o", tmp_path / "x.svg", "--model", missing)
+    assert "nope.npz" in fails(capsys, "data", "stats", tmp_path / "nope.npz")
+
+    bad = tmp_path / "bad.inkml"
+    bad.write_text("<ink>\n<trace>1 2, 3 x</trace>\n</ink>\n")
+    assert "bad.inkml:2:" in fails(capsys, "data", "stats", bad)
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a checkpoint")
+    assert "garbage.pt" in fails(capsys, "sample", "-o", tmp_path / "x.svg", "--model", garbage)
+    notzip = tmp_path / "notzip.npz"
+    notzip.write_bytes(b"hello")
+    assert "notzip.npz" in fails(capsys, "eval", "--model", tiny_model, "--data", notzip)
+
+    err = fails(capsys, "data", "show", lines_npz, "--index", 0, 8, "-o", tmp_path / "p.png")
+    assert "--index" in err and "0..7" in err and str(lines_npz) in err
+    err = fails(capsys, "write", "ab!", "--model", synth_model, "-o", tmp_path / "w.png")
+    assert "'!'" in err
+    assert "unconditional" in fails(capsys, "write", "ab", "--model", tiny_model, "-o",
+                                    tmp_path / "w.png")
+    assert "x.txt" in fails(capsys, "sample", "-o", tmp_path / "x.txt", "--model", tiny_model,
+                            "--max-points", 5)
+    assert not list(tmp_path.glob("*.png")) + list(tmp_path.glob("*.svg"))
+
+
+# ---------------------------------------------------------------- flags
+
+
+HELP = {("sample",): [SampleConfig], ("write",): [SampleConfig],
+        ("train",): [TrainConfig, ModelConfig], ("eval",): [], ("export",): [],
+        ("data", "convert"): [], ("data", "stats"): [], ("data", "show"): [],
+        ("plot", "density"): [SampleConfig], ("plot", "attention"): [SampleConfig]}
+NO_FLAG = {("write", "n"), ("plot", "n"), ("train", "alphabet"), ("train", "chars_per_step")}
+
+
+@pytest.mark.parametrize("command", list(HELP), ids=" ".join)
+def test_help_lists_config_flags_with_their_defaults(command, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    with pytest.raises(SystemExit) as exit:
+        main([*command, "--help"])
+    assert exit.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--help" in text
+    for cfg_type in HELP[command]:
+        for f in dataclasses.fields(cfg_type):
+            if (command[0], f.name) in NO_FLAG:
+                continue
+            flag = "--" + f.name.replace("_", "-")
+            assert flag in text
+            assert f"(default: {f.default!r})" in text, flag
+    if "sample" in command:
+        assert "(default: 0.0)" in text[text.index("--bias"):]
+
+
+def test_flags_set_config_fields():
+    parser = build_parser()
+    args = parser.parse_args(["sample", "-o", "x.svg", "--bias", "2", "--max-points", "9"])
+    assert config_from_args(SampleConfig, args) == SampleConfig(bias=2.0, max_points=9)
+    args = parser.parse_args(["train", "--hidden", "8", "--no-synthesis", "--lr", "0.5"])
+    assert config_from_args(ModelConfig, args) == ModelConfig(hidden_size=8)
+    assert config_from_args(TrainConfig, args) == TrainConfig(lr=0.5)
+    # configs that share a parser must not share a field name
+    model, train = ({f.name for f in dataclasses.fields(c)} for c in (ModelConfig, TrainConfig))
+    assert not model & train

@@ -1,0 +1,271 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from scipy.special import logsumexp
+from scipy.stats import multivariate_normal
+
+from handwriter.model import (
+    HandwritingNet,
+    Mixture,
+    ModelConfig,
+    Window,
+    mixture_log_density,
+    mixture_nll,
+    sample_point,
+    split_mixture,
+)
+from handwriter.sample import Sampler
+
+torch.set_num_threads(1)
+
+UNCONDITIONAL = ModelConfig(num_layers=2, hidden_size=5, num_mixtures=3)
+SYNTHESIS = ModelConfig(num_layers=2, hidden_size=5, num_mixtures=3, window_mixtures=2,
+                        alphabet="abc", chars_per_step=0.3)
+
+
+def random_mixture(rng, shape, M) -> Mixture:
+    """A float64 Mixture with sensible random parameters, built without `split_mixture`."""
+    w = rng.random((*shape, M)) + 0.1
+    return Mixture(torch.from_numpy(np.log(w / w.sum(-1, keepdims=True))),
+                   torch.from_numpy(rng.normal(0, 1, (*shape, M, 2))),
+                   torch.from_numpy(np.log(rng.uniform(0.3, 2.0, (*shape, M, 2)))),
+                   torch.from_numpy(rng.uniform(-0.9, 0.9, (*shape, M))),
+                   torch.from_numpy(rng.normal(0, 2, shape)))
+
+
+def test_log_density_matches_scipy():
+    rng = np.random.default_rng(0)
+    mix = random_mixture(rng, (4, 5), 3)
+    target = np.concatenate([rng.normal(0, 1.5, (4, 5, 2)),
+                             rng.integers(0, 2, (4, 5, 1))], -1)
+    got = mixture_log_density(mix, torch.from_numpy(target)).numpy()
+
+    m = [t.numpy() for t in mix]
+    want = np.zeros((4, 5))
+    for b in range(4):
+        for t in range(5):
+            terms = []
+            for k in range(3):
+                s1, s2 = np.exp(m[2][b, t, k])
+                r = m[3][b, t, k]
+                cov = [[s1 * s1, r * s1 * s2], [r * s1 * s2, s2 * s2]]
+                terms.append(m[0][b, t, k]
+                             + multivariate_normal(m[1][b, t, k], cov).logpdf(target[b, t, :2]))
+            p_lift = 1 / (1 + np.exp(-m[4][b, t]))
+            pen = target[b, t, 2]
+            want[b, t] = logsumexp(terms) + np.log(p_lift if pen else 1 - p_lift)
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+def test_split_mixture_follows_graves_eqs_18_to_22():
+    M = 4
+    raw = torch.randn(2, 3, 1 + 6 * M, dtype=torch.float64)
+    mix = split_mixture(raw)
+    pen, w, mu, log_sigma, rho = raw.split([1, M, 2 * M, 2 * M, M], -1)
+    torch.testing.assert_close(mix.log_weight.exp(), torch.softmax(w, -1))
+    torch.testing.assert_close(mix.mu, mu.unflatten(-1, (M, 2)))
+    torch.testing.assert_close(mix.log_sigma, log_sigma.unflatten(-1, (M, 2)))
+    torch.testing.assert_close(mix.rho, torch.tanh(rho), rtol=0, atol=1e-4)
+    assert (mix.rho.abs() < 1).all()
+    torch.testing.assert_close(mix.pen_lift_logit, pen[..., 0])
+
+
+def test_bias_sharpens_weights_and_narrows_gaussians():
+    """Graves eqs. 61-62: pi ~ softmax(pi_hat (1 + b)), sigma = exp(sigma_hat - b)."""
+    M = 5
+    raw = torch.randn(3, 1 + 6 * M, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    _, w, mu, log_sigma, rho = raw.split([1, M, 2 * M, 2 * M, M], -1)
+    entropies, max_weights, sigmas = [], [], []
+    for bias in (0.0, 0.5, 1.0, 2.0, 4.0):
+        mix = split_mixture(raw, bias=bias)
+        torch.testing.assert_close(mix.log_weight, F.log_softmax(w * (1 + bias), -1))
+        torch.testing.assert_close(mix.log_sigma, (log_sigma - bias).unflatten(-1, (M, 2)))
+        torch.testing.assert_close(mix.mu, mu.unflatten(-1, (M, 2)))  # means stay put
+        p = mix.log_weight.exp()
+        entropies.append(-(p * mix.log_weight).sum(-1))
+        max_weights.append(p.max(-1).values)
+        sigmas.append(mix.log_sigma.exp())
+    for a, b in zip(entropies, entropies[1:], strict=False):
+        assert (b < a).all()
+    for a, b in zip(max_weights, max_weights[1:], strict=False):
+        assert (b > a).all()
+    for a, b in zip(sigmas, sigmas[1:], strict=False):
+        assert (b < a).all()
+    # Temperature narrows too: variance times T, weights softmax(w / T).
+    mix = split_mixture(raw, temperature=0.25)
+    torch.testing.assert_close(mix.log_sigma, (log_sigma + 0.5 * math.log(0.25)
+                                               ).unflatten(-1, (M, 2)))
+    torch.testing.assert_close(mix.log_weight, F.log_softmax(w / 0.25, -1))
+
+
+def test_nll_ignores_padding():
+    g = torch.Generator().manual_seed(2)
+    B, T, M = 3, 6, 2
+    raw = torch.randn(B, T, 1 + 6 * M, generator=g, dtype=torch.float64)
+    target = torch.cat([torch.randn(B, T, 2, generator=g, dtype=torch.float64),
+                        torch.randint(0, 2, (B, T, 1), generator=g).double()], -1)
+    lengths = torch.tensor([6, 4, 1])
+    mask = (torch.arange(T) < lengths[:, None]).double()
+    nll = mixture_nll(split_mixture(raw), target, mask)
+    # Garbage (finite) in the padding changes nothing.
+    pad = mask[..., None] == 0
+    raw2 = torch.where(pad, 50 * torch.randn(raw.shape, generator=g, dtype=torch.float64), raw)
+    target2 = torch.where(pad, 30 * torch.randn(target.shape, generator=g, dtype=torch.float64),
+                          target)
+    torch.testing.assert_close(mixture_nll(split_mixture(raw2), target2, mask), nll)
+    # Each line's NLL is the sum over its own points only.
+    for b, n in enumerate(lengths.tolist()):
+        alone = -mixture_log_density(split_mixture(raw[b, :n]), target[b, :n]).sum()
+        torch.testing.assert_close(nll[b], alone)
+
+
+def test_nll_gradient_wrt_head_output_matches_finite_differences():
+    g = torch.Generator().manual_seed(3)
+    M = 2
+    raw = torch.randn(2, 3, 1 + 6 * M, generator=g, dtype=torch.float64, requires_grad=True)
+    target = torch.cat([torch.randn(2, 3, 2, generator=g, dtype=torch.float64),
+                        torch.tensor([[[0.0], [1.0], [0.0]], [[1.0], [0.0], [1.0]]],
+                                     dtype=torch.float64)], -1)
+    mask = torch.tensor([[1.0, 1.0, 1.0], [1.0, 1.0, 0.0]], dtype=torch.float64)
+    assert torch.autograd.gradcheck(
+        lambda r: mixture_nll(split_mixture(r), target, mask).sum(), (raw,))
+
+
+def net_inputs(net: HandwritingNet, B: int, T: int, seed: int, dtype=torch.float32):
+    g = torch.Generator().manual_seed(seed)
+    strokes = torch.cat([torch.randn(B, T, 2, generator=g),
+                         (torch.rand(B, T, 1, generator=g) < 0.3).float()], -1).to(dtype)
+    if not net.text_size:
+        return strokes, None, None
+    U = 4
+    text = torch.randint(1, net.text_size, (B, U), generator=g)
+    lengths = torch.arange(U, U - B, -1).clamp(min=1)  # first line full, the rest padded
+    text_mask = (torch.arange(U) < lengths[:, None]).to(dtype)
+    return strokes, text * text_mask.long(), text_mask
+
+
+@pytest.mark.parametrize("cfg", [UNCONDITIONAL, SYNTHESIS], ids=["unconditional", "synthesis"])
+def test_nll_gradient_wrt_weights_matches_finite_differences(cfg):
+    torch.manual_seed(0)
+    net = HandwritingNet(ModelConfig(**{**cfg.__dict__, "hidden_size": 4, "num_mixtures": 2}))
+    net = net.double()
+    strokes, text, text_mask = net_inputs(net, 2, 3, seed=4, dtype=torch.float64)
+    target = torch.roll(strokes, -1, 1)
+    mask = torch.tensor([[1.0, 1.0, 1.0], [1.0, 1.0, 0.0]], dtype=torch.float64)
+    names = [n for n, _ in net.named_parameters()]
+    params = tuple(p.detach().clone().requires_grad_() for p in net.parameters())
+
+    def nll(*values):
+        raw, _ = torch.func.functional_call(net, dict(zip(names, values, strict=True)),
+                                            (strokes, text, text_mask))
+        return mixture_nll(split_mixture(raw), target, mask).sum()
+
+    assert torch.autograd.gradcheck(nll, params)
+    # Every parameter gets a gradient: nothing in the graph is cut off.
+    grads = torch.autograd.grad(nll(*params), params)
+    assert all(g.abs().sum() > 0 for g in grads)
+
+
+@pytest.mark.parametrize("cfg", [UNCONDITIONAL, SYNTHESIS], ids=["unconditional", "synthesis"])
+def test_sampler_step_matches_forward(cfg):
+    torch.manual_seed(0)
+    net = HandwritingNet(cfg).eval()
+    B, T = 3, 7
+    strokes, text, text_mask = net_inputs(net, B, T, seed=5)
+    with torch.no_grad():
+        raw, final, phis = net(strokes, text, text_mask, return_phi=True)
+    sampler = Sampler(net)
+    chars = F.one_hot(text, net.text_size).float() if net.text_size else None
+    state = net.initial_state(B)
+    for t in range(T):
+        step_raw, state, phi = sampler.step(strokes[:, t], state, chars, text_mask)
+        torch.testing.assert_close(step_raw, raw[:, t], rtol=1e-5, atol=1e-5)
+        if net.text_size:
+            torch.testing.assert_close(phi, phis[:, t], rtol=1e-5, atol=1e-5)
+    for a, b in zip(state, final, strict=True):
+        if a is None:
+            assert b is None
+        else:
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    # Running forward in two halves, carrying the state, is the same as one call.
+    with torch.no_grad():
+        first, mid = net(strokes[:, :3], text, text_mask)
+        second, _ = net(strokes[:, 3:], text, text_mask, mid)
+    torch.testing.assert_close(torch.cat([first, second], 1), raw, rtol=1e-5, atol=1e-5)
+
+
+def test_window_is_a_forward_moving_weighted_sum_of_characters():
+    torch.manual_seed(0)
+    B, U, V, K = 2, 5, 4, 3
+    window = Window(hidden_size=6, num_mixtures=K, chars_per_step=0.4)
+    text = torch.tensor([[1, 2, 3, 1, 2], [3, 3, 1, 0, 0]])
+    text_mask = torch.tensor([[1.0] * 5, [1.0, 1.0, 1.0, 0.0, 0.0]])
+    chars = F.one_hot(text, V).float()
+    other = chars.clone()
+    other[1, 3:] = F.one_hot(torch.tensor([2, 1]), V).float()  # different padding characters
+    kappa = torch.zeros(B, K)
+    for _ in range(8):
+        h = 3 * torch.randn(B, 6)
+        w, new_kappa, phi = window(h, kappa, chars, text_mask)
+        assert phi.shape == (B, U + 1)
+        assert (phi >= 0).all()
+        assert (new_kappa >= kappa).all()  # eq. 51: the window only moves forward
+        # Eq. 46 by hand from the layer's alpha, beta, kappa step (eqs. 48-50).
+        alpha, beta, step = window.linear(h).exp().chunk(3, -1)
+        torch.testing.assert_close(new_kappa, kappa + step)
+        u = torch.arange(U + 1).float()
+        want_phi = (alpha[:, :, None] * torch.exp(-beta[:, :, None]
+                                                  * (new_kappa[:, :, None] - u) ** 2)).sum(1)
+        torch.testing.assert_close(phi, want_phi)
+        # Eq. 47: the window is the phi-weighted sum of real characters' one-hot vectors.
+        want = torch.zeros(B, V)
+        for b in range(B):
+            for j in range(U):
+                if text_mask[b, j]:
+                    want[b, text[b, j]] += phi[b, j]
+        torch.testing.assert_close(w, want)
+        torch.testing.assert_close(window(h, kappa, other, text_mask)[0], w)
+        kappa = new_kappa
+
+
+def one_component(mu, sigma, rho, pen_logit, B=1) -> Mixture:
+    t = torch.tensor
+    return Mixture(torch.zeros(B, 1), t(mu).expand(B, 1, 2).clone(),
+                   t(sigma).log().expand(B, 1, 2).clone(),
+                   t([rho]).expand(B, 1).clone(), t(pen_logit).expand(B).clone())
+
+
+def test_sample_point_is_seeded_and_tight_mixtures_give_their_mean():
+    mix = split_mixture(torch.randn(4, 1 + 6 * 3, generator=torch.Generator().manual_seed(0)))
+    a = sample_point(mix, torch.Generator().manual_seed(7))
+    b = sample_point(mix, torch.Generator().manual_seed(7))
+    c = sample_point(mix, torch.Generator().manual_seed(8))
+    assert a.shape == (4, 3)
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert not torch.equal(a, c)
+
+    tight = one_component([1.5, -2.0], [1e-6, 1e-6], 0.5, 30.0, B=3)
+    point = sample_point(tight, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(point, torch.tensor([[1.5, -2.0, 1.0]] * 3), rtol=0, atol=1e-5)
+    never = one_component([0.0, 0.0], [1e-6, 1e-6], 0.0, -30.0)
+    assert sample_point(never, torch.Generator().manual_seed(0))[0, 2] == 0
+
+
+def test_sample_point_draws_from_the_mixture():
+    """Many draws from one step: component frequencies, correlation and pen rate."""
+    n = 20000
+    mix = Mixture(torch.tensor([[math.log(0.3), math.log(0.7)]]).expand(n, 2),
+                  torch.tensor([[[-10.0, 0.0], [10.0, 5.0]]]).expand(n, 2, 2),
+                  torch.tensor([[[0.0, 0.0], [math.log(2.0), math.log(0.5)]]]).expand(n, 2, 2),
+                  torch.tensor([[0.0, 0.8]]).expand(n, 2),
+                  torch.full((n,), math.log(0.2 / 0.8)))
+    x = sample_point(mix, torch.Generator().manual_seed(0)).double().numpy()
+    right = x[:, 0] > 0
+    assert abs(right.mean() - 0.7) < 0.02
+    pts = x[right, :2]
+    np.testing.assert_allclose(pts.mean(0), [10, 5], atol=0.05)
+    np.testing.assert_allclose(np.cov(pts.T), [[4, 0.8], [0.8, 0.25]], rtol=0.06, atol=0.02)
+    assert abs(x[:, 2].mean() - 0.2) < 0.02

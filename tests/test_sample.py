@@ -1,0 +1,191 @@
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from handwriter import sample
+from handwriter.data import START, collate, encode_text, prepare
+from handwriter.ink import Ink, read_lines
+from handwriter.model import sample_point, split_mixture
+from handwriter.sample import SampleConfig, Writer, generate, write_page
+
+
+@pytest.fixture(scope="module")
+def writer(tiny_model):
+    return Writer.load(tiny_model)
+
+
+@pytest.fixture(scope="module")
+def synth(synth_model):
+    return Writer.load(synth_model)
+
+
+@pytest.fixture(scope="module")
+def lines(lines_npz):
+    return read_lines(lines_npz)
+
+
+def strokes_of(inks):
+    return [ink.strokes for ink in inks]
+
+
+def spread(writer, **kw) -> float:
+    """Std of dx, dy across 64 lines at each step, averaged: how far samples stray."""
+    inks, _ = generate(writer, SampleConfig(n=64, max_points=30, **kw))
+    strokes = np.stack(strokes_of(inks))            # (64, 30, 3)
+    return float(strokes[:, :, :2].std(0).mean())
+
+
+# ---------------------------------------------------------------- the step-by-step sampler
+
+
+@pytest.mark.parametrize("model", ["writer", "synth"])
+def test_sampler_step_matches_forward(model, request):
+    w = request.getfixturevalue(model)
+    strokes = torch.randn(2, 6, 3, generator=torch.Generator().manual_seed(1))
+    strokes[..., 2] = (strokes[..., 2] > 0).float()
+    chars = text = text_mask = None
+    if w.net.text_size:
+        text = torch.from_numpy(np.stack([encode_text("ab cd", w.alphabet),
+                                          encode_text("xyz..", w.alphabet)]))
+        text_mask = torch.tensor([[1.0] * 5, [1.0] * 3 + [0.0] * 2])
+        chars = F.one_hot(text, w.net.text_size).float()
+    with torch.no_grad():
+        raw, _, phi = w.net(strokes, text, text_mask, return_phi=True)
+    state = w.net.initial_state(2)
+    for t in range(6):
+        step_raw, state, step_phi = w.sampler.step(strokes[:, t], state, chars, text_mask)
+        torch.testing.assert_close(step_raw, raw[:, t], atol=1e-5, rtol=1e-5)
+        if phi is not None:
+            torch.testing.assert_close(step_phi, phi[:, t], atol=1e-5, rtol=1e-5)
+
+
+# ---------------------------------------------------------------- seeds, bias, temperature
+
+
+def test_same_seed_same_ink_whatever_the_global_rng(writer):
+    cfg = SampleConfig(n=2, seed=7, max_points=40)
+    torch.manual_seed(1)
+    first, _ = generate(writer, cfg)
+    torch.manual_seed(2)
+    again, _ = generate(writer, cfg)
+    for a, b in zip(strokes_of(first), strokes_of(again), strict=True):
+        np.testing.assert_array_equal(a, b)
+    other, _ = generate(writer, SampleConfig(n=2, seed=8, max_points=40))
+    assert not np.array_equal(first[0].strokes, other[0].strokes)
+    assert [len(i) for i in first] == [40, 40] and all(i.meta["finished"] for i in first)
+    assert all(i.strokes[-1, 2] == 1 for i in first)  # every line ends with the pen lifted
+
+
+def test_bias_and_temperature_narrow_the_spread(writer):
+    unbiased = spread(writer)
+    assert spread(writer, bias=3.0) < 0.3 * unbiased
+    assert spread(writer, temperature=0.2) < 0.7 * unbiased
+    with pytest.raises(ValueError, match="temperature"):
+        generate(writer, SampleConfig(temperature=0.0))
+    with pytest.raises(ValueError, match="max_points"):
+        generate(writer, SampleConfig(max_points=0))
+
+
+# ---------------------------------------------------------------- text
+
+
+def test_stop_rule_ends_short_text_long_before_the_cap(synth):
+    texts = ["ab ab", "hello world"]
+    inks, phis = generate(synth, SampleConfig(max_points=500), texts)
+    assert [ink.text for ink in inks] == texts
+    for ink, phi, text in zip(inks, phis, texts, strict=True):
+        assert ink.meta["finished"]
+        assert len(ink) < 100
+        # Graves' rule, exactly: the first step at which "past the end" outweighs every character
+        past_end = phi[:, len(text)] > phi[:, :len(text)].max(1).values
+        assert past_end[len(ink) - 1] and not past_end[:len(ink) - 1].any()
+    assert len(inks[0]) < len(inks[1])  # the longer text takes longer
+
+
+def test_text_errors_are_clear(synth, writer):
+    with pytest.raises(ValueError, match=r"'!B'.*'abcdefghijklmnopqrstuvwxyz \.'"):
+        generate(synth, SampleConfig(), ["aB!"])
+    with pytest.raises(ValueError, match="needs the text"):
+        generate(synth, SampleConfig())
+    with pytest.raises(ValueError, match="empty"):
+        generate(synth, SampleConfig(), [""])
+    with pytest.raises(ValueError, match="unconditional"):
+        generate(writer, SampleConfig(), ["ab"])
+
+
+# ---------------------------------------------------------------- priming
+
+
+def test_prime_strokes_are_in_training_units(writer, lines):
+    ink, scale = lines[0], writer.offset_scale
+    expected = collate([prepare(ink, 0.2, 8.0)], offset_scale=scale).strokes_out[0]
+    torch.testing.assert_close(writer.prime_strokes(ink), expected)
+    # the preprocessing comes from the checkpoint's training config
+    raw = Writer(writer.net, {**writer.checkpoint, "train_config": {"resample_step": 0.0}})
+    expected = collate([prepare(ink, 0.0, 8.0)], offset_scale=scale).strokes_out[0]
+    torch.testing.assert_close(raw.prime_strokes(ink), expected)
+    with pytest.raises(ValueError, match="no usable ink"):
+        writer.prime_strokes(Ink(np.zeros((3, 3))))
+
+
+def test_primed_ink_continues_from_the_primer(writer, lines):
+    primer = lines[1]
+    cfg = SampleConfig(max_points=1, seed=3)
+    ink = generate(writer, cfg, primer=primer)[0][0]
+    # the first point is drawn from the network's prediction after the whole primer
+    inputs = torch.cat([torch.from_numpy(START), writer.prime_strokes(primer)])[None]
+    with torch.no_grad():
+        raw, _ = writer.net(inputs)
+    expected = sample_point(split_mixture(raw[:, -1]), torch.Generator().manual_seed(3))
+    np.testing.assert_allclose(ink.strokes[0, :2], expected[0, :2] * writer.offset_scale, rtol=1e-5)
+
+    cfg = SampleConfig(max_points=20, seed=3)
+    plain = generate(writer, cfg)[0][0].strokes
+    one = generate(writer, cfg, primer=primer)[0][0].strokes
+    other = generate(writer, cfg, primer=lines[2])[0][0].strokes
+    assert len(one) == 20  # only the new ink comes back
+    assert not np.allclose(one[0], plain[0]) and not np.allclose(one[0], other[0])
+
+
+def test_primed_synthesis_writes_only_the_new_text(synth, lines):
+    inks, _ = generate(synth, SampleConfig(max_points=200), ["ab"], primer=lines[0],
+                       primer_text=lines[0].text + " ")
+    assert len(inks) == 1 and inks[0].text == "ab" and 0 < len(inks[0]) < 200
+
+
+# ---------------------------------------------------------------- pages and retries
+
+
+def test_write_page_gives_one_line_per_text(synth):
+    lines = ["ab ab", "hello", "xyz."]
+    cfg = SampleConfig(max_points=300, seed=5)
+    inks = write_page(synth, lines, cfg)
+    assert [ink.text for ink in inks] == lines
+    assert all(ink.meta["finished"] and 0 < len(ink) < 300 for ink in inks)
+    again = write_page(synth, lines, cfg)
+    for a, b in zip(strokes_of(inks), strokes_of(again), strict=True):
+        np.testing.assert_array_equal(a, b)
+    styled = write_page(synth, lines, cfg, style=3)
+    assert [ink.text for ink in styled] == lines
+    assert not np.array_equal(styled[0].strokes, inks[0].strokes)
+
+
+def test_only_unfinished_lines_are_retried(synth, monkeypatch):
+    calls = []
+
+    def spy(writer, cfg, texts, *args):
+        calls.append(list(texts))
+        return generate(writer, cfg, texts, *args)
+
+    monkeypatch.setattr(sample, "generate", spy)
+    short, long = "ab", "abcdefghijklmnopqrstuvwxyz"
+    inks = write_page(synth, [short, long], SampleConfig(max_points=20), retries=2)
+    assert calls == [[short, long], [long], [long]]
+    assert inks[0].meta["finished"] and not inks[1].meta["finished"]
+    assert len(inks[1]) == 20 and inks[1].text == long
+
+    calls.clear()  # a cap so small nothing finishes: every line comes back, unfinished
+    inks = write_page(synth, [short, long], SampleConfig(max_points=2))
+    assert len(calls) == 4 and [len(i) for i in inks] == [2, 2]
+    assert not any(i.meta["finished"] for i in inks)

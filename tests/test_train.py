@@ -1,0 +1,291 @@
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+from dataclasses import asdict
+
+import numpy as np
+import pytest
+import torch
+
+import handwriter.train as train_module
+from handwriter.data import LineSet
+from handwriter.ink import Ink, InkError, write_lines
+from handwriter.model import ModelConfig
+from handwriter.sample import SampleConfig, Writer, generate
+from handwriter.train import (
+    TrainConfig,
+    evaluate,
+    export_model,
+    line_set,
+    load_checkpoint,
+    load_model,
+    load_split,
+    save_checkpoint,
+    train,
+)
+
+torch.set_num_threads(1)
+
+AMP = {"a": 0.4, "b": 1.0, "c": 0.7, "d": 1.3, "e": 0.5}  # each letter: one wave of its height
+WRITERS = [f"w{i}" for i in range(12)]  # w4, w7 and w11 hash into a 25% validation split
+TINY = ModelConfig(num_layers=1, hidden_size=16, num_mixtures=3, window_mixtures=2)
+
+
+def cursive(rng, style, text) -> Ink:
+    """Noisy 'cursive': one sine stroke per word, a wave per letter, in tablet units."""
+    slant, scale, noise = style
+    strokes, x = [], 0.0
+    for word in text.split():
+        pts = []
+        for ch in word:
+            t = np.linspace(0, 1, 9)[1 if pts else 0:]
+            y = AMP[ch] * np.sin(2 * np.pi * t)
+            pts.append(np.stack([x + t + slant * y, y], 1))
+            x += 1
+        p = np.concatenate(pts) * scale
+        strokes.append(np.round(p + rng.normal(0, noise, p.shape)))
+        x += 0.7
+    return Ink.from_stroke_list(strokes, text=text)
+
+
+@pytest.fixture(scope="module")
+def lines_npz(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    inks = []
+    for writer in WRITERS:
+        style = (rng.uniform(-0.3, 0.3), rng.uniform(15, 40), rng.uniform(0.2, 1.0))
+        for _ in range(8):
+            words = ["".join(rng.choice(list("abcde"), rng.integers(2, 4)))
+                     for _ in range(rng.integers(1, 4))]
+            ink = cursive(rng, style, " ".join(words))
+            ink.writer = writer
+            inks.append(ink)
+    path = tmp_path_factory.mktemp("data") / "lines.npz"
+    write_lines(path, inks)
+    return path
+
+
+def config(data, out, **kw) -> TrainConfig:
+    base = dict(data=str(data), out=str(out), steps=60, batch_size=8, max_points=60, lr=1e-2,
+                eval_every=20, checkpoint_every=20, threads=1, resample_step=0.3,
+                valid_percent=25, test_percent=0, min_char_count=1)
+    return TrainConfig(**{**base, **kw})
+
+
+def read_log(out) -> list[dict]:
+    with open(out / "log.csv") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def tiny_run(lines_npz, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    cfg = config(lines_npz, out)
+    valid = train(cfg, TINY)
+    return cfg, out, valid
+
+
+def test_tiny_run_learns(tiny_run):
+    cfg, out, valid = tiny_run
+    log = read_log(out)
+    assert [int(r["step"]) for r in log] == [20, 40, 60]
+    first, last = (float(log[i]["valid_nats_per_point"]) for i in (0, -1))
+    assert last < first - 0.2, log
+    assert valid["nats_per_point"] == pytest.approx(last, abs=1e-4)
+    assert {p.name for p in out.iterdir()} == {"last.pt", "best.pt", "log.csv", "loss.png"}
+    state = torch.load(out / "last.pt", weights_only=True)  # atomic: no .tmp, loads safely
+    assert state["step"] == 60 and state["version"] == train_module.CHECKPOINT_VERSION
+    assert state["model_config"]["alphabet"] == ""
+    assert state["optimizer"] is not None and "rng" in state and "torch_rng" in state
+
+
+def test_synthesis_run_end_to_end(lines_npz, tmp_path):
+    cfg = config(lines_npz, tmp_path, synthesis=True, steps=20, eval_every=10,
+                 checkpoint_every=10)
+    valid = train(cfg, TINY)
+    assert math.isfinite(valid["nats_per_point"])
+    state = load_checkpoint(tmp_path / "last.pt")
+    assert state["model_config"]["alphabet"] == " abcde"
+    train_lines = load_split(cfg, "train")
+    rate = sum(len(t) for _, t, _ in train_lines) / sum(len(s) for s, _, _ in train_lines)
+    assert state["model_config"]["chars_per_step"] == pytest.approx(rate, abs=1e-4)
+    writer = Writer.load(tmp_path / "last.pt")
+    inks, phis = generate(writer, SampleConfig(max_points=30), texts=["bad", "ace"])
+    assert [ink.text for ink in inks] == ["bad", "ace"]
+    assert all(1 <= len(ink) <= 30 and ink.strokes[-1, 2] == 1 for ink in inks)
+    assert phis[0].shape[1] == 4 and len(phis[0]) == max(len(ink) for ink in inks)
+
+
+@pytest.mark.parametrize("synthesis", [False, True], ids=["unconditional", "synthesis"])
+def test_resume_continues_exactly(lines_npz, tmp_path, monkeypatch, synthesis):
+    kw = dict(steps=8, eval_every=1000, checkpoint_every=3, synthesis=synthesis, max_points=40)
+    straight = tmp_path / "straight"
+    train(config(lines_npz, straight, **kw), TINY)
+
+    stopped = tmp_path / "stopped"
+    real = train_module.max_points_at
+
+    def ctrl_c_at_4(step, cfg):
+        if step == 4:
+            raise KeyboardInterrupt
+        return real(step, cfg)
+
+    monkeypatch.setattr(train_module, "max_points_at", ctrl_c_at_4)
+    with pytest.raises(KeyboardInterrupt):
+        train(config(lines_npz, stopped, **kw), TINY)
+    monkeypatch.undo()
+    halfway = load_checkpoint(stopped / "last.pt")
+    assert halfway["step"] == 4
+    train(config(lines_npz, stopped, **kw), TINY, resume=True)
+
+    a, b = load_checkpoint(straight / "last.pt"), load_checkpoint(stopped / "last.pt")
+    assert a["step"] == b["step"] == 8
+    assert a["model"].keys() == b["model"].keys()
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+        assert not torch.equal(a["model"][k], halfway["model"][k]), k
+    for x, y in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values(),
+                    strict=True):
+        assert all(torch.equal(x[k], y[k]) for k in x)
+    assert a["rng"] == b["rng"]
+    assert read_log(straight)[-1]["valid_nats_per_point"] == read_log(stopped)[-1][
+        "valid_nats_per_point"]
+
+
+def test_checkpoint_writes_are_atomic(tiny_run, tmp_path, monkeypatch):
+    _, out, _ = tiny_run
+    net, state = load_model(out / "last.pt")
+    path = tmp_path / "last.pt"
+    save_checkpoint(path, net, None, 7, 0.5)
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+
+    def dies_halfway(obj, f, *a, **k):
+        with open(f, "wb") as fh:
+            fh.write(b"PK\x03\x04 half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", dies_halfway)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(path, net, None, 8, 0.5)
+    monkeypatch.undo()
+    assert load_checkpoint(path)["step"] == 7  # the old checkpoint is whole
+
+
+class Payload:
+    def __reduce__(self):
+        return (os.system, ("echo pwned",))
+
+
+def test_load_checkpoint_rejects_bad_files(tmp_path):
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"\x00\x01 this is not a checkpoint" * 10)
+    with pytest.raises(InkError, match=r"garbage\.pt: not a handwriter checkpoint"):
+        load_checkpoint(garbage)
+    future = tmp_path / "future.pt"
+    torch.save({"version": 99, "model": {}}, future)
+    with pytest.raises(InkError, match=r"future\.pt: unsupported checkpoint version 99"):
+        load_checkpoint(future)
+    a_list = tmp_path / "list.pt"
+    torch.save([1, 2, 3], a_list)
+    with pytest.raises(InkError, match=r"list\.pt: not a handwriter checkpoint"):
+        load_checkpoint(a_list)
+    evil = tmp_path / "evil.pt"
+    torch.save({"version": 1, "x": Payload()}, evil)
+    with pytest.raises(InkError, match=r"evil\.pt: not a handwriter checkpoint"):
+        load_checkpoint(evil)  # weights_only: the payload never runs
+    with pytest.raises(FileNotFoundError, match=r"missing\.pt"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_export_is_fp16_and_writes_the_same(tiny_run, tmp_path):
+    _, out, _ = tiny_run
+    small = tmp_path / "small.pt"
+    export_model(out / "last.pt", small)
+    assert [p.name for p in tmp_path.iterdir()] == ["small.pt"]
+    raw = torch.load(small, weights_only=True)
+    assert all(v.dtype == torch.float16 for v in raw["model"].values())
+    assert raw["optimizer"] is None and "rng" not in raw and "torch_rng" not in raw
+    assert small.stat().st_size < (out / "last.pt").stat().st_size / 2
+
+    full, _ = load_model(out / "last.pt")
+    half, state = load_model(small)
+    assert state["offset_scale"] == load_checkpoint(out / "last.pt")["offset_scale"]
+    assert all(p.dtype == torch.float32 for p in half.parameters())
+    g = torch.Generator().manual_seed(0)
+    strokes = torch.cat([torch.randn(2, 30, 2, generator=g),
+                         (torch.rand(2, 30, 1, generator=g) < 0.2).float()], -1)
+    with torch.no_grad():
+        a, _ = full(strokes)
+        b, _ = half(strokes)
+    torch.testing.assert_close(b, a, rtol=1e-2, atol=1e-2)
+
+
+def test_evaluate_reports_consistent_numbers(tiny_run):
+    cfg, out, _ = tiny_run
+    net, state = load_model(out / "last.pt")
+    valid_set = line_set(load_split(cfg, "valid"), "")
+    scale = state["offset_scale"]
+    result = evaluate(net, valid_set, scale)
+    assert set(result) == {"nats_per_sequence", "nats_per_point", "lines", "points"}
+    assert result["lines"] == len(valid_set) == 24
+    assert result["points"] == sum(len(s) for s in valid_set.strokes)
+    assert result["nats_per_sequence"] * result["lines"] == pytest.approx(
+        result["nats_per_point"] * result["points"], rel=1e-9)
+    # What training logged for its last step, and blind to batching (padding is masked).
+    assert result["nats_per_point"] == pytest.approx(
+        float(read_log(out)[-1]["valid_nats_per_point"]), abs=1e-4)
+    one_by_one = evaluate(net, valid_set, scale, batch_size=1)
+    assert one_by_one["nats_per_point"] == pytest.approx(result["nats_per_point"], rel=1e-5)
+    # Ink c times larger, seen through a c times larger scale: the same inputs to the
+    # network, and a density lower by c^2 per point (2 log c nats).
+    c = 3.0
+    bigger = LineSet([s * np.array([c, c, 1], np.float32) for s in valid_set.strokes])
+    scaled = evaluate(net, bigger, scale * c)
+    assert scaled["nats_per_point"] == pytest.approx(result["nats_per_point"] + 2 * math.log(c),
+                                                     rel=1e-5)
+
+
+DDP_SCRIPT = """
+import json, os, sys
+import torch
+import handwriter.train as T
+from handwriter.model import ModelConfig
+
+made = []
+real = T.HandwritingNet
+
+def recording(cfg):
+    net = real(cfg)
+    made.append((net, {k: v.clone() for k, v in net.state_dict().items()}))
+    return net
+
+T.HandwritingNet = recording
+T.train(T.TrainConfig(**json.loads(sys.argv[1])), ModelConfig(**json.loads(sys.argv[2])))
+net, initial = made[0]
+torch.save({"final": net.state_dict(), "initial": initial},
+           os.path.join(sys.argv[3], f"rank{os.environ['RANK']}.pt"))
+"""
+
+
+@pytest.mark.skipif(not torch.distributed.is_available(), reason="no torch.distributed")
+def test_distributed_replicas_stay_identical(lines_npz, tmp_path):
+    script = tmp_path / "ddp_train.py"
+    script.write_text(DDP_SCRIPT)
+    out = tmp_path / "run"
+    cfg = config(lines_npz, out, steps=6, eval_every=3, checkpoint_every=3)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         str(script), json.dumps(asdict(cfg)), json.dumps(asdict(TINY)), str(tmp_path)],
+        env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
+    saved = load_checkpoint(out / "last.pt")
+    assert saved["step"] == 6 and len(read_log(out)) == 2
+    for k, v in r0["final"].items():
+        assert torch.equal(v, r1["final"][k]), k   # the replicas agree exactly
+        assert torch.equal(v, saved["model"][k]), k
+    assert any(not torch.equal(v, r0["initial"][k]) for k, v in r0["final"].items())
