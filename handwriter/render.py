@@ -37,7 +37,7 @@ class Page:
 
 def layout_page(inks: list[Ink], *, line_height: float = LINE_HEIGHT,
                 margin: float = MARGIN) -> Page:
-    """Line i is centred on y = (i + 0.5) * line_height, left-aligned, its robust height scaled
+    """Line i starts at y = (i + 0.5) * line_height, left-aligned, its robust height scaled
     to ROBUST_HEIGHT * line_height: percentiles ignore the odd long descender or stray dot."""
     lines = []
     for i, ink in enumerate(inks):
@@ -46,11 +46,15 @@ def layout_page(inks: list[Ink], *, line_height: float = LINE_HEIGHT,
             lines.append([])
             continue
         points = np.concatenate(strokes)
-        lo, hi = np.percentile(points[:, 1], [10, 90])
+        x, y = points[:, 0], points[:, 1]
+        # measure the height across the baseline's trend, so a drifting line isn't shrunk
+        slope = np.polyfit(x, y, 1)[0] if np.ptp(x) > 0 and len(x) > 2 else 0.0
+        across = y - slope * (x - x.mean())
+        lo, hi = np.percentile(across, [10, 90])
         # a flat line or a lone dot has no robust height: fall back to any extent at all
-        size = (hi - lo) or np.ptp(points[:, 1]) or np.ptp(points[:, 0]) or 1.0
+        size = (hi - lo) or np.ptp(y) or np.ptp(x) or 1.0
         scale = ROBUST_HEIGHT * line_height / size
-        origin = np.array([points[:, 0].min(), (lo + hi) / 2])
+        origin = np.array([x.min(), (lo + hi) / 2 + slope * (x.min() - x.mean())])
         centre = np.array([0.0, (i + 0.5) * line_height])
         flip = np.array([scale, -scale])  # ink is y up, the page y down
         lines.append([(s - origin) * flip + centre for s in strokes])

@@ -16,6 +16,7 @@ from .core import (
 from .iamondb import read_iamondb
 from .inkml import read_inkml, write_inkml
 from .stroke3 import read_stroke3, write_stroke3
+from .unipen import read_unipen
 
 __all__ = [
     "Ink",
@@ -31,6 +32,7 @@ __all__ = [
     "read_inkml",
     "read_lines",
     "read_stroke3",
+    "read_unipen",
     "split_strokes",
     "write_inkml",
     "write_lines",
