@@ -83,7 +83,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     net, state = load_model(args.model)
     trained = TrainConfig(**state["train_config"])
     cfg = dataclasses.replace(trained, data=args.data, synthesis=bool(net.cfg.alphabet)
-                              or args.text_lines)
+                              or args.text_lines, max_points=args.max_points or
+                              trained.max_points)
     lines = line_set(load_split(cfg, args.split), net.cfg.alphabet)
     result = evaluate(net, lines, state["offset_scale"])
     if args.json:
@@ -262,6 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="writer-disjoint split, as in training (default: valid)")
     p.add_argument("--text-lines", action="store_true",
                    help="only the lines a synthesis model trains on (for comparing the two)")
+    p.add_argument("--max-points", type=int,
+                   help="with text, skip lines longer than this (default: as in training)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=cmd_eval)
 

@@ -236,6 +236,20 @@ def write_page(writer: Writer, lines: list[str], cfg: SampleConfig, style: int |
     return inks
 
 
+def write(text: str, bias: float = 0.75, seed: int = 0, style: int | None = None,
+          model: str | Path | None = None) -> Ink:
+    """One line of `text` in handwriting, by the shipped synthesis model unless `model`."""
+    writer = Writer.load(model, synthesis=True)
+    return write_page(writer, [text], SampleConfig(seed=seed, bias=bias, max_points=1500),
+                      style=style)[0]
+
+
+def sample_lines(n: int = 1, bias: float = 0.5, seed: int = 0, model: str | Path | None = None
+           ) -> list[Ink]:
+    """`n` new lines of handwriting from nothing, by the shipped model unless `model`."""
+    return generate(Writer.load(model), SampleConfig(n=n, seed=seed, bias=bias))[0]
+
+
 def read_primer(path: str | Path) -> Ink:
     """The first line of an ink file, to prime with."""
     from .ink import read_ink

@@ -189,3 +189,15 @@ def test_only_unfinished_lines_are_retried(synth, monkeypatch):
     inks = write_page(synth, [short, long], SampleConfig(max_points=2))
     assert len(calls) == 4 and [len(i) for i in inks] == [2, 2]
     assert not any(i.meta["finished"] for i in inks)
+
+
+def test_python_api_writes_and_samples_in_a_few_lines(tiny_model, synth_model):
+    import handwriter
+
+    ink = handwriter.write("ab ab", bias=0.75, seed=2, model=synth_model)
+    assert ink.text == "ab ab" and ink.meta["finished"] and len(ink) > 1
+    again = handwriter.write("ab ab", bias=0.75, seed=2, model=synth_model)
+    np.testing.assert_array_equal(ink.strokes, again.strokes)
+    assert ink.to_svg().count("<path") + ink.to_svg().count("<circle") >= 1
+    inks = handwriter.sample_lines(n=2, seed=1, model=tiny_model)
+    assert len(inks) == 2 and all(len(i) == SampleConfig().max_points for i in inks)
