@@ -72,6 +72,8 @@ def plot_attention(writer: Writer, text: str, cfg: SampleConfig, path: str | Pat
     an aligned model shows a rising diagonal."""
     inks, phis = generate(writer, SampleConfig(**{**cfg.__dict__, "n": 1}), [text])
     ink, phi = inks[0], phis[0].numpy()[:, :len(text)]          # (T, U)
+    # each step scaled to its own peak: where the window is, not how heavy it is
+    phi = phi / np.maximum(phi.max(1, keepdims=True), 1e-12)
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 7), dpi=110,
                                       gridspec_kw={"height_ratios": [1, 2]})
     for stroke in ink.stroke_list:
@@ -79,8 +81,10 @@ def plot_attention(writer: Writer, text: str, cfg: SampleConfig, path: str | Pat
     top.set_aspect("equal")
     top.axis("off")
     top.set_title(f"{text!r}" + ("" if ink.meta["finished"] else " (stopped at the cap)"))
+    bottom.set_title("window weights over the characters (each step scaled to its peak)",
+                     fontsize=9)
     bottom.imshow(phi.T, origin="lower", aspect="auto", cmap="Greys", interpolation="nearest")
-    bottom.set_yticks(range(len(text)), [repr(c)[1:-1] for c in text], fontsize=7)
+    bottom.set_yticks(range(len(text)), ["␣" if c == " " else c for c in text], fontsize=7)
     bottom.set_xlabel("pen point")
     bottom.set_ylabel("character")
     fig.tight_layout()
