@@ -103,7 +103,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     writer = Writer.load(args.model)
     primer = read_primer(args.prime) if args.prime else None
     inks, _ = generate(writer, cfg, primer=primer)
-    save_outputs(inks, args.output, args.split)
+    save_outputs(inks, args.output, args.split, one_scale=True)
     return 0
 
 
@@ -118,7 +118,7 @@ def cmd_write(args: argparse.Namespace) -> int:
     lines = textwrap.wrap(args.text, args.width) or [""]
     inks = write_page(writer, lines, cfg, style=args.style, primer=primer,
                       primer_text=args.prime_text or (primer.text if primer else ""))
-    save_outputs(inks, args.output, args.split, line_height=args.line_height)
+    save_outputs(inks, args.output, args.split, line_height=args.line_height, one_scale=True)
     return 0
 
 

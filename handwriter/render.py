@@ -36,25 +36,23 @@ class Page:
 
 
 def layout_page(inks: list[Ink], *, line_height: float = LINE_HEIGHT,
-                margin: float = MARGIN) -> Page:
+                margin: float = MARGIN, one_scale: bool = False) -> Page:
     """Line i starts at y = (i + 0.5) * line_height, left-aligned, its robust height scaled
-    to ROBUST_HEIGHT * line_height: percentiles ignore the odd long descender or stray dot."""
+    to ROBUST_HEIGHT * line_height: percentiles ignore the odd long descender or stray dot.
+
+    `one_scale` gives every line the median line's scale: right for ink in common units
+    (a model's output), where a line of capitals should stay bigger than one of vowels.
+    """
+    shapes = [_line_shape(ink) for ink in inks]
+    sizes = [shape[2] for shape in shapes if shape]
+    common = float(np.median(sizes)) if one_scale and sizes else None
     lines = []
-    for i, ink in enumerate(inks):
-        strokes = split_strokes(ink.strokes)
-        if not strokes:
+    for i, shape in enumerate(shapes):
+        if not shape:
             lines.append([])
             continue
-        points = np.concatenate(strokes)
-        x, y = points[:, 0], points[:, 1]
-        # measure the height across the baseline's trend, so a drifting line isn't shrunk
-        slope = np.polyfit(x, y, 1)[0] if np.ptp(x) > 0 and len(x) > 2 else 0.0
-        across = y - slope * (x - x.mean())
-        lo, hi = np.percentile(across, [10, 90])
-        # a flat line or a lone dot has no robust height: fall back to any extent at all
-        size = (hi - lo) or np.ptp(y) or np.ptp(x) or 1.0
-        scale = ROBUST_HEIGHT * line_height / size
-        origin = np.array([x.min(), (lo + hi) / 2 + slope * (x.min() - x.mean())])
+        strokes, origin, size = shape
+        scale = ROBUST_HEIGHT * line_height / (common or size)
         centre = np.array([0.0, (i + 0.5) * line_height])
         flip = np.array([scale, -scale])  # ink is y up, the page y down
         lines.append([(s - origin) * flip + centre for s in strokes])
@@ -66,12 +64,29 @@ def layout_page(inks: list[Ink], *, line_height: float = LINE_HEIGHT,
     return Page([[s - top_left for s in line] for line in lines], float(width), float(height))
 
 
+def _line_shape(ink: Ink) -> tuple[list[np.ndarray], np.ndarray, float] | None:
+    """A line's strokes, the point to place at its slot, and its robust height."""
+    strokes = split_strokes(ink.strokes)
+    if not strokes:
+        return None
+    points = np.concatenate(strokes)
+    x, y = points[:, 0], points[:, 1]
+    # measure the height across the baseline's trend, so a drifting line isn't shrunk
+    slope = np.polyfit(x, y, 1)[0] if np.ptp(x) > 0 and len(x) > 2 else 0.0
+    across = y - slope * (x - x.mean())
+    lo, hi = np.percentile(across, [10, 90])
+    # a flat line or a lone dot has no robust height: fall back to any extent at all
+    size = (hi - lo) or np.ptp(y) or np.ptp(x) or 1.0
+    origin = np.array([x.min(), (lo + hi) / 2 + slope * (x.min() - x.mean())])
+    return strokes, origin, float(size)
+
+
 def ink_to_svg(inks: list[Ink], *, line_height: float = LINE_HEIGHT, width: float | None = None,
                stroke_width: float = STROKE_WIDTH, color: str = "black",
-               background: str = "white", margin: float = MARGIN) -> str:
+               background: str = "white", margin: float = MARGIN, one_scale: bool = False) -> str:
     """A standalone SVG page, one `<path>` per pen-down stroke (a `<circle>` for a dot);
     `width` is the display width in px (default: one px per page unit)."""
-    page = layout_page(inks, line_height=line_height, margin=margin)
+    page = layout_page(inks, line_height=line_height, margin=margin, one_scale=one_scale)
     zoom = 1.0 if width is None else width / page.width
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{page.width * zoom:.2f}" '
            f'height="{page.height * zoom:.2f}" viewBox="0 0 {page.width:.2f} {page.height:.2f}">']
@@ -134,9 +149,10 @@ class _Canvas:
 
 def render_png(inks: list[Ink], path_or_file, *, line_height: float = LINE_HEIGHT,
                scale: float = 1.0, width: int | None = None, stroke_width: float = STROKE_WIDTH,
-               color: str = "black", background: str = "white", margin: float = MARGIN) -> None:
+               color: str = "black", background: str = "white", margin: float = MARGIN,
+               one_scale: bool = False) -> None:
     """An RGB PNG of the page at `scale` px per page unit, or `width` px wide when given."""
-    page = layout_page(inks, line_height=line_height, margin=margin)
+    page = layout_page(inks, line_height=line_height, margin=margin, one_scale=one_scale)
     canvas = _Canvas(page, scale, width, stroke_width)
     for stroke in (s for line in page.lines for s in line):
         canvas.stroke(stroke)
@@ -150,11 +166,12 @@ def render_gif(inks: list[Ink], path_or_file, *, fps: float = 20.0,
                max_frames: int = 300, hold_seconds: float = 1.5,
                line_height: float = LINE_HEIGHT, scale: float = 1.0, width: int | None = None,
                stroke_width: float = STROKE_WIDTH, color: str = "black",
-               background: str = "white", margin: float = MARGIN) -> None:
+               background: str = "white", margin: float = MARGIN,
+               one_scale: bool = False) -> None:
     """An animated GIF of the pen writing the page in order, a constant number of points per
     frame (by default a median line takes `seconds_per_line`, at most `max_frames` frames);
     the last frame is held for `hold_seconds`. 16-colour palette frames keep files small."""
-    page = layout_page(inks, line_height=line_height, margin=margin)
+    page = layout_page(inks, line_height=line_height, margin=margin, one_scale=one_scale)
     strokes = [s for line in page.lines for s in line]
     ends = np.cumsum([len(s) for s in strokes], dtype=np.int64)  # points drawn after stroke i
     total = int(ends[-1]) if len(ends) else 0

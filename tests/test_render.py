@@ -125,3 +125,14 @@ def test_gif_last_frame_matches_the_png(tmp_path):
     png = np.asarray(Image.open(tmp_path / "a.png").convert("L"), dtype=int)
     last = np.asarray(gif.convert("L"), dtype=int)
     assert np.abs(png - last).max() <= 255 // 15  # GIF shades come in 16 levels
+
+
+def test_one_scale_keeps_relative_sizes():
+    small = Ink.from_stroke_list([np.array([[0, 0], [10, 10], [20, 0]])])
+    big = Ink.from_stroke_list([np.array([[0, 0], [30, 30], [60, 0]])])
+    def heights(page):
+        return [np.ptp(np.concatenate(line)[:, 1]) for line in page.lines]
+    each = heights(layout_page([small, big]))
+    same = heights(layout_page([small, big], one_scale=True))
+    assert each[0] == pytest.approx(each[1])
+    assert same[1] == pytest.approx(3 * same[0])
