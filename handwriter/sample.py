@@ -31,6 +31,9 @@ class SampleConfig:
     max_points: int = 700       # points per line (unconditional), cap for text
 
 
+MODEL_UNITS = "line heights"  # Ink.meta["units"] of generated ink: see data.prepare
+
+
 class Writer:
     """A trained model ready to write: the network, its data scale and its alphabet."""
 
@@ -70,8 +73,15 @@ class Writer:
         return encode_text(text, self.alphabet)
 
     def prime_strokes(self, primer: Ink) -> Tensor:
-        """A primer line preprocessed as in training, scaled for the network: (T, 3)."""
-        strokes = prepare(primer, self.resample_step, self.max_jump)
+        """A primer line preprocessed as in training, scaled for the network: (T, 3).
+
+        A model's own output is already in training units: re-measuring its height would
+        change the size of the hand it continues.
+        """
+        if primer.meta.get("units") == MODEL_UNITS:
+            strokes = primer.strokes if len(primer) else None
+        else:
+            strokes = prepare(primer, self.resample_step, self.max_jump)
         if strokes is None or not len(strokes):
             raise ValueError("the primer has no usable ink (it needs some height)")
         strokes = strokes.copy()
@@ -205,7 +215,8 @@ def generate(writer: Writer, cfg: SampleConfig, texts: list[str] | None = None,
         strokes[:, :2] *= writer.offset_scale
         strokes[-1, 2] = 1.0
         inks.append(Ink(strokes, text=texts[b] if texts else "",
-                        meta={"finished": bool(done[b]) if texts else True}))
+                        meta={"finished": bool(done[b]) if texts else True,
+                              "units": MODEL_UNITS}))
     return inks, [torch.stack([p[b] for p in phis]) for b in range(B)] if phis else []
 
 

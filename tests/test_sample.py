@@ -202,3 +202,12 @@ def test_python_api_writes_and_samples_in_a_few_lines(tiny_model, synth_model):
     assert ink.to_svg().count("<path") + ink.to_svg().count("<circle") >= 1
     inks = handwriter.sample_lines(n=2, seed=1, model=tiny_model)
     assert len(inks) == 2 and all(len(i) == SampleConfig().max_points for i in inks)
+
+
+def test_model_output_primes_at_its_own_scale(writer):
+    ink = generate(writer, SampleConfig(n=1, max_points=30))[0][0]
+    primed = writer.prime_strokes(ink).numpy()
+    np.testing.assert_allclose(primed[:, :2] * writer.offset_scale, ink.strokes[:, :2], rtol=1e-6)
+    big = Ink(ink.strokes * [10, 10, 1])  # foreign ink is measured and scaled as in training
+    np.testing.assert_allclose(writer.prime_strokes(big), writer.prime_strokes(Ink(ink.strokes)),
+                               rtol=1e-4, atol=1e-5)
