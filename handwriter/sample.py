@@ -220,7 +220,7 @@ def generate(writer: Writer, cfg: SampleConfig, texts: list[str] | None = None,
     return inks, [torch.stack([p[b] for p in phis]) for b in range(B)] if phis else []
 
 
-STYLE_TEXT = "a line in my own hand"  # what the model writes to make a --style primer
+STYLE_TEXT = "in my hand"  # what the model writes to make a --style primer
 
 
 def write_page(writer: Writer, lines: list[str], cfg: SampleConfig, style: int | None = None,
@@ -228,16 +228,13 @@ def write_page(writer: Writer, lines: list[str], cfg: SampleConfig, style: int |
                ) -> list[Ink]:
     """Write each text line in one style; lines whose window never ends are retried.
 
-    `style` N primes every line with the model's own writing of STYLE_TEXT for seed N;
-    with neither style nor primer, the first line primes the rest.
+    `style` N primes every line with the model's own writing of STYLE_TEXT for seed N.
+    (Priming with a whole first line would be simpler, but primer plus line is then
+    longer than any line the model trained on, and it writes smaller and smaller.)
     """
     if style is not None and primer is None:
         style_cfg = SampleConfig(seed=style, bias=max(cfg.bias, 1.0), max_points=cfg.max_points)
         primer, primer_text = write_page(writer, [STYLE_TEXT], style_cfg)[0], STYLE_TEXT
-    elif primer is None and len(lines) > 1:
-        first = write_page(writer, lines[:1], cfg, retries=retries)
-        return first + write_page(writer, lines[1:], cfg, primer=first[0],
-                                  primer_text=lines[0], retries=retries)
     generator = torch.Generator().manual_seed(cfg.seed)
     inks, _ = generate(writer, cfg, lines, primer, primer_text + " " if primer else "",
                        generator)

@@ -181,14 +181,13 @@ def test_only_unfinished_lines_are_retried(synth, monkeypatch):
     monkeypatch.setattr(sample, "generate", spy)
     short, long = "ab", "abcdefghijklmnopqrstuvwxyz"
     inks = write_page(synth, [short, long], SampleConfig(max_points=20), retries=2)
-    # the first line is written alone, then primes the rest (one style per page)
-    assert calls == [[short], [long], [long], [long]]
+    assert calls == [[short, long], [long], [long]]
     assert inks[0].meta["finished"] and not inks[1].meta["finished"]
     assert len(inks[1]) == 20 and inks[1].text == long
 
     calls.clear()  # a cap so small nothing finishes: every line comes back, unfinished
     inks = write_page(synth, [short, long], SampleConfig(max_points=2))
-    assert len(calls) == 8 and [len(i) for i in inks] == [2, 2]
+    assert len(calls) == 4 and [len(i) for i in inks] == [2, 2]
     assert not any(i.meta["finished"] for i in inks)
 
 
