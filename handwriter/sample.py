@@ -226,7 +226,7 @@ STYLE_TEXT = "in my hand"  # what the model writes to make a --style primer
 def write_page(writer: Writer, lines: list[str], cfg: SampleConfig, style: int | None = None,
                primer: Ink | None = None, primer_text: str = "", retries: int = 3
                ) -> list[Ink]:
-    """Write each text line in one style; lines whose window never ends are retried.
+    """Write each text line, in one hand if primed; lines whose window never ends are retried.
 
     `style` N primes every line with the model's own writing of STYLE_TEXT for seed N.
     (Priming with a whole first line would be simpler, but primer plus line is then
