@@ -58,16 +58,39 @@ def clip_jumps(strokes: np.ndarray, max_jump: float) -> np.ndarray:
     return out
 
 
+def deskew(strokes: np.ndarray) -> np.ndarray:
+    """Rotate a line so the long axis of its points (total least squares) is horizontal.
+
+    Otherwise a sloping line measures taller, so its letters come out smaller after
+    scaling, and a model learns that a drifting baseline means ever smaller writing.
+    """
+    points = np.cumsum(strokes[:, :2], axis=0, dtype=np.float64)
+    if len(points) < 3:
+        return strokes
+    cov = np.cov(points.T)
+    angle = 0.5 * np.arctan2(2 * cov[0, 1], cov[0, 0] - cov[1, 1])
+    if abs(angle) > np.pi / 4:  # taller than wide: not a line of writing, leave it be
+        return strokes
+    c, s = np.cos(-angle), np.sin(-angle)
+    out = strokes.copy()
+    out[:, 0] = c * strokes[:, 0] - s * strokes[:, 1]
+    out[:, 1] = s * strokes[:, 0] + c * strokes[:, 1]
+    return out
+
+
 def prepare(ink: Ink, resample_step: float = 0.2, max_jump: float = 8.0) -> np.ndarray | None:
-    """A line's training strokes in units of its robust height; None if it has no height.
+    """A line's training strokes, level, in units of its robust height; None if it has none.
 
     The first row (the offset from the origin) is dropped: a model starts at the pen.
     """
-    height = robust_height(ink.strokes)
-    if len(ink.strokes) < 2 or height <= 0:
+    if len(ink.strokes) < 2:
         return None
     strokes = ink.strokes.copy()
     strokes[0, :2] = 0
+    strokes = deskew(strokes)
+    height = robust_height(strokes)
+    if height <= 0:
+        return None
     strokes[:, :2] /= height
     if resample_step > 0:
         strokes = resample(strokes, resample_step)

@@ -50,8 +50,9 @@ def plot_density(writer: Writer, cfg: SampleConfig, path: str | Path, grid: int 
             zx, zy = (gx - cx) / sx, (gy - cy) / sy
             q = (zx ** 2 + zy ** 2 - 2 * r * zx * zy) / (1 - r ** 2)
             density += weight[t, k] * np.exp(-q / 2) / (2 * np.pi * sx * sy * np.sqrt(1 - r ** 2))
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 6), dpi=110,
-                                      gridspec_kw={"height_ratios": [3, 1]})
+    ink_height = 12 * (ys[-1] - ys[0]) / (hi[0] - lo[0])  # inches, at 12 inches wide
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(12, ink_height + 2.5), dpi=110,
+                                      gridspec_kw={"height_ratios": [ink_height, 2]})
     top.imshow(np.log1p(density), origin="lower", cmap="magma_r",
                extent=(lo[0], hi[0], ys[0], ys[-1]), aspect="equal")
     for stroke in ink.stroke_list:

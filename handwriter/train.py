@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import signal
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -48,6 +49,7 @@ class TrainConfig:
     test_percent: int = 5        # writers held out for testing
     min_char_count: int = 20     # rarer characters map to "unknown"
     max_points_per_char: float = 40.0  # synthesis: skip lines whose ink misses its text
+    init: str = ""               # start from this checkpoint's weights (fresh optimiser)
 
 
 # ---------------------------------------------------------------- data
@@ -211,8 +213,9 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool = False) -> dic
     last = out / "last.pt"
 
     state = load_checkpoint(last) if resume else None
-    if state:
-        model_cfg = ModelConfig(**state["model_config"])
+    init = load_checkpoint(cfg.init) if cfg.init and not state else None
+    if state or init:
+        model_cfg = ModelConfig(**(state or init)["model_config"])
     train_lines = load_split(cfg, "train")
     if cfg.synthesis and not model_cfg.alphabet:
         alphabet = build_alphabet([t for _, t, _ in train_lines], cfg.min_char_count)
@@ -224,13 +227,16 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool = False) -> dic
         model_cfg = ModelConfig(**{**asdict(model_cfg), "alphabet": ""})
     train_set = line_set(train_lines, model_cfg.alphabet)
     valid_set = line_set(load_split(cfg, "valid"), model_cfg.alphabet)
-    offset_scale = state["offset_scale"] if state else offset_scale_of(train_set.strokes)
+    offset_scale = ((state or init)["offset_scale"] if state or init
+                    else offset_scale_of(train_set.strokes))
 
     torch.manual_seed(cfg.seed)
     net = HandwritingNet(model_cfg).to(device)
     optimizer = make_optimizer(net, cfg)
     step, best = 0, math.inf
     rng = np.random.default_rng([cfg.seed, rank])
+    if init:
+        net.load_state_dict({k: v.float() for k, v in init["model"].items()})
     if state:
         net.load_state_dict(state["model"])
         if state["optimizer"]:
@@ -260,6 +266,7 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool = False) -> dic
               f"{sum(p.numel() for p in net.parameters()):,} parameters; "
               f"offset scale {offset_scale:.4f}")
     t0 = time.time()
+    previous_handler = signal.signal(signal.SIGTERM, stop_like_ctrl_c)  # save like Ctrl-C
     valid, running, points_seen = {}, [], 0
     bar = tqdm(total=cfg.steps, initial=step, disable=rank != 0, dynamic_ncols=True)
     try:
@@ -305,10 +312,15 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool = False) -> dic
             tqdm.write(f"interrupted: saved {last} at step {step}; --resume continues")
         raise
     finally:
+        signal.signal(signal.SIGTERM, previous_handler)
         bar.close()
         if distributed:
             dist.destroy_process_group()
     return valid
+
+
+def stop_like_ctrl_c(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def plot_log(log_path: Path, png: Path) -> None:

@@ -7,6 +7,7 @@ from handwriter.data import (
     build_alphabet,
     clip_jumps,
     collate,
+    deskew,
     encode_text,
     offset_scale_of,
     prepare,
@@ -74,9 +75,10 @@ def wave_ink(scale: float = 1.0, jump: float = 0.0) -> Ink:
 
 def test_prepare_measures_in_line_heights():
     ink = wave_ink(scale=37.0)
-    height = robust_height(ink.strokes)
+    level = deskew(ink.strokes)
     kept = prepare(ink, resample_step=0)
-    np.testing.assert_allclose(kept[:, :2], ink.strokes[1:, :2] / height, rtol=1e-5)
+    np.testing.assert_allclose(kept[:, :2], level[1:, :2] / robust_height(level), rtol=1e-5,
+                               atol=1e-6)
     np.testing.assert_array_equal(kept[:, 2], ink.strokes[1:, 2])
     # Units follow the writing, not the tablet: any scale gives the same line.
     np.testing.assert_allclose(prepare(wave_ink(37.0)), prepare(wave_ink(1.0)), atol=1e-4)
@@ -92,6 +94,18 @@ def test_prepare_measures_in_line_heights():
     # No height (a flat line) or a single point: nothing to learn.
     assert prepare(Ink(np.array([[0, 0, 0], [5, 0, 0], [5, 0, 1]]))) is None
     assert prepare(Ink(np.array([[1, 2, 1]]))) is None
+
+
+def test_deskew_levels_a_sloping_line_and_prepare_ignores_the_slope():
+    ink = wave_ink(scale=10.0)
+    angle = np.radians(12)
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    sloped = Ink(np.column_stack([ink.strokes[:, :2] @ rotation.T, ink.strokes[:, 2]]))
+    points = offsets_to_points(deskew(sloped.strokes))
+    assert abs(np.polyfit(points[:, 0], points[:, 1], 1)[0]) < 1e-6
+    assert robust_height(deskew(sloped.strokes)) < 0.8 * robust_height(sloped.strokes)
+    np.testing.assert_allclose(prepare(sloped, resample_step=0), prepare(ink, resample_step=0),
+                               atol=1e-4)
 
 
 def test_writer_split_is_stable_disjoint_and_proportional():

@@ -4,6 +4,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 from dataclasses import asdict
 
 import numpy as np
@@ -100,6 +101,36 @@ def test_tiny_run_learns(tiny_run):
     assert state["step"] == 60 and state["version"] == train_module.CHECKPOINT_VERSION
     assert state["model_config"]["alphabet"] == ""
     assert state["optimizer"] is not None and "rng" in state and "torch_rng" in state
+
+
+def test_init_starts_from_a_checkpoints_weights_and_scale(tiny_run, tmp_path):
+    cfg, out, _ = tiny_run
+    start = load_checkpoint(out / "last.pt")
+    # a different config is ignored: the weights decide the shape
+    again = config(cfg.data, tmp_path, init=str(out / "last.pt"), steps=1, lr=1e-30)
+    train(again, ModelConfig(hidden_size=99))
+    state = load_checkpoint(tmp_path / "last.pt")
+    assert state["model_config"] == start["model_config"] and state["step"] == 1
+    assert state["offset_scale"] == start["offset_scale"]
+    for name, value in start["model"].items():
+        torch.testing.assert_close(state["model"][name], value, rtol=1e-4, atol=1e-6)
+
+
+def test_sigterm_saves_like_ctrl_c(lines_npz, tmp_path):
+    cfg = config(lines_npz, tmp_path, steps=100_000, checkpoint_every=100_000,
+                 eval_every=100_000)
+    script = ("import json, sys; from handwriter.train import TrainConfig, train; "
+              "from handwriter.model import ModelConfig; a = [json.loads(x) for x in sys.argv[1:]]; "
+              "train(TrainConfig(**a[0]), ModelConfig(**a[1]))")
+    proc = subprocess.Popen([sys.executable, "-u", "-c", script, json.dumps(asdict(cfg)),
+                             json.dumps(asdict(TINY))], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    proc.stdout.readline()  # "... training lines ...": the loop is about to start
+    time.sleep(1.5)
+    proc.terminate()
+    proc.wait(timeout=60)
+    state = load_checkpoint(tmp_path / "last.pt")
+    assert 0 < state["step"] < 100_000
 
 
 def test_synthesis_run_end_to_end(lines_npz, tmp_path):
