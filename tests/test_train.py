@@ -120,7 +120,8 @@ def test_sigterm_saves_like_ctrl_c(lines_npz, tmp_path):
     cfg = config(lines_npz, tmp_path, steps=100_000, checkpoint_every=100_000,
                  eval_every=100_000)
     script = ("import json, sys; from handwriter.train import TrainConfig, train; "
-              "from handwriter.model import ModelConfig; a = [json.loads(x) for x in sys.argv[1:]]; "
+              "from handwriter.model import ModelConfig; "
+              "a = [json.loads(x) for x in sys.argv[1:]]; "
               "train(TrainConfig(**a[0]), ModelConfig(**a[1]))")
     proc = subprocess.Popen([sys.executable, "-u", "-c", script, json.dumps(asdict(cfg)),
                              json.dumps(asdict(TINY))], stdout=subprocess.PIPE,
