@@ -119,13 +119,22 @@ class Window(nn.Module):
         Returns the window (B, V), the new kappa and phi over positions 0..U (B, U + 1),
         where position U is "past the end", used by the stop rule.
         """
-        alpha, beta, kappa_step = self.linear(h).exp().chunk(3, -1)  # eqs. 48-50
-        kappa = kappa + kappa_step                                     # eq. 51
-        u = torch.arange(chars.shape[1] + 1, dtype=h.dtype, device=h.device)  # (U + 1,)
-        phi = (alpha[..., None] * torch.exp(-beta[..., None] * (kappa[..., None] - u) ** 2)
-               ).sum(1)                                                # eq. 46, (B, U + 1)
-        window = torch.einsum("bu,buv->bv", phi[:, :-1] * text_mask, chars)  # eq. 47
-        return window, kappa, phi
+        return attend(self.linear(h), kappa, chars, text_mask)
+
+
+def attend(params: Tensor, kappa: Tensor, chars: Tensor, text_mask: Tensor
+           ) -> tuple[Tensor, Tensor, Tensor]:
+    """Graves eqs. 46-51 from the window layer's output `params` (B, 3K): window, kappa, phi.
+
+    Pure, so the training module and the sampler share one copy of the window math.
+    """
+    alpha, beta, kappa_step = params.exp().chunk(3, -1)               # eqs. 48-50
+    kappa = kappa + kappa_step                                         # eq. 51
+    u = torch.arange(chars.shape[1] + 1, dtype=params.dtype, device=params.device)  # (U + 1,)
+    phi = (alpha[..., None] * torch.exp(-beta[..., None] * (kappa[..., None] - u) ** 2)
+           ).sum(1)                                                    # eq. 46, (B, U + 1)
+    window = torch.bmm((phi[:, :-1] * text_mask)[:, None], chars)[:, 0]  # eq. 47, (B, V)
+    return window, kappa, phi
 
 
 # ---------------------------------------------------------------- the network

@@ -18,7 +18,7 @@ from torch import Tensor
 
 from .data import START, encode_text, prepare
 from .ink import Ink, InkError
-from .model import HandwritingNet, State, sample_point, split_mixture
+from .model import HandwritingNet, State, attend, sample_point, split_mixture
 from .train import load_model
 
 
@@ -129,13 +129,8 @@ class Sampler:
             if i == 0 and self.text_size:
                 h, c = self.lstm(torch.cat([point, state.window], 1), state.h[0], state.c[0],
                                  layer)
-                alpha, beta, kappa_step = torch.addmm(self.window_bias, h, self.window
-                                                      ).exp().chunk(3, -1)
-                kappa = state.kappa + kappa_step
-                u = torch.arange(chars.shape[1] + 1, dtype=h.dtype)
-                phi = (alpha[..., None] * torch.exp(-beta[..., None] * (kappa[..., None] - u)
-                                                    ** 2)).sum(1)
-                window = torch.bmm((phi[:, :-1] * text_mask)[:, None], chars)[:, 0]
+                window, kappa, phi = attend(torch.addmm(self.window_bias, h, self.window),
+                                            state.kappa, chars, text_mask)
                 skip = torch.cat([point, window], 1)
             else:
                 x = torch.cat([skip, outputs[-1]], 1) if outputs else skip
