@@ -73,7 +73,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not cfg.data:
         raise ValueError("--data is required: a lines.npz (see `handwriter data convert`)")
     valid = train(cfg, model_cfg, resume=args.resume)
-    print(json.dumps(valid))
+    if valid:  # only rank 0 of a torchrun job validates
+        print(json.dumps(valid))
     return 0
 
 
