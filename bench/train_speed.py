@@ -2,7 +2,8 @@
 
     python bench/train_speed.py [--threads 2] [--batch 64] [--steps 300]
 
-Prints a markdown table for docs/BENCHMARKS.md. Point-steps/s counts forward + backward +
+Prints a markdown table for docs/BENCHMARKS.md, in fp32 and with bf16 autocast (what
+`handwriter train --precision bf16` does). Point-steps/s counts forward + backward +
 optimiser step. FLOPs per point-step = 6 x (multiply-adds of the matmuls per point):
 2 for the forward pass, 4 for the backward pass (input and weight gradients).
 """
@@ -52,14 +53,16 @@ def matmul_flops_per_point(cfg: ModelConfig) -> int:
 
 
 def points_per_second(net: nn.Module, batch: int, length: int, steps: int,
-                      forward) -> float:
+                      forward, bf16: bool = False) -> float:
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-4)
     strokes = torch.randn(batch, length, 3)
     strokes[..., 2] = (strokes[..., 2] > 1).float()
     mask = torch.ones(batch, length)
 
     def one_step():
-        nll = mixture_nll(split_mixture(forward(net, strokes)), strokes, mask)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):  # as --precision bf16
+            raw = forward(net, strokes)
+        nll = mixture_nll(split_mixture(raw.float()), strokes, mask)
         loss = nll.sum() / mask.sum()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -73,9 +76,9 @@ def points_per_second(net: nn.Module, batch: int, length: int, steps: int,
     return steps * batch * length / (time.perf_counter() - start)
 
 
-def matmul_peak(threads: int, size: int = 1024, repeats: int = 30) -> float:
-    """fp32 FLOP/s of a large square matmul: the most this CPU does at this thread count."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
+def matmul_peak(dtype: torch.dtype, size: int = 1024, repeats: int = 30) -> float:
+    """FLOP/s of a large square matmul: the most this CPU does at this thread count."""
+    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
     for _ in range(3):
         a @ b
     start = time.perf_counter()
@@ -94,22 +97,31 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     cfg = ModelConfig()  # Graves' 3 x 400, 20 mixtures
-    fused = points_per_second(HandwritingNet(cfg), args.batch, args.length, args.steps,
-                              lambda net, s: net(s)[0])
-    naive = points_per_second(NaiveNet(cfg), args.batch, args.length, args.steps,
-                              lambda net, s: net(s))
-    peak = matmul_peak(args.threads)
+    variants = {}
+    for bf16, precision in ((False, "fp32"), (True, "bf16 autocast")):
+        torch.manual_seed(0)
+        variants[f"fused nn.LSTM (handwriter), {precision}"] = points_per_second(
+            HandwritingNet(cfg), args.batch, args.length, args.steps,
+            lambda net, s: net(s)[0], bf16)
+        torch.manual_seed(0)
+        variants[f"naive LSTMCell loop, {precision}"] = points_per_second(
+            NaiveNet(cfg), args.batch, args.length, args.steps, lambda net, s: net(s), bf16)
+    peak = matmul_peak(torch.float32)
+    peak_bf16 = matmul_peak(torch.bfloat16)
     flops = matmul_flops_per_point(cfg)
     print(f"net {cfg.num_layers}x{cfg.hidden_size}, {cfg.num_mixtures} mixtures; batch "
           f"{args.batch} x {args.length} points; {args.threads} threads; torch "
           f"{torch.__version__}; {flops / 1e6:.2f} MFLOP per point-step\n")
-    print("| variant | point-steps/s | GFLOP/s | % of matmul peak |")
+    print("| variant | point-steps/s | GFLOP/s | % of fp32 matmul peak |")
     print("|---|---:|---:|---:|")
-    for name, pps in (("fused nn.LSTM (handwriter)", fused), ("naive LSTMCell loop", naive)):
+    for name, pps in variants.items():
         print(f"| {name} | {pps:,.0f} | {pps * flops / 1e9:.1f} | "
               f"{100 * pps * flops / peak:.0f}% |")
     print(f"| fp32 matmul 1024^3 | | {peak / 1e9:.1f} | 100% |")
-    print(f"\nfused / naive: {fused / naive:.2f}x")
+    print(f"| bf16 matmul 1024^3 | | {peak_bf16 / 1e9:.1f} | {100 * peak_bf16 / peak:.0f}% |")
+    naive = variants["naive LSTMCell loop, fp32"]
+    print("\n" + "; ".join(f"{name} / naive fp32: {pps / naive:.2f}x"
+                           for name, pps in variants.items() if name.startswith("fused")))
 
 
 if __name__ == "__main__":

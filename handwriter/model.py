@@ -128,9 +128,11 @@ def attend(params: Tensor, kappa: Tensor, chars: Tensor, text_mask: Tensor
 
     Pure, so the training module and the sampler share one copy of the window math.
     """
+    # At least fp32, even under bf16 autocast: kappa adds up hundreds of small steps.
+    params = params.to(torch.promote_types(params.dtype, torch.float32))
     alpha, beta, kappa_step = params.exp().chunk(3, -1)               # eqs. 48-50
     kappa = kappa + kappa_step                                         # eq. 51
-    u = torch.arange(chars.shape[1] + 1, dtype=params.dtype, device=params.device)  # (U + 1,)
+    u = torch.arange(chars.shape[1] + 1, dtype=alpha.dtype, device=params.device)  # (U + 1,)
     phi = (alpha[..., None] * torch.exp(-beta[..., None] * (kappa[..., None] - u) ** 2)
            ).sum(1)                                                    # eq. 46, (B, U + 1)
     window = torch.bmm((phi[:, :-1] * text_mask)[:, None], chars)[:, 0]  # eq. 47, (B, V)

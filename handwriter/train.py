@@ -50,6 +50,7 @@ class TrainConfig:
     min_char_count: int = 20     # rarer characters map to "unknown"
     max_points_per_char: float = 40.0  # synthesis: skip lines whose ink misses its text
     init: str = ""               # start from this checkpoint's weights (fresh optimiser)
+    precision: str = "fp32"      # fp32 | bf16: matmuls in bfloat16 (weights, loss stay fp32)
 
 
 # ---------------------------------------------------------------- data
@@ -230,6 +231,12 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool = False) -> dic
     offset_scale = ((state or init)["offset_scale"] if state or init
                     else offset_scale_of(train_set.strokes))
 
+    if cfg.precision not in ("fp32", "bf16"):
+        raise ValueError(f"--precision must be fp32 or bf16, got {cfg.precision!r}")
+    # bf16 runs the LSTM and head matmuls at up to twice the fp32 rate on CPUs with AVX512-BF16
+    # or AMX (docs/BENCHMARKS.md); the mixture density and the optimiser stay in fp32.
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16,
+                              enabled=cfg.precision == "bf16")
     torch.manual_seed(cfg.seed)
     net = HandwritingNet(model_cfg).to(device)
     optimizer = make_optimizer(net, cfg)
@@ -275,8 +282,9 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool = False) -> dic
                                      offset_scale, crop=not cfg.synthesis).to(device)
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(step, cfg)
-            raw, _ = model(batch.strokes_in, batch.text, batch.text_mask)
-            nll = mixture_nll(split_mixture(raw), batch.strokes_out, batch.mask)
+            with autocast:
+                raw, _ = model(batch.strokes_in, batch.text, batch.text_mask)
+            nll = mixture_nll(split_mixture(raw.float()), batch.strokes_out, batch.mask)
             loss = nll.sum() / batch.mask.sum()              # nats per point
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
