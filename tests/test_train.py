@@ -152,6 +152,21 @@ def test_synthesis_run_end_to_end(lines_npz, tmp_path):
 
 
 @pytest.mark.parametrize("synthesis", [False, True], ids=["unconditional", "synthesis"])
+def test_bf16_training_learns_and_saves_fp32_weights(lines_npz, tmp_path, synthesis):
+    cfg = config(lines_npz, tmp_path, precision="bf16", synthesis=synthesis, steps=40)
+    train(cfg, TINY)
+    log = read_log(tmp_path)
+    assert float(log[-1]["valid_nats_per_point"]) < float(log[0]["valid_nats_per_point"]) - 0.1
+    state = load_checkpoint(tmp_path / "last.pt")
+    assert all(v.dtype == torch.float32 for v in state["model"].values())
+
+
+def test_unknown_precision_is_a_clear_error(lines_npz, tmp_path):
+    with pytest.raises(ValueError, match="--precision must be fp32 or bf16, got 'fp16'"):
+        train(config(lines_npz, tmp_path, precision="fp16"), TINY)
+
+
+@pytest.mark.parametrize("synthesis", [False, True], ids=["unconditional", "synthesis"])
 def test_resume_continues_exactly(lines_npz, tmp_path, monkeypatch, synthesis):
     kw = dict(steps=8, eval_every=1000, checkpoint_every=3, synthesis=synthesis, max_points=40)
     straight = tmp_path / "straight"
