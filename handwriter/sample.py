@@ -216,12 +216,32 @@ def generate(writer: Writer, cfg: SampleConfig, texts: list[str] | None = None,
 
 
 STYLE_TEXT = "in my hand"  # what the model writes to make a --style primer
+SLIP = 4.0  # line heights: no straight pen-down run in UNIPEN validation ink is over 3.7
+
+
+def needs_retry(ink: Ink) -> bool:
+    """The window never passed the text, or the pen slipped: a long straight pen-down line.
+
+    Slips are a rare mode of the model; one ruins a whole page, as the layout then scales
+    every line down to fit it. A run is straight when its chord is 95% of its path.
+    """
+    if not ink.meta["finished"]:
+        return True
+    strokes = ink.strokes.astype(np.float64)
+    points = np.cumsum(strokes[:, :2], 0)
+    lifts = np.r_[0, np.cumsum(strokes[:-1, 2])]      # same value: same pen-down run
+    drawn = np.r_[0, np.hypot(strokes[1:, 0], strokes[1:, 1]) * (strokes[:-1, 2] == 0)]
+    path = np.cumsum(drawn)
+    ahead = np.minimum(np.searchsorted(path, path + SLIP), len(path) - 1)
+    chord = np.linalg.norm(points[ahead] - points, axis=1)
+    straight = chord > np.maximum(0.95 * (path[ahead] - path), 0.95 * SLIP)
+    return bool((straight & (lifts[ahead] == lifts)).any())
 
 
 def write_page(writer: Writer, lines: list[str], cfg: SampleConfig, style: int | None = None,
                primer: Ink | None = None, primer_text: str = "", retries: int = 3
                ) -> list[Ink]:
-    """Write each text line, in one hand if primed; lines whose window never ends are retried.
+    """Write each text line, in one hand if primed; unfinished or slipped lines are retried.
 
     `style` N primes every line with the model's own writing of STYLE_TEXT for seed N.
     (Priming with a whole first line would be simpler, but primer plus line is then
@@ -234,7 +254,7 @@ def write_page(writer: Writer, lines: list[str], cfg: SampleConfig, style: int |
     inks, _ = generate(writer, cfg, lines, primer, primer_text + " " if primer else "",
                        generator)
     for _ in range(retries):
-        todo = [i for i, ink in enumerate(inks) if not ink.meta["finished"]]
+        todo = [i for i, ink in enumerate(inks) if needs_retry(ink)]
         if not todo:
             break
         again, _ = generate(writer, cfg, [lines[i] for i in todo], primer,

@@ -191,6 +191,25 @@ def test_only_unfinished_lines_are_retried(synth, monkeypatch):
     assert not any(i.meta["finished"] for i in inks)
 
 
+def test_a_long_straight_pen_down_line_is_a_slip_and_retried():
+    def ink(*strokes, finished=True):
+        """Rows [dx, dy, pen_lift]; a lift after each stroke, then a long pen-up move."""
+        rows = []
+        for stroke in strokes:
+            stroke = np.array(stroke, np.float32)
+            stroke[-1, 2] = 1
+            rows += [stroke, [[6.0, 0.0, 0.0]]]
+        return Ink(np.concatenate(rows[:-1]), meta={"finished": finished})
+
+    t = np.linspace(0, 6 * np.pi, 60)              # a wavy pen-down line 12 heights long
+    wave = np.stack([np.full(60, 0.2), 0.3 * np.cos(t), np.zeros(60)], 1)
+    straight = np.tile([[0.2, -0.1, 0]], (22, 1))   # 4.9 heights, dead straight
+    assert not sample.needs_retry(ink(wave, wave))  # the 6-height pen-up move is a gap, fine
+    assert sample.needs_retry(ink(wave, wave, finished=False))
+    assert sample.needs_retry(ink(wave, np.r_[wave, straight]))
+    assert not sample.needs_retry(ink(wave, straight[:15], straight[:15]))
+
+
 def test_python_api_writes_and_samples_in_a_few_lines(tiny_model, synth_model):
     import handwriter
 
