@@ -55,8 +55,8 @@ def config_from_args(cfg_type: type, args: argparse.Namespace, base=None):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .model import ModelConfig
-    from .train import TrainConfig, load_checkpoint, train
+    from .model import ModelConfig, load_checkpoint
+    from .train import TrainConfig, train
 
     cfg = config_from_args(TrainConfig, args)
     model_cfg = config_from_args(ModelConfig, args)
@@ -79,14 +79,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .train import TrainConfig, evaluate, line_set, load_model, load_split
+    from .model import load_model
+    from .train import TrainConfig, evaluate, line_set, load_splits
 
     net, state = load_model(args.model)
     trained = TrainConfig(**state["train_config"])
     cfg = dataclasses.replace(trained, data=args.data, synthesis=bool(net.cfg.alphabet)
                               or args.text_lines, max_points=args.max_points or
                               trained.max_points)
-    lines = line_set(load_split(cfg, args.split), net.cfg.alphabet)
+    lines = line_set(load_splits(cfg, args.split)[args.split], net.cfg.alphabet)
     result = evaluate(net, lines, state["offset_scale"])
     if args.json:
         print(json.dumps(result))

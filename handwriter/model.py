@@ -12,11 +12,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from .ink import InkError
+
+CHECKPOINT_VERSION = 1
 
 
 @dataclass
@@ -219,3 +224,28 @@ class HandwritingNet(nn.Module):
         if return_phi:
             return raw, new_state, torch.stack(phis, 1) if phis else None
         return raw, new_state
+
+
+# ---------------------------------------------------------------- checkpoints
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """Read a checkpoint safely (`weights_only`: no code runs) and check its version."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such checkpoint") from None
+    except Exception as e:  # torch raises many kinds for a corrupt or foreign file
+        raise InkError(path, None, f"not a handwriter checkpoint ({type(e).__name__})") from None
+    if not isinstance(state, dict) or state.get("version") != CHECKPOINT_VERSION:
+        raise InkError(path, None, f"unsupported checkpoint version {state.get('version')!r}"
+                       if isinstance(state, dict) else "not a handwriter checkpoint")
+    return state
+
+
+def load_model(path: str | Path) -> tuple[HandwritingNet, dict]:
+    """A ready-to-use network (fp32, eval mode) and its checkpoint dict."""
+    state = load_checkpoint(path)
+    net = HandwritingNet(ModelConfig(**state["model_config"]))
+    net.load_state_dict({k: v.float() for k, v in state["model"].items()})
+    return net.eval(), state

@@ -18,8 +18,7 @@ from torch import Tensor
 
 from .data import START, encode_text, prepare
 from .ink import Ink, InkError
-from .model import HandwritingNet, State, attend, sample_point, split_mixture
-from .train import load_model
+from .model import HandwritingNet, State, attend, load_model, sample_point, split_mixture
 
 
 @dataclass

@@ -21,9 +21,14 @@ from tqdm import tqdm
 
 from .data import LineSet, build_alphabet, encode_text, offset_scale_of, prepare, writer_split
 from .ink import InkError, read_lines
-from .model import HandwritingNet, ModelConfig, mixture_nll, split_mixture
-
-CHECKPOINT_VERSION = 1
+from .model import (
+    CHECKPOINT_VERSION,
+    HandwritingNet,
+    ModelConfig,
+    load_checkpoint,
+    mixture_nll,
+    split_mixture,
+)
 
 
 @dataclass
@@ -56,15 +61,16 @@ class TrainConfig:
 # ---------------------------------------------------------------- data
 
 
-def load_split(cfg: TrainConfig, split: str, alphabet: str | None = None) -> list:
-    """Prepared `(strokes, text, writer)` of one writer-disjoint split."""
+def load_splits(cfg: TrainConfig, *splits: str) -> dict[str, list]:
+    """Prepared `(strokes, text, writer)` of each named writer-disjoint split, in one read."""
     try:
         inks = read_lines(cfg.data)
     except FileNotFoundError:
         raise FileNotFoundError(f"{cfg.data}: no such data file") from None
-    out = []
+    out = {split: [] for split in splits}
     for ink in inks:
-        if writer_split(ink.writer or ink.source, cfg.valid_percent, cfg.test_percent) != split:
+        split = writer_split(ink.writer or ink.source, cfg.valid_percent, cfg.test_percent)
+        if split not in out:
             continue
         strokes = prepare(ink, cfg.resample_step, cfg.max_jump)
         if strokes is None:
@@ -72,9 +78,10 @@ def load_split(cfg: TrainConfig, split: str, alphabet: str | None = None) -> lis
         if cfg.synthesis and not (len(ink.text) > 0 and len(strokes) <= cfg.max_points
                                   and len(strokes) <= cfg.max_points_per_char * len(ink.text)):
             continue
-        out.append((strokes, ink.text, ink.writer))
-    if not out:
-        raise InkError(cfg.data, None, f"no usable lines in the {split!r} split")
+        out[split].append((strokes, ink.text, ink.writer))
+    for split, lines in out.items():
+        if not lines:
+            raise InkError(cfg.data, None, f"no usable lines in the {split!r} split")
     return out
 
 
@@ -98,28 +105,6 @@ def save_checkpoint(path: Path, net: HandwritingNet, cfg: TrainConfig | None, st
     tmp = path.with_name(path.name + ".tmp")
     torch.save(state, tmp)
     os.replace(tmp, path)
-
-
-def load_checkpoint(path: str | Path) -> dict:
-    """Read a checkpoint safely (`weights_only`: no code runs) and check its version."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no such checkpoint") from None
-    except Exception as e:  # torch raises many kinds for a corrupt or foreign file
-        raise InkError(path, None, f"not a handwriter checkpoint ({type(e).__name__})") from None
-    if not isinstance(state, dict) or state.get("version") != CHECKPOINT_VERSION:
-        raise InkError(path, None, f"unsupported checkpoint version {state.get('version')!r}"
-                       if isinstance(state, dict) else "not a handwriter checkpoint")
-    return state
-
-
-def load_model(path: str | Path) -> tuple[HandwritingNet, dict]:
-    """A ready-to-use network (fp32, eval mode) and its checkpoint dict."""
-    state = load_checkpoint(path)
-    net = HandwritingNet(ModelConfig(**state["model_config"]))
-    net.load_state_dict({k: v.float() for k, v in state["model"].items()})
-    return net.eval(), state
 
 
 def export_model(src: str | Path, dst: str | Path, half: bool = True) -> None:
@@ -217,7 +202,8 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool = False) -> dic
     init = load_checkpoint(cfg.init) if cfg.init and not state else None
     if state or init:
         model_cfg = ModelConfig(**(state or init)["model_config"])
-    train_lines = load_split(cfg, "train")
+    splits = load_splits(cfg, "train", "valid")
+    train_lines = splits["train"]
     if cfg.synthesis and not model_cfg.alphabet:
         alphabet = build_alphabet([t for _, t, _ in train_lines], cfg.min_char_count)
         chars = sum(len(t) for _, t, _ in train_lines)
@@ -227,7 +213,7 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool = False) -> dic
     elif not cfg.synthesis:
         model_cfg = ModelConfig(**{**asdict(model_cfg), "alphabet": ""})
     train_set = line_set(train_lines, model_cfg.alphabet)
-    valid_set = line_set(load_split(cfg, "valid"), model_cfg.alphabet)
+    valid_set = line_set(splits["valid"], model_cfg.alphabet)
     offset_scale = ((state or init)["offset_scale"] if state or init
                     else offset_scale_of(train_set.strokes))
 

@@ -9,9 +9,9 @@ from PIL import Image
 
 from handwriter.cli import build_parser, config_from_args, main
 from handwriter.ink import read_inkml, read_lines
-from handwriter.model import ModelConfig
+from handwriter.model import ModelConfig, load_model
 from handwriter.sample import SampleConfig
-from handwriter.train import TrainConfig, load_model
+from handwriter.train import TrainConfig
 
 SAMPLE = ["--n", "2", "--max-points", "50"]
 

@@ -14,16 +14,14 @@ import torch
 import handwriter.train as train_module
 from handwriter.data import LineSet
 from handwriter.ink import Ink, InkError, write_lines
-from handwriter.model import ModelConfig
+from handwriter.model import CHECKPOINT_VERSION, ModelConfig, load_checkpoint, load_model
 from handwriter.sample import SampleConfig, Writer, generate
 from handwriter.train import (
     TrainConfig,
     evaluate,
     export_model,
     line_set,
-    load_checkpoint,
-    load_model,
-    load_split,
+    load_splits,
     save_checkpoint,
     train,
 )
@@ -98,7 +96,7 @@ def test_tiny_run_learns(tiny_run):
     assert valid["nats_per_point"] == pytest.approx(last, abs=1e-4)
     assert {p.name for p in out.iterdir()} == {"last.pt", "best.pt", "log.csv", "loss.png"}
     state = torch.load(out / "last.pt", weights_only=True)  # atomic: no .tmp, loads safely
-    assert state["step"] == 60 and state["version"] == train_module.CHECKPOINT_VERSION
+    assert state["step"] == 60 and state["version"] == CHECKPOINT_VERSION
     assert state["model_config"]["alphabet"] == ""
     assert state["optimizer"] is not None and "rng" in state and "torch_rng" in state
 
@@ -141,7 +139,7 @@ def test_synthesis_run_end_to_end(lines_npz, tmp_path):
     assert math.isfinite(valid["nats_per_point"])
     state = load_checkpoint(tmp_path / "last.pt")
     assert state["model_config"]["alphabet"] == " abcde"
-    train_lines = load_split(cfg, "train")
+    train_lines = load_splits(cfg, "train")["train"]
     rate = sum(len(t) for _, t, _ in train_lines) / sum(len(s) for s, _, _ in train_lines)
     assert state["model_config"]["chars_per_step"] == pytest.approx(rate, abs=1e-4)
     writer = Writer.load(tmp_path / "last.pt")
@@ -273,7 +271,7 @@ def test_export_is_fp16_and_writes_the_same(tiny_run, tmp_path):
 def test_evaluate_reports_consistent_numbers(tiny_run):
     cfg, out, _ = tiny_run
     net, state = load_model(out / "last.pt")
-    valid_set = line_set(load_split(cfg, "valid"), "")
+    valid_set = line_set(load_splits(cfg, "valid")["valid"], "")
     scale = state["offset_scale"]
     result = evaluate(net, valid_set, scale)
     assert set(result) == {"nats_per_sequence", "nats_per_point", "lines", "points"}
@@ -299,7 +297,7 @@ DDP_SCRIPT = """
 import json, os, sys
 import torch
 import handwriter.train as T
-from handwriter.model import ModelConfig
+from handwriter.model import CHECKPOINT_VERSION, ModelConfig, load_checkpoint, load_model
 
 made = []
 real = T.HandwritingNet
