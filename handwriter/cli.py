@@ -141,8 +141,6 @@ def save_outputs(inks: list, output: str, split: bool, **kw) -> None:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from .ink import read_ink, write_lines
 
     if args.data_command == "convert":
@@ -150,16 +148,9 @@ def cmd_data(args: argparse.Namespace) -> int:
         write_lines(args.output, inks)
         print(f"{args.output}: {len(inks)} lines")
     elif args.data_command == "stats":
-        inks = read_ink(args.file, args.format)
-        points = np.array([len(i) for i in inks])
-        chars = np.array([len(i.text) for i in inks])
-        with_text = chars > 0
-        stats = {"lines": len(inks), "writers": len({i.writer for i in inks if i.writer}),
-                 "points": int(points.sum()),
-                 "points_per_line": summary(points),
-                 "characters_per_line": summary(chars),
-                 "points_per_character": summary(points[with_text] / chars[with_text])}
-        print(json.dumps(stats, indent=2))
+        from .data import describe
+
+        print(json.dumps(describe(read_ink(args.file, args.format)), indent=2))
     elif args.data_command == "show":
         from .render import save_inks
 
@@ -171,16 +162,6 @@ def cmd_data(args: argparse.Namespace) -> int:
         for ink in picked:
             print(f"{ink.writer or '?'}: {ink.text!r}")
     return 0
-
-
-def summary(values) -> dict:
-    import numpy as np
-
-    if not len(values):
-        return {}
-    p = np.percentile(values, [5, 50, 95])
-    return {"mean": round(float(np.mean(values)), 2), "p5": round(float(p[0]), 2),
-            "median": round(float(p[1]), 2), "p95": round(float(p[2]), 2)}
 
 
 def cmd_plot(args: argparse.Namespace) -> int:

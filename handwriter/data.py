@@ -208,3 +208,22 @@ def offset_scale_of(lines: list[np.ndarray]) -> float:
     """Standard deviation of the pen offsets, so the network sees unit-scale inputs."""
     offsets = np.concatenate([s[:, :2] for s in lines])
     return float(offsets.std())
+
+
+def describe(inks: list[Ink]) -> dict:
+    """Counts and spreads of a data set, for `handwriter data stats`."""
+    points = np.array([len(i) for i in inks])
+    chars = np.array([len(i.text) for i in inks])
+    with_text = chars > 0
+    return {"lines": len(inks), "writers": len({i.writer for i in inks if i.writer}),
+            "points": int(points.sum()), "points_per_line": spread(points),
+            "characters_per_line": spread(chars),
+            "points_per_character": spread(points[with_text] / chars[with_text])}
+
+
+def spread(values: np.ndarray) -> dict:
+    if not len(values):
+        return {}
+    p = np.percentile(values, [5, 50, 95])
+    return {"mean": round(float(np.mean(values)), 2), "p5": round(float(p[0]), 2),
+            "median": round(float(p[1]), 2), "p95": round(float(p[2]), 2)}
