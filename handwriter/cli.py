@@ -18,8 +18,9 @@ ALIASES = {"num_layers": "--layers", "hidden_size": "--hidden", "num_mixtures": 
 
 
 def add_config_flags(parser: argparse.ArgumentParser, cfg_type: type,
-                     skip: tuple[str, ...] = ()) -> None:
-    """One flag per config field, its help and default read from the dataclass."""
+                     skip: tuple[str, ...] = (), base=None) -> None:
+    """One flag per config field, its help and default read from the dataclass (or `base`)."""
+    base = base or cfg_type()
     hints = typing.get_type_hints(cfg_type)
     comments = field_comments(cfg_type)
     for f in dataclasses.fields(cfg_type):
@@ -30,7 +31,8 @@ def add_config_flags(parser: argparse.ArgumentParser, cfg_type: type,
         names = ["--" + f.name.replace("_", "-")] + ([ALIASES[f.name]] if f.name in ALIASES
                                                       else [])
         parser.add_argument(*names, dest=f.name, default=None,
-                            help=f"{comments.get(f.name, '')} (default: {f.default!r})", **kind)
+                            help=f"{comments.get(f.name, '')} (default: "
+                                 f"{getattr(base, f.name)!r})", **kind)
 
 
 def field_comments(cfg_type: type) -> dict[str, str]:
@@ -110,9 +112,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_write(args: argparse.Namespace) -> int:
-    from .sample import SampleConfig, Writer, read_primer, write_page
+    from .sample import WRITING, SampleConfig, Writer, read_primer, write_page
 
-    cfg = config_from_args(SampleConfig, args)
+    cfg = config_from_args(SampleConfig, args, base=WRITING)
     writer = Writer.load(args.model, synthesis=True)
     primer = read_primer(args.prime) if args.prime else None
     if primer is not None and not (args.prime_text or primer.text):
@@ -166,12 +168,13 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 def cmd_plot(args: argparse.Namespace) -> int:
     from . import plots
-    from .sample import SampleConfig, Writer
+    from .sample import WRITING, SampleConfig, Writer
 
-    cfg = config_from_args(SampleConfig, args)
     if args.plot_command == "density":
+        cfg = config_from_args(SampleConfig, args)
         plots.plot_density(Writer.load(args.model), cfg, args.output)
     else:
+        cfg = config_from_args(SampleConfig, args, base=WRITING)
         plots.plot_attention(Writer.load(args.model, synthesis=True), args.text, cfg,
                              args.output)
     print(args.output)
@@ -191,7 +194,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from .model import ModelConfig
-    from .sample import SampleConfig
+    from .sample import WRITING, SampleConfig
     from .train import TrainConfig
 
     parser = argparse.ArgumentParser(
@@ -229,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--line-height", type=float, default=100.0,
                    help="page units between lines (default: 100)")
     p.add_argument("--split", action="store_true", help="one numbered file per line")
-    add_config_flags(p, SampleConfig, skip=("n",))
+    add_config_flags(p, SampleConfig, skip=("n",), base=WRITING)
     p.set_defaults(run=cmd_write, n=1)
 
     p = commands.add_parser("train", help="train a model on a lines.npz",
@@ -279,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--text", required=True, help="text to write")
     q.add_argument("--model", help=model_help)
     q.add_argument("-o", "--output", required=True, help="PNG to write")
-    add_config_flags(q, SampleConfig, skip=("n",))
+    add_config_flags(q, SampleConfig, skip=("n",), base=WRITING)
     p.set_defaults(run=cmd_plot, n=1)
 
     p = commands.add_parser("export", help="strip a checkpoint for shipping (fp16 weights)")

@@ -7,7 +7,7 @@ paid per point; a test checks it against `forward` to 1e-5.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
@@ -30,6 +30,8 @@ class SampleConfig:
     max_points: int = 700       # points per line (unconditional), cap for text
 
 
+# Writing text wants legible ink by default: Graves' bias, and room for long lines.
+WRITING = SampleConfig(bias=0.75, max_points=1500)
 MODEL_UNITS = "line heights"  # Ink.meta["units"] of generated ink: see data.prepare
 
 
@@ -267,8 +269,7 @@ def write(text: str, bias: float = 0.75, seed: int = 0, style: int | None = None
           model: str | Path | None = None) -> Ink:
     """One line of `text` in handwriting, by the shipped synthesis model unless `model`."""
     writer = Writer.load(model, synthesis=True)
-    return write_page(writer, [text], SampleConfig(seed=seed, bias=bias, max_points=1500),
-                      style=style)[0]
+    return write_page(writer, [text], replace(WRITING, seed=seed, bias=bias), style=style)[0]
 
 
 def sample_lines(n: int = 1, bias: float = 0.5, seed: int = 0, model: str | Path | None = None

@@ -10,7 +10,7 @@ from PIL import Image
 from handwriter.cli import build_parser, config_from_args, main
 from handwriter.ink import read_inkml, read_lines
 from handwriter.model import ModelConfig, load_model
-from handwriter.sample import SampleConfig
+from handwriter.sample import WRITING, SampleConfig
 from handwriter.train import TrainConfig
 
 SAMPLE = ["--n", "2", "--max-points", "50"]
@@ -200,10 +200,11 @@ def test_errors_name_the_file_or_the_thing(tiny_model, synth_model, lines_npz, t
 # ---------------------------------------------------------------- flags
 
 
-HELP = {("sample",): [SampleConfig], ("write",): [SampleConfig],
-        ("train",): [TrainConfig, ModelConfig], ("eval",): [], ("export",): [],
+# the defaults each command's help must show: writing text defaults to legible (WRITING)
+HELP = {("sample",): [SampleConfig()], ("write",): [WRITING],
+        ("train",): [TrainConfig(), ModelConfig()], ("eval",): [], ("export",): [],
         ("data", "convert"): [], ("data", "stats"): [], ("data", "show"): [],
-        ("plot", "density"): [SampleConfig], ("plot", "attention"): [SampleConfig]}
+        ("plot", "density"): [SampleConfig()], ("plot", "attention"): [WRITING]}
 NO_FLAG = {("write", "n"), ("plot", "n"), ("train", "alphabet"), ("train", "chars_per_step")}
 
 
@@ -215,13 +216,13 @@ def test_help_lists_config_flags_with_their_defaults(command, capsys, monkeypatc
     assert exit.value.code == 0
     text = " ".join(capsys.readouterr().out.split())
     assert "--help" in text
-    for cfg_type in HELP[command]:
-        for f in dataclasses.fields(cfg_type):
+    for defaults in HELP[command]:
+        for f in dataclasses.fields(defaults):
             if (command[0], f.name) in NO_FLAG:
                 continue
             flag = "--" + f.name.replace("_", "-")
             assert flag in text
-            assert f"(default: {f.default!r})" in text, flag
+            assert f"(default: {getattr(defaults, f.name)!r})" in text, flag
     if "sample" in command:
         assert "(default: 0.0)" in text[text.index("--bias"):]
 
