@@ -7,6 +7,7 @@ paid per point; a test checks it against `forward` to 1e-5.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
@@ -28,10 +29,11 @@ class SampleConfig:
     bias: float = 0.0           # Graves' sampling bias (section 5.4): higher = neater
     temperature: float = 1.0    # < 1 narrows every distribution, like a softer bias
     max_points: int = 700       # points per line (unconditional), cap for text
+    candidates: int = 1         # text: write each line this many ways, keep the best-paced
 
 
 # Writing text wants legible ink by default: Graves' bias, and room for long lines.
-WRITING = SampleConfig(bias=0.75, max_points=1500)
+WRITING = SampleConfig(bias=0.75, max_points=1500, candidates=4)
 MODEL_UNITS = "line heights"  # Ink.meta["units"] of generated ink: see data.prepare
 
 
@@ -239,11 +241,24 @@ def needs_retry(ink: Ink) -> bool:
     return bool((straight & (lifts[ahead] == lifts)).any())
 
 
+def pacing(phi: Tensor, start: int, end: int) -> float:
+    """How evenly the window moved over characters start..end-1 (1 = perfectly even).
+
+    The least-attended stretch of five characters, in points per character, over the
+    line's mean: a squeezed or skipped word scores near 0.
+    """
+    focus = phi[:, :end].argmax(1)                   # the character each point was written for
+    dwell = torch.bincount(focus, minlength=end)[start:].float()
+    stretch = dwell.unfold(0, min(5, len(dwell)), 1).mean(1)
+    return float(stretch.min() / dwell.mean())
+
+
 def write_page(writer: Writer, lines: list[str], cfg: SampleConfig, style: int | None = None,
                primer: Ink | None = None, primer_text: str = "", retries: int = 3
                ) -> list[Ink]:
-    """Write each text line, in one hand if primed; unfinished or slipped lines are retried.
+    """Write each text line, in one hand if primed: the best-paced of `cfg.candidates`.
 
+    Lines that never finish or whose pen slips are drawn again, up to `retries` times.
     `style` N primes every line with the model's own writing of STYLE_TEXT for seed N.
     (Priming with a whole first line would be simpler, but primer plus line is then
     longer than any line the model trained on, and it writes smaller and smaller.)
@@ -251,18 +266,24 @@ def write_page(writer: Writer, lines: list[str], cfg: SampleConfig, style: int |
     if style is not None and primer is None:
         style_cfg = SampleConfig(seed=style, bias=max(cfg.bias, 1.0), max_points=cfg.max_points)
         primer, primer_text = write_page(writer, [STYLE_TEXT], style_cfg)[0], STYLE_TEXT
+    prefix = primer_text + " " if primer else ""
     generator = torch.Generator().manual_seed(cfg.seed)
-    inks, _ = generate(writer, cfg, lines, primer, primer_text + " " if primer else "",
-                       generator)
-    for _ in range(retries):
-        todo = [i for i, ink in enumerate(inks) if needs_retry(ink)]
+    best: list[Ink | None] = [None] * len(lines)
+    score = [-math.inf] * len(lines)
+    todo = list(range(len(lines)))
+    for _ in range(1 + retries):
+        texts = [lines[i] for i in todo for _ in range(cfg.candidates)]
+        inks, phis = generate(writer, cfg, texts, primer, prefix, generator)
+        for j, (ink, phi) in enumerate(zip(inks, phis, strict=True)):
+            i = todo[j // cfg.candidates]
+            paced = (-math.inf if needs_retry(ink) else
+                     pacing(phi[:len(ink)], len(prefix), len(prefix) + len(ink.text)))
+            if best[i] is None or paced > score[i]:
+                best[i], score[i] = ink, paced
+        todo = [i for i in todo if score[i] == -math.inf]
         if not todo:
             break
-        again, _ = generate(writer, cfg, [lines[i] for i in todo], primer,
-                            primer_text + " " if primer else "", generator)
-        for i, ink in zip(todo, again, strict=True):
-            inks[i] = ink
-    return inks
+    return best
 
 
 def write(text: str, bias: float = 0.75, seed: int = 0, style: int | None = None,

@@ -210,6 +210,37 @@ def test_a_long_straight_pen_down_line_is_a_slip_and_retried():
     assert not sample.needs_retry(ink(wave, straight[:15], straight[:15]))
 
 
+def test_pacing_is_one_for_even_writing_and_low_for_a_squeezed_word():
+    def phi(dwell):  # one-hot window weights: each character attended for `dwell` points
+        focus = np.repeat(np.arange(len(dwell)), dwell)
+        return F.one_hot(torch.from_numpy(focus), len(dwell) + 1).float()
+
+    assert sample.pacing(phi([10] * 12), 0, 12) == pytest.approx(1.0)
+    squeezed = [10] * 7 + [1] * 5
+    assert sample.pacing(phi(squeezed), 0, 12) == pytest.approx(1 / np.mean(squeezed))
+    assert sample.pacing(phi([1] * 5 + [10] * 7), 5, 12) == pytest.approx(1.0)  # primer skipped
+
+
+def test_write_page_keeps_the_best_paced_candidate(synth, monkeypatch):
+    drawn = []
+
+    def spy(writer, cfg, texts, *args):
+        inks, phis = generate(writer, cfg, texts, *args)
+        drawn.extend(zip(inks, phis, strict=True))
+        return inks, phis
+
+    monkeypatch.setattr(sample, "generate", spy)
+    lines = ["ab ab", "cab"]
+    inks = write_page(synth, lines, SampleConfig(max_points=300, seed=1, candidates=3), retries=0)
+    assert [ink.text for ink in inks] == lines and len(drawn) == 6
+    for i, ink in enumerate(inks):
+        mine = drawn[3 * i:3 * i + 3]
+        scores = [sample.pacing(phi[:len(c)], 0, len(c.text)) for c, phi in mine]
+        assert any(c is ink for c, _ in mine)
+        assert sample.pacing(*[phi[:len(c)] for c, phi in mine if c is ink], 0,
+                             len(ink.text)) == max(scores)
+
+
 def test_python_api_writes_and_samples_in_a_few_lines(tiny_model, synth_model):
     import handwriter
 
