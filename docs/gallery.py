@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import matplotlib
@@ -12,7 +13,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from handwriter.sample import SampleConfig, Writer, generate, write_page  # noqa: E402
+from handwriter.sample import WRITING, SampleConfig, Writer, generate, write_page  # noqa: E402
 
 HERE = Path(__file__).parent
 SENTENCE = "The quick brown fox jumps over the lazy dog"
@@ -42,13 +43,13 @@ def main() -> None:
 
     writer = Writer.load(synthesis=True)
     rows = []
-    for bias in (0.5, 0.75, 1.0, 2.0):
-        ink = write_page(writer, [SENTENCE], SampleConfig(seed=1, bias=bias, max_points=900))[0]
-        rows.append((f"bias {bias}, seed 1", ink))
+    for bias in (0.5, 0.75, 1.0):  # what `handwriter write` does, seeds 0-2: not picked
+        for seed in range(3):
+            ink = write_page(writer, [SENTENCE], replace(WRITING, seed=seed, bias=bias))[0]
+            rows.append((f"bias {bias}, seed {seed}", ink))
     for style in (1, 2, 3):
-        ink = write_page(writer, [SENTENCE], SampleConfig(seed=1, bias=1.0, max_points=900),
-                         style=style)[0]
-        rows.append((f"bias 1.0, style {style}", ink))
+        ink = write_page(writer, [SENTENCE], WRITING, style=style)[0]
+        rows.append((f"bias {WRITING.bias}, seed 0, style {style}", ink))
     draw_rows(rows, HERE / "gallery_synthesis.png")
 
 
