@@ -228,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prime-text", help="transcription of the primer line")
     p.add_argument("--width", type=int, default=45,
                    help="characters per line; the shipped model trained on lines up to about "
-                   "37 and degrades beyond 45 (default: 45)")
+                   "50 characters (default: 45)")
     p.add_argument("--line-height", type=float, default=100.0,
                    help="page units between lines (default: 100)")
     p.add_argument("--split", action="store_true", help="one numbered file per line")

@@ -33,7 +33,7 @@ class SampleConfig:
 
 
 # Writing text wants legible ink by default: Graves' bias, and room for long lines.
-WRITING = SampleConfig(bias=0.75, max_points=1500, candidates=4)
+WRITING = SampleConfig(bias=0.75, max_points=1500, candidates=8)
 MODEL_UNITS = "line heights"  # Ink.meta["units"] of generated ink: see data.prepare
 
 
