@@ -263,6 +263,8 @@ def write_page(writer: Writer, lines: list[str], cfg: SampleConfig, style: int |
     (Priming with a whole first line would be simpler, but primer plus line is then
     longer than any line the model trained on, and it writes smaller and smaller.)
     """
+    if cfg.candidates < 1:
+        raise ValueError(f"candidates must be at least 1, got {cfg.candidates}")
     if style is not None and primer is None:
         style_cfg = SampleConfig(seed=style, bias=max(cfg.bias, 1.0), max_points=cfg.max_points)
         primer, primer_text = write_page(writer, [STYLE_TEXT], style_cfg)[0], STYLE_TEXT
@@ -286,7 +288,7 @@ def write_page(writer: Writer, lines: list[str], cfg: SampleConfig, style: int |
     return best
 
 
-def write(text: str, bias: float = 0.75, seed: int = 0, style: int | None = None,
+def write(text: str, bias: float = WRITING.bias, seed: int = 0, style: int | None = None,
           model: str | Path | None = None) -> Ink:
     """One line of `text` in handwriting, by the shipped synthesis model unless `model`."""
     writer = Writer.load(model, synthesis=True)
