@@ -186,6 +186,8 @@ def max_points_at(step: int, cfg: TrainConfig) -> int:
 
 def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool = False) -> dict:
     """Train to `cfg.steps`; returns the last validation numbers. Ctrl-C saves, then stops."""
+    if cfg.precision not in ("fp32", "bf16"):
+        raise ValueError(f"--precision must be fp32 or bf16, got {cfg.precision!r}")
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     rank = 0
     if distributed:
@@ -217,8 +219,6 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool = False) -> dic
     offset_scale = ((state or init)["offset_scale"] if state or init
                     else offset_scale_of(train_set.strokes))
 
-    if cfg.precision not in ("fp32", "bf16"):
-        raise ValueError(f"--precision must be fp32 or bf16, got {cfg.precision!r}")
     # bf16 runs the LSTM and head matmuls at up to twice the fp32 rate on CPUs with AVX512-BF16
     # or AMX (docs/BENCHMARKS.md); the mixture density and the optimiser stay in fp32.
     autocast = torch.autocast(device.type, dtype=torch.bfloat16,
