@@ -176,11 +176,11 @@ class LineSet:
         return len(self.strokes)
 
     def sample(self, rng: np.random.Generator, batch_size: int, max_points: int,
-               offset_scale: float, crop: bool) -> Batch:
+               offset_scale: float, crop: bool, distortion: float = 0.0) -> Batch:
         """Neighbouring lines from a random place among those `max_points` long or shorter.
 
         With `crop`, longer lines are eligible too and cut to a random `max_points` window
-        (fine without text); otherwise they are never drawn.
+        (fine without text); otherwise they are never drawn. See `distort` for `distortion`.
         """
         eligible = len(self) if crop else max(int(np.searchsorted(self.lengths, max_points,
                                                                   side="right")), 1)
@@ -192,7 +192,7 @@ class LineSet:
             if crop and len(s) > max_points:  # text would no longer match cropped ink
                 at = int(rng.integers(0, len(s) - max_points + 1))
                 s = s[at:at + max_points]
-            lines.append(s)
+            lines.append(distort(s, rng, distortion) if distortion else s)
         texts = [self.texts[i] for i in picked] if self.texts is not None else None
         return collate(lines, texts, offset_scale)
 
@@ -202,6 +202,18 @@ class LineSet:
             stop = start + batch_size
             texts = self.texts[start:stop] if self.texts is not None else None
             yield collate(self.strokes[start:stop], texts, offset_scale)
+
+
+def distort(strokes: np.ndarray, rng: np.random.Generator, amount: float) -> np.ndarray:
+    """One random slant (x += shear * y) and stretch (x, y times e^u) per line, all |.| <= amount.
+
+    Training on the same words as other writers might shape them: 236 writers are few.
+    """
+    shear, log_x, log_y = rng.uniform(-amount, amount, 3)
+    out = strokes.copy()
+    out[:, 0] = np.exp(log_x) * (strokes[:, 0] + shear * strokes[:, 1])
+    out[:, 1] = np.exp(log_y) * strokes[:, 1]
+    return out
 
 
 def offset_scale_of(lines: list[np.ndarray]) -> float:

@@ -32,6 +32,7 @@ class ModelConfig:
     window_mixtures: int = 10   # Gaussians in the text window (synthesis only)
     alphabet: str = ""          # characters the text window knows; "" = unconditional
     chars_per_step: float = 0.08  # initial window speed: characters per pen point
+    dropout: float = 0.0        # on each LSTM layer's output to the layers above and the head
 
 
 # ---------------------------------------------------------------- the mixture density head
@@ -169,6 +170,7 @@ class HandwritingNet(nn.Module):
                   for i in range(1 if V else 0, cfg.num_layers)]
         self.layers = nn.ModuleList(layers)
         self.head = nn.Linear(cfg.num_layers * H + V, 1 + 6 * cfg.num_mixtures)
+        self.drop = nn.Dropout(cfg.dropout)
 
     @property
     def text_size(self) -> int:
@@ -207,7 +209,7 @@ class HandwritingNet(nn.Module):
                 phis.append(phi)
             hs.append(h[None])
             cs.append(c[None])
-            outputs.append(torch.stack(h1, 1))                  # (B, T, H)
+            outputs.append(self.drop(torch.stack(h1, 1)))      # (B, T, H)
             skip = torch.cat([strokes, torch.stack(windows, 1)], -1)  # (B, T, 3 + V)
         else:
             skip = strokes
@@ -215,7 +217,7 @@ class HandwritingNet(nn.Module):
             i = len(hs)
             x = torch.cat([skip, outputs[-1]], -1) if outputs else skip
             out, (h, c) = layer(x, (state.h[i:i + 1].contiguous(), state.c[i:i + 1].contiguous()))
-            outputs.append(out)
+            outputs.append(self.drop(out))
             hs.append(h)
             cs.append(c)
         head_in = torch.cat(outputs + ([skip[..., 3:]] if self.text_size else []), -1)

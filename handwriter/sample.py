@@ -219,14 +219,19 @@ def generate(writer: Writer, cfg: SampleConfig, texts: list[str] | None = None,
 
 
 STYLE_TEXT = "in my hand"  # what the model writes to make a --style primer
-SLIP = 4.0  # line heights: no straight pen-down run in UNIPEN validation ink is over 3.7
+# Limits no UNIPEN validation or test line (835) reaches, in line heights: the longest
+# straight pen-down run there is 3.7; the most pen-down path in any 1.5-wide strip, per unit
+# width, is 7.7. Sampled descenders may run a little longer and still read well.
+SLIP = 6.0
+CROWDED = 8.0
 
 
 def needs_retry(ink: Ink) -> bool:
-    """The window never passed the text, or the pen slipped: a long straight pen-down line.
+    """The window never passed the text, the pen slipped, or it scribbled in place.
 
-    Slips are a rare mode of the model; one ruins a whole page, as the layout then scales
-    every line down to fit it. A run is straight when its chord is 95% of its path.
+    A slip is a long straight pen-down line (its chord 95% of its path); one ruins a whole
+    page, as the layout then scales every line down to fit it. A scribble is a zigzag that
+    crowds far more ink into a strip of the line than anyone writes.
     """
     if not ink.meta["finished"]:
         return True
@@ -238,7 +243,11 @@ def needs_retry(ink: Ink) -> bool:
     ahead = np.minimum(np.searchsorted(path, path + SLIP), len(path) - 1)
     chord = np.linalg.norm(points[ahead] - points, axis=1)
     straight = chord > np.maximum(0.95 * (path[ahead] - path), 0.95 * SLIP)
-    return bool((straight & (lifts[ahead] == lifts)).any())
+    if (straight & (lifts[ahead] == lifts)).any():
+        return True
+    middle = points[:, 0] - strokes[:, 0] / 2          # of the segment ending at each point
+    per_strip = np.bincount(((middle - middle.min()) / 0.25).astype(int), weights=drawn)
+    return bool(np.convolve(per_strip, np.ones(6), "valid").max() / 1.5 > CROWDED)
 
 
 def pacing(phi: Tensor, start: int, end: int) -> float:

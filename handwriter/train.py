@@ -56,6 +56,7 @@ class TrainConfig:
     max_points_per_char: float = 40.0  # synthesis: skip lines whose ink misses its text
     init: str = ""               # start from this checkpoint's weights (fresh optimiser)
     precision: str = "fp32"      # fp32 | bf16: matmuls in bfloat16 (weights, loss stay fp32)
+    distortion: float = 0.0      # random slant and stretch of training lines (see data.distort)
 
 
 # ---------------------------------------------------------------- data
@@ -202,8 +203,10 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool = False) -> dic
 
     state = load_checkpoint(last) if resume else None
     init = load_checkpoint(cfg.init) if cfg.init and not state else None
-    if state or init:
-        model_cfg = ModelConfig(**(state or init)["model_config"])
+    if state:
+        model_cfg = ModelConfig(**state["model_config"])
+    elif init:  # the shapes come from the weights; dropout is this run's choice
+        model_cfg = ModelConfig(**{**init["model_config"], "dropout": model_cfg.dropout})
     splits = load_splits(cfg, "train", "valid")
     train_lines = splits["train"]
     if cfg.synthesis and not model_cfg.alphabet:
@@ -265,7 +268,8 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool = False) -> dic
     try:
         while step < cfg.steps:
             batch = train_set.sample(rng, cfg.batch_size, max_points_at(step, cfg),
-                                     offset_scale, crop=not cfg.synthesis).to(device)
+                                     offset_scale, crop=not cfg.synthesis,
+                                     distortion=cfg.distortion).to(device)
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(step, cfg)
             with autocast:

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 
 from handwriter.data import (
     START,
@@ -8,6 +9,7 @@ from handwriter.data import (
     clip_jumps,
     collate,
     deskew,
+    distort,
     encode_text,
     offset_scale_of,
     prepare,
@@ -194,6 +196,33 @@ def test_lineset_never_draws_long_lines_with_text():
     # Nothing short enough: the shortest line is drawn whole, its text still matching.
     batch = ls.sample(rng, batch_size=2, max_points=3, offset_scale=1.0, crop=False)
     assert batch.mask.shape == (1, 5) and int(batch.mask.sum()) == 5
+
+
+def test_distort_slants_and_stretches_each_line_within_bounds():
+    rng = np.random.default_rng(0)
+    line = np.array([[1, 0, 0], [0, 1, 0], [0.5, -0.5, 1]], np.float32)
+    seen = set()
+    for _ in range(50):
+        out = distort(line, rng, 0.2)
+        sx, sy = out[0, 0], out[1, 1]                 # the unit x and y moves, stretched
+        shear = out[1, 0] / sx                        # and x gained shear * y
+        assert np.exp(-0.2) <= sx <= np.exp(0.2) and np.exp(-0.2) <= sy <= np.exp(0.2)
+        assert abs(shear) <= 0.2
+        np.testing.assert_allclose(out[2, :2], [sx * (0.5 - 0.5 * shear), -0.5 * sy], rtol=1e-5)
+        np.testing.assert_array_equal(out[:, 2], line[:, 2])  # pen lifts untouched
+        seen.add(round(float(shear), 6))
+    assert len(seen) == 50
+    np.testing.assert_array_equal(distort(line, rng, 0.0), line)
+
+
+def test_lineset_distorts_only_when_asked():
+    ls = LineSet(lines_of([5, 6]))
+    plain = ls.sample(np.random.default_rng(3), 2, 10, 1.0, crop=False)
+    again = ls.sample(np.random.default_rng(3), 2, 10, 1.0, crop=False, distortion=0.0)
+    bent = ls.sample(np.random.default_rng(3), 2, 10, 1.0, crop=False, distortion=0.3)
+    torch.testing.assert_close(plain.strokes_out, again.strokes_out)
+    assert not torch.allclose(plain.strokes_out, bent.strokes_out)
+    torch.testing.assert_close(plain.mask, bent.mask)
 
 
 def test_in_batches_covers_every_line_once_and_offset_scale():

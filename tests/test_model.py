@@ -197,6 +197,19 @@ def test_sampler_step_matches_forward(cfg):
     torch.testing.assert_close(torch.cat([first, second], 1), raw, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("cfg", [UNCONDITIONAL, SYNTHESIS], ids=["prediction", "synthesis"])
+def test_dropout_acts_in_training_only(cfg):
+    torch.manual_seed(0)
+    plain = HandwritingNet(cfg)
+    dropped = HandwritingNet(ModelConfig(**{**cfg.__dict__, "dropout": 0.5}))
+    dropped.load_state_dict(plain.state_dict())  # dropout adds no weights
+    inputs = net_inputs(plain, 2, 6, seed=1)
+    with torch.no_grad():
+        a, b = dropped(*inputs)[0], dropped(*inputs)[0]
+        assert not torch.allclose(a, b)
+        torch.testing.assert_close(dropped.eval()(*inputs)[0], plain(*inputs)[0])
+
+
 def test_window_is_a_forward_moving_weighted_sum_of_characters():
     torch.manual_seed(0)
     B, U, V, K = 2, 5, 4, 3

@@ -203,11 +203,20 @@ def test_a_long_straight_pen_down_line_is_a_slip_and_retried():
 
     t = np.linspace(0, 6 * np.pi, 60)              # a wavy pen-down line 12 heights long
     wave = np.stack([np.full(60, 0.2), 0.3 * np.cos(t), np.zeros(60)], 1)
-    straight = np.tile([[0.2, -0.1, 0]], (22, 1))   # 4.9 heights, dead straight
+    straight = np.tile([[0.2, -0.1, 0]], (32, 1))   # 7.2 heights, dead straight
     assert not sample.needs_retry(ink(wave, wave))  # the 6-height pen-up move is a gap, fine
     assert sample.needs_retry(ink(wave, wave, finished=False))
     assert sample.needs_retry(ink(wave, np.r_[wave, straight]))
-    assert not sample.needs_retry(ink(wave, straight[:15], straight[:15]))
+    assert not sample.needs_retry(ink(wave, straight[:20], straight[:20]))
+
+
+def test_a_zigzag_scribble_in_place_is_retried():
+    t = np.arange(40)
+    zigzag = np.stack([np.full(40, 0.05), np.where(t % 2, 1.0, -1.0), np.zeros(40)], 1)
+    zigzag[-1, 2] = 1
+    assert sample.needs_retry(Ink(zigzag.astype(np.float32), meta={"finished": True}))
+    calm = zigzag * [4, 0.25, 1]                     # the same strokes, spread out and flat
+    assert not sample.needs_retry(Ink(calm.astype(np.float32), meta={"finished": True}))
 
 
 def test_pacing_is_one_for_even_writing_and_low_for_a_squeezed_word():

@@ -106,9 +106,11 @@ def test_init_starts_from_a_checkpoints_weights_and_scale(tiny_run, tmp_path):
     start = load_checkpoint(out / "last.pt")
     # a different config is ignored: the weights decide the shape
     again = config(cfg.data, tmp_path, init=str(out / "last.pt"), steps=1, lr=1e-30)
-    train(again, ModelConfig(hidden_size=99))
+    train(again, ModelConfig(hidden_size=99, dropout=0.25))
     state = load_checkpoint(tmp_path / "last.pt")
-    assert state["model_config"] == start["model_config"] and state["step"] == 1
+    # ... but dropout is this run's choice
+    assert state["model_config"] == {**start["model_config"], "dropout": 0.25}
+    assert state["step"] == 1
     assert state["offset_scale"] == start["offset_scale"]
     for name, value in start["model"].items():
         torch.testing.assert_close(state["model"][name], value, rtol=1e-4, atol=1e-6)
