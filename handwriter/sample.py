@@ -250,16 +250,28 @@ def needs_retry(ink: Ink) -> bool:
     return bool(np.convolve(per_strip, np.ones(6), "valid").max() / 1.5 > CROWDED)
 
 
-def pacing(phi: Tensor, start: int, end: int) -> float:
-    """How evenly the window moved over characters start..end-1 (1 = perfectly even).
+def pacing(phi: Tensor, x: np.ndarray, start: int, end: int) -> float:
+    """How evenly the window moved over characters start..end-1, in time and on the page.
 
-    The least-attended stretch of five characters, in points per character, over the
-    line's mean: a squeezed or skipped word scores near 0.
+    The least of two ratios, each a least stretch of five characters over the line's mean
+    (1 = perfectly even): points per character, low for a squeezed or skipped word, and the
+    pen's rightward advance per character, low for words written over each other.
     """
-    focus = phi[:, :end].argmax(1)                   # the character each point was written for
-    dwell = torch.bincount(focus, minlength=end)[start:].float()
-    stretch = dwell.unfold(0, min(5, len(dwell)), 1).mean(1)
-    return float(stretch.min() / dwell.mean())
+    focus = phi[:, :end].argmax(1).numpy()           # the character each point was written for
+    dwell = np.bincount(focus, minlength=end)[start:].astype(np.float64)
+    chars = np.arange(start, end)
+    written = dwell > 0
+    if written.sum() < 2:
+        return 0.0
+    at = np.bincount(focus, weights=x, minlength=end)[start:][written] / dwell[written]
+    advance = np.diff(np.interp(chars, chars[written], at))
+    return min(least_stretch(dwell), least_stretch(advance))
+
+
+def least_stretch(per_char: np.ndarray) -> float:
+    width = min(5, len(per_char))
+    stretch = np.convolve(per_char, np.ones(width) / width, "valid")
+    return float(stretch.min() / per_char.mean()) if per_char.mean() > 0 else 0.0
 
 
 def write_page(writer: Writer, lines: list[str], cfg: SampleConfig, style: int | None = None,
@@ -288,7 +300,8 @@ def write_page(writer: Writer, lines: list[str], cfg: SampleConfig, style: int |
         for j, (ink, phi) in enumerate(zip(inks, phis, strict=True)):
             i = todo[j // cfg.candidates]
             paced = (-math.inf if needs_retry(ink) else
-                     pacing(phi[:len(ink)], len(prefix), len(prefix) + len(ink.text)))
+                     pacing(phi[:len(ink)], np.cumsum(ink.strokes[:, 0], dtype=np.float64),
+                            len(prefix), len(prefix) + len(ink.text)))
             if best[i] is None or paced > score[i]:
                 best[i], score[i] = ink, paced
         todo = [i for i in todo if score[i] == -math.inf]

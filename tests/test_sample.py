@@ -219,15 +219,25 @@ def test_a_zigzag_scribble_in_place_is_retried():
     assert not sample.needs_retry(Ink(calm.astype(np.float32), meta={"finished": True}))
 
 
-def test_pacing_is_one_for_even_writing_and_low_for_a_squeezed_word():
+def test_pacing_is_one_for_even_writing_and_low_for_squeezed_or_overwritten_words():
     def phi(dwell):  # one-hot window weights: each character attended for `dwell` points
         focus = np.repeat(np.arange(len(dwell)), dwell)
         return F.one_hot(torch.from_numpy(focus), len(dwell) + 1).float()
 
-    assert sample.pacing(phi([10] * 12), 0, 12) == pytest.approx(1.0)
+    def x(dwell, advance):  # the pen is `advance` further right on each next character
+        return np.repeat(np.cumsum(advance), dwell)
+
+    even = [10] * 12
+    assert sample.pacing(phi(even), x(even, [1.0] * 12), 0, 12) == pytest.approx(1.0)
     squeezed = [10] * 7 + [1] * 5
-    assert sample.pacing(phi(squeezed), 0, 12) == pytest.approx(1 / np.mean(squeezed))
-    assert sample.pacing(phi([1] * 5 + [10] * 7), 5, 12) == pytest.approx(1.0)  # primer skipped
+    assert sample.pacing(phi(squeezed), x(squeezed, [1.0] * 12), 0, 12) == pytest.approx(
+        1 / np.mean(squeezed))
+    overwritten = [1.0] * 6 + [0.1] * 6             # even in time, but piled up on the page
+    assert sample.pacing(phi(even), x(even, overwritten), 0, 12) == pytest.approx(
+        0.1 / np.mean(overwritten[1:]))
+    primed = [1] * 5 + [10] * 7                     # the primer's characters are skipped
+    assert sample.pacing(phi(primed), x(primed, [0.1] * 5 + [1.0] * 7), 5, 12) == \
+        pytest.approx(1.0)
 
 
 def test_write_page_keeps_the_best_paced_candidate(synth, monkeypatch):
@@ -244,10 +254,10 @@ def test_write_page_keeps_the_best_paced_candidate(synth, monkeypatch):
     assert [ink.text for ink in inks] == lines and len(drawn) == 6
     for i, ink in enumerate(inks):
         mine = drawn[3 * i:3 * i + 3]
-        scores = [sample.pacing(phi[:len(c)], 0, len(c.text)) for c, phi in mine]
-        assert any(c is ink for c, _ in mine)
-        assert sample.pacing(*[phi[:len(c)] for c, phi in mine if c is ink], 0,
-                             len(ink.text)) == max(scores)
+        scores = [sample.pacing(phi[:len(c)], np.cumsum(c.strokes[:, 0], dtype=np.float64), 0,
+                                len(c.text)) for c, phi in mine]
+        assert sum(c is ink for c, _ in mine) == 1
+        assert scores[[c is ink for c, _ in mine].index(True)] == max(scores)
 
 
 def test_python_api_writes_and_samples_in_a_few_lines(tiny_model, synth_model):
