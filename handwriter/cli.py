@@ -112,6 +112,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_write(args: argparse.Namespace) -> int:
+    from .reader import InkReader
     from .sample import WRITING, SampleConfig, Writer, read_primer, write_page
 
     cfg = config_from_args(SampleConfig, args, base=WRITING)
@@ -121,7 +122,8 @@ def cmd_write(args: argparse.Namespace) -> int:
         raise ValueError("--prime needs --prime-text (the primer file has no transcription)")
     lines = textwrap.wrap(args.text, args.width) or [""]
     inks = write_page(writer, lines, cfg, style=args.style, primer=primer,
-                      primer_text=args.prime_text or (primer.text if primer else ""))
+                      primer_text=args.prime_text or (primer.text if primer else ""),
+                      reader=InkReader.load(args.reader))
     save_outputs(inks, args.output, args.split, line_height=args.line_height, one_scale=True)
     return 0
 
@@ -140,6 +142,27 @@ def save_outputs(inks: list, output: str, split: bool, **kw) -> None:
     else:
         save_inks(inks, output, **kw)
         print(output)
+
+
+def cmd_train_reader(args: argparse.Namespace) -> int:
+    from .reader import ReaderConfig, ReaderTrainConfig, train_reader
+
+    cfg = config_from_args(ReaderTrainConfig, args)
+    if not cfg.data:
+        raise ValueError("--data is required: a lines.npz with transcriptions")
+    print(json.dumps(train_reader(cfg, config_from_args(ReaderConfig, args))))
+    return 0
+
+
+def cmd_read(args: argparse.Namespace) -> int:
+    from .ink import read_ink
+    from .reader import InkReader
+
+    reader = InkReader.load(args.model)
+    inks = read_ink(args.file)
+    for ink, text in zip(inks, reader.read(inks), strict=True):
+        print(f"{text}\t{ink.text}" if ink.text else text)
+    return 0
 
 
 def cmd_data(args: argparse.Namespace) -> int:
@@ -194,6 +217,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from .model import ModelConfig
+    from .reader import ReaderConfig, ReaderTrainConfig
     from .sample import WRITING, SampleConfig
     from .train import TrainConfig
 
@@ -231,6 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "50 characters (default: 45)")
     p.add_argument("--line-height", type=float, default=100.0,
                    help="page units between lines (default: 100)")
+    p.add_argument("--reader", help="recogniser that picks the draft reading best as the text "
+                   "(default: the one shipped)")
     p.add_argument("--split", action="store_true", help="one numbered file per line")
     add_config_flags(p, SampleConfig, skip=("n",), base=WRITING)
     p.set_defaults(run=cmd_write, n=1)
@@ -243,6 +269,21 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_flags(p, TrainConfig)
     add_config_flags(p, ModelConfig, skip=("alphabet", "chars_per_step"))
     p.set_defaults(run=cmd_train)
+
+    p = commands.add_parser("train-reader", help="train the recogniser that reads ink back",
+                            description="A bidirectional LSTM with CTC, trained on lines with "
+                            "transcriptions. `write` uses it to keep the draft that reads "
+                            "best as its text.")
+    add_config_flags(p, ReaderTrainConfig)
+    add_config_flags(p, ReaderConfig, skip=("alphabet",))
+    p.set_defaults(run=cmd_train_reader)
+
+    p = commands.add_parser("read", help="read ink back as text (the shipped recogniser)",
+                            description="Prints what the recogniser reads on each line of an "
+                            "ink file, and the file's transcription after a tab if it has one.")
+    p.add_argument("file", help="ink file (.npz .inkml, UNIPEN, ...)")
+    p.add_argument("--model", help="reader checkpoint (default: the one shipped)")
+    p.set_defaults(run=cmd_read)
 
     p = commands.add_parser("eval", help="negative log-likelihood on held-out writers")
     p.add_argument("--model", required=True, help="checkpoint")

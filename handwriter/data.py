@@ -97,6 +97,19 @@ def prepare(ink: Ink, resample_step: float = 0.2, max_jump: float = 8.0) -> np.n
     return clip_jumps(strokes, max_jump)[1:]
 
 
+MODEL_UNITS = "line heights"  # Ink.meta["units"] of ink already as `prepare` makes it
+
+
+def prepared(ink: Ink, resample_step: float = 0.2, max_jump: float = 8.0) -> np.ndarray | None:
+    """`prepare(ink)`, unless it is a model's own output, already in those units.
+
+    Re-measuring a generated line's height would change the size of the hand.
+    """
+    if ink.meta.get("units") == MODEL_UNITS:
+        return ink.strokes if len(ink) else None
+    return prepare(ink, resample_step, max_jump)
+
+
 # ---------------------------------------------------------------- splits and text
 
 

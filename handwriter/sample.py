@@ -17,9 +17,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .data import START, encode_text, prepare
+from .data import MODEL_UNITS, START, encode_text, prepared
 from .ink import Ink, InkError
 from .model import HandwritingNet, State, attend, load_model, sample_point, split_mixture
+from .reader import InkReader
 
 
 @dataclass
@@ -29,12 +30,11 @@ class SampleConfig:
     bias: float = 0.0           # Graves' sampling bias (section 5.4): higher = neater
     temperature: float = 1.0    # < 1 narrows every distribution, like a softer bias
     max_points: int = 700       # points per line (unconditional), cap for text
-    candidates: int = 1         # text: write each line this many ways, keep the best-paced
+    candidates: int = 1         # text: write each line this many ways, keep the best read
 
 
 # Writing text wants legible ink by default: Graves' bias, and room for long lines.
 WRITING = SampleConfig(bias=0.75, max_points=1500, candidates=8)
-MODEL_UNITS = "line heights"  # Ink.meta["units"] of generated ink: see data.prepare
 
 
 class Writer:
@@ -76,15 +76,8 @@ class Writer:
         return encode_text(text, self.alphabet)
 
     def prime_strokes(self, primer: Ink) -> Tensor:
-        """A primer line preprocessed as in training, scaled for the network: (T, 3).
-
-        A model's own output is already in training units: re-measuring its height would
-        change the size of the hand it continues.
-        """
-        if primer.meta.get("units") == MODEL_UNITS:
-            strokes = primer.strokes if len(primer) else None
-        else:
-            strokes = prepare(primer, self.resample_step, self.max_jump)
+        """A primer line preprocessed as in training, scaled for the network: (T, 3)."""
+        strokes = prepared(primer, self.resample_step, self.max_jump)
         if strokes is None or not len(strokes):
             raise ValueError("the primer has no usable ink (it needs some height)")
         strokes = strokes.copy()
@@ -274,21 +267,42 @@ def least_stretch(per_char: np.ndarray) -> float:
     return float(stretch.min() / per_char.mean()) if per_char.mean() > 0 else 0.0
 
 
-def write_page(writer: Writer, lines: list[str], cfg: SampleConfig, style: int | None = None,
-               primer: Ink | None = None, primer_text: str = "", retries: int = 3
-               ) -> list[Ink]:
-    """Write each text line, in one hand if primed: the best-paced of `cfg.candidates`.
+def score_drafts(inks: list[Ink], phis: list[Tensor], start: int,
+                 reader: InkReader | None = None) -> list[float]:
+    """Higher is better; -inf for a draft never to keep (`needs_retry`).
 
-    Lines that never finish or whose pen slips are drawn again, up to `retries` times.
-    `style` N primes every line with the model's own writing of STYLE_TEXT for seed N.
-    (Priming with a whole first line would be simpler, but primer plus line is then
-    longer than any line the model trained on, and it writes smaller and smaller.)
+    With a reader: how well each draft reads as its text (minus CTC nats per character).
+    Without: `pacing`, from the window weights; characters before `start` are the primer's.
+    """
+    keep = [not needs_retry(ink) for ink in inks]
+    kept = [ink for ink, k in zip(inks, keep, strict=True) if k]
+    if reader is not None and kept:
+        scores = iter(-reader.nats_per_char(kept, [i.text for i in kept]))
+    else:
+        scores = (pacing(phi[:len(ink)], np.cumsum(ink.strokes[:, 0], dtype=np.float64), start,
+                         start + len(ink.text))
+                  for ink, phi, k in zip(inks, phis, keep, strict=True) if k)
+    return [float(next(scores)) if k else -math.inf for k in keep]
+
+
+def write_page(writer: Writer, lines: list[str], cfg: SampleConfig, style: int | None = None,
+               primer: Ink | None = None, primer_text: str = "", retries: int = 3,
+               reader: InkReader | None = None) -> list[Ink]:
+    """Write each text line, in one hand if primed: the best of `cfg.candidates` drafts.
+
+    Best reads most clearly as its text to `reader`, or without one is best paced
+    (`score_drafts`). Lines with no draft worth keeping are drawn again, up to `retries`
+    times. `style` N primes every line with the model's own writing of STYLE_TEXT for
+    seed N. (Priming with a whole first line would be simpler, but primer plus line is
+    then longer than any line the model trained on, and it writes smaller and smaller.)
     """
     if cfg.candidates < 1:
         raise ValueError(f"candidates must be at least 1, got {cfg.candidates}")
     if style is not None and primer is None:
-        style_cfg = SampleConfig(seed=style, bias=max(cfg.bias, 1.0), max_points=cfg.max_points)
-        primer, primer_text = write_page(writer, [STYLE_TEXT], style_cfg)[0], STYLE_TEXT
+        style_cfg = SampleConfig(seed=style, bias=max(cfg.bias, 1.0), max_points=cfg.max_points,
+                                 candidates=cfg.candidates)
+        primer = write_page(writer, [STYLE_TEXT], style_cfg, reader=reader)[0]
+        primer_text = STYLE_TEXT
     prefix = primer_text + " " if primer else ""
     generator = torch.Generator().manual_seed(cfg.seed)
     best: list[Ink | None] = [None] * len(lines)
@@ -297,13 +311,11 @@ def write_page(writer: Writer, lines: list[str], cfg: SampleConfig, style: int |
     for _ in range(1 + retries):
         texts = [lines[i] for i in todo for _ in range(cfg.candidates)]
         inks, phis = generate(writer, cfg, texts, primer, prefix, generator)
-        for j, (ink, phi) in enumerate(zip(inks, phis, strict=True)):
+        for j, (ink, value) in enumerate(zip(inks, score_drafts(inks, phis, len(prefix), reader),
+                                             strict=True)):
             i = todo[j // cfg.candidates]
-            paced = (-math.inf if needs_retry(ink) else
-                     pacing(phi[:len(ink)], np.cumsum(ink.strokes[:, 0], dtype=np.float64),
-                            len(prefix), len(prefix) + len(ink.text)))
-            if best[i] is None or paced > score[i]:
-                best[i], score[i] = ink, paced
+            if best[i] is None or value > score[i]:
+                best[i], score[i] = ink, value
         todo = [i for i in todo if score[i] == -math.inf]
         if not todo:
             break
@@ -314,7 +326,8 @@ def write(text: str, bias: float = WRITING.bias, seed: int = 0, style: int | Non
           model: str | Path | None = None) -> Ink:
     """One line of `text` in handwriting, by the shipped synthesis model unless `model`."""
     writer = Writer.load(model, synthesis=True)
-    return write_page(writer, [text], replace(WRITING, seed=seed, bias=bias), style=style)[0]
+    return write_page(writer, [text], replace(WRITING, seed=seed, bias=bias), style=style,
+                      reader=InkReader.load())[0]
 
 
 def sample_lines(n: int = 1, bias: float = 0.5, seed: int = 0, model: str | Path | None = None

@@ -113,8 +113,8 @@ def export_model(src: str | Path, dst: str | Path, half: bool = True) -> None:
     state = load_checkpoint(src)
     weights = {k: v.half() if half and v.is_floating_point() else v
                for k, v in state["model"].items()}
-    keep = {k: state[k] for k in ("version", "model_config", "train_config", "offset_scale",
-                                  "step", "valid", "hours")
+    keep = {k: state[k] for k in ("version", "kind", "model_config", "train_config",
+                                  "offset_scale", "step", "valid", "hours")
             if k in state}
     tmp = Path(str(dst) + ".tmp")
     torch.save({**keep, "model": weights, "optimizer": None}, tmp)

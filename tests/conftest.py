@@ -65,3 +65,43 @@ def lines_npz(tmp_path_factory):
     path = tmp_path_factory.mktemp("data") / "lines.npz"
     write_lines(path, inks)
     return path
+
+
+AMP = {"a": 0.4, "b": 1.0, "c": 0.7, "d": 1.3, "e": 0.5}  # each letter: one wave of its height
+WRITERS = [f"w{i}" for i in range(12)]  # w4, w7 and w11 hash into a 25% validation split
+
+
+def cursive(rng, style, text) -> Ink:
+    """Noisy 'cursive': one sine stroke per word, a wave per letter, in tablet units."""
+    slant, scale, noise = style
+    strokes, x = [], 0.0
+    for word in text.split():
+        pts = []
+        for ch in word:
+            t = np.linspace(0, 1, 9)[1 if pts else 0:]
+            y = AMP[ch] * np.sin(2 * np.pi * t)
+            pts.append(np.stack([x + t + slant * y, y], 1))
+            x += 1
+        p = np.concatenate(pts) * scale
+        strokes.append(np.round(p + rng.normal(0, noise, p.shape)))
+        x += 0.7
+    return Ink.from_stroke_list(strokes, text=text)
+
+
+@pytest.fixture(scope="session")
+def cursive_npz(tmp_path_factory):
+    """96 lines of random 'words' over the letters a-e by 12 writers, each their own slant,
+    size and noise: learnable, for tiny training runs."""
+    rng = np.random.default_rng(0)
+    inks = []
+    for writer in WRITERS:
+        style = (rng.uniform(-0.3, 0.3), rng.uniform(15, 40), rng.uniform(0.2, 1.0))
+        for _ in range(8):
+            words = ["".join(rng.choice(list("abcde"), rng.integers(2, 4)))
+                     for _ in range(rng.integers(1, 4))]
+            ink = cursive(rng, style, " ".join(words))
+            ink.writer = writer
+            inks.append(ink)
+    path = tmp_path_factory.mktemp("data") / "cursive.npz"
+    write_lines(path, inks)
+    return path

@@ -7,7 +7,9 @@ import torch
 from PIL import Image
 
 from handwriter.cli import main
-from handwriter.sample import SampleConfig, Writer, generate
+from handwriter.ink import Ink
+from handwriter.reader import InkReader, edit_distance
+from handwriter.sample import WRITING, SampleConfig, Writer, generate, write_page
 
 
 def test_readme_first_command_writes_handwriting_with_the_shipped_model(tmp_path):
@@ -27,7 +29,7 @@ def test_shipped_synthesis_model_writes_text_and_stops(tmp_path):
 
 
 def test_shipped_models_are_small_fp16_checkpoints():
-    for name in ("unconditional.pt", "synthesis.pt"):
+    for name in ("unconditional.pt", "synthesis.pt", "reader.pt"):
         path = resources.files("handwriter") / "models" / name
         assert path.stat().st_size < 20e6
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -37,3 +39,14 @@ def test_shipped_models_are_small_fp16_checkpoints():
         writer = Writer.load(synthesis=synthesis)
         assert writer.checkpoint["optimizer"] is None
         assert writer.checkpoint["valid"]["nats_per_point"] < 0
+
+
+def test_shipped_reader_reads_what_the_shipped_writer_writes():
+    reader = InkReader.load()
+    text = "hello world"
+    ink, = write_page(Writer.load(synthesis=True), [text], WRITING, reader=reader)
+    read, = reader.read([ink])
+    assert edit_distance(read, text) <= 2, read   # legible, to a machine at least
+    nats = reader.nats_per_char([ink, ink], [text, "jumbled up"])
+    assert nats[0] < nats[1]
+    assert reader.read([Ink(np.zeros((0, 3), np.float32))]) == [""]

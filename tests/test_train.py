@@ -13,7 +13,7 @@ import torch
 
 import handwriter.train as train_module
 from handwriter.data import LineSet
-from handwriter.ink import Ink, InkError, write_lines
+from handwriter.ink import InkError
 from handwriter.model import CHECKPOINT_VERSION, ModelConfig, load_checkpoint, load_model
 from handwriter.sample import SampleConfig, Writer, generate
 from handwriter.train import (
@@ -28,43 +28,12 @@ from handwriter.train import (
 
 torch.set_num_threads(1)
 
-AMP = {"a": 0.4, "b": 1.0, "c": 0.7, "d": 1.3, "e": 0.5}  # each letter: one wave of its height
-WRITERS = [f"w{i}" for i in range(12)]  # w4, w7 and w11 hash into a 25% validation split
 TINY = ModelConfig(num_layers=1, hidden_size=16, num_mixtures=3, window_mixtures=2)
 
 
-def cursive(rng, style, text) -> Ink:
-    """Noisy 'cursive': one sine stroke per word, a wave per letter, in tablet units."""
-    slant, scale, noise = style
-    strokes, x = [], 0.0
-    for word in text.split():
-        pts = []
-        for ch in word:
-            t = np.linspace(0, 1, 9)[1 if pts else 0:]
-            y = AMP[ch] * np.sin(2 * np.pi * t)
-            pts.append(np.stack([x + t + slant * y, y], 1))
-            x += 1
-        p = np.concatenate(pts) * scale
-        strokes.append(np.round(p + rng.normal(0, noise, p.shape)))
-        x += 0.7
-    return Ink.from_stroke_list(strokes, text=text)
-
-
 @pytest.fixture(scope="module")
-def lines_npz(tmp_path_factory):
-    rng = np.random.default_rng(0)
-    inks = []
-    for writer in WRITERS:
-        style = (rng.uniform(-0.3, 0.3), rng.uniform(15, 40), rng.uniform(0.2, 1.0))
-        for _ in range(8):
-            words = ["".join(rng.choice(list("abcde"), rng.integers(2, 4)))
-                     for _ in range(rng.integers(1, 4))]
-            ink = cursive(rng, style, " ".join(words))
-            ink.writer = writer
-            inks.append(ink)
-    path = tmp_path_factory.mktemp("data") / "lines.npz"
-    write_lines(path, inks)
-    return path
+def lines_npz(cursive_npz):
+    return cursive_npz
 
 
 def config(data, out, **kw) -> TrainConfig:

@@ -1,0 +1,68 @@
+"""How legible is what `write` writes? Character error rate of a recogniser reading it back.
+
+    python bench/legibility.py --judge JUDGE.pt [--model synthesis.pt] [--seeds 3]
+
+Writes each sentence below with several seeds and biases, picking drafts the two ways
+`write_page` can (the shipped reader's choice, or window pacing without a reader), and
+prints a markdown table for docs/BENCHMARKS.md. The judge should be a reader other than
+the one that picked the drafts (`handwriter train-reader --seed 1`), or the picking
+reader's numbers flatter it. The judge's CER on real ink of held-out writers (its
+log.csv) is the baseline: what it makes of human writing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import replace
+
+import torch
+
+from handwriter.reader import InkReader, edit_distance
+from handwriter.sample import WRITING, Writer, write_page
+
+SENTENCES = [
+    "The quick brown fox jumps over the lazy dog",
+    "Meet me at the station at half past nine.",
+    "Thank you for the lovely flowers",
+    "She sells sea shells by the sea shore",
+    "A journey of a thousand miles begins",
+    "Please buy milk, bread and two lemons",
+    "Happy birthday, with love from all of us",
+    "We will walk home along the river",
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--judge", required=True, help="reader checkpoint that scores")
+    parser.add_argument("--model", help="synthesis checkpoint (default: shipped)")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--biases", type=float, nargs="+", default=[0.5, 0.75, 1.0])
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    writer = Writer.load(args.model, synthesis=True)
+    judge, picker = InkReader.load(args.judge), InkReader.load()
+    print("| bias | drafts picked by | judge's CER | words read exactly | s per line |")
+    print("|---:|---|---:|---:|---:|")
+    for bias in args.biases:
+        for name, reader in (("reader", picker), ("pacing", None)):
+            errors = chars = words = exact = 0
+            t0 = time.time()
+            for seed in range(args.seeds):
+                cfg = replace(WRITING, seed=seed, bias=bias)
+                inks = write_page(writer, SENTENCES, cfg, reader=reader)
+                for ink, read in zip(inks, judge.read(inks), strict=True):
+                    errors += edit_distance(read, ink.text)
+                    chars += len(ink.text)
+                    truth, got = ink.text.split(), read.split()
+                    words += len(truth)
+                    exact += sum(w in got for w in truth)
+            seconds = (time.time() - t0) / (args.seeds * len(SENTENCES))
+            print(f"| {bias} | {name} | {errors / chars:.1%} | {exact / words:.0%} | "
+                  f"{seconds:.1f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
