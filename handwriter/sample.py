@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -30,7 +31,7 @@ class SampleConfig:
     bias: float = 0.0           # Graves' sampling bias (section 5.4): higher = neater
     temperature: float = 1.0    # < 1 narrows every distribution, like a softer bias
     max_points: int = 700       # points per line (unconditional), cap for text
-    candidates: int = 1         # text: write each line this many ways, keep the best read
+    candidates: int = 1         # text: drafts of each segment of a line; the best is kept
 
 
 # Writing text wants legible ink by default: Graves' bias, and room for long lines.
@@ -140,7 +141,18 @@ class Sampler:
         return raw, State(torch.stack(hs), torch.stack(cs), kappa, window), phi
 
 
-@torch.inference_mode()
+class Pen(NamedTuple):
+    """Where a batch of lines stands: the network state and the last point (next input)."""
+    state: State
+    point: Tensor
+
+    def rows(self, index: list[int]) -> Pen:
+        h, c, kappa, window = self.state
+        if kappa is not None:
+            kappa, window = kappa[index], window[index]
+        return Pen(State(h[:, index], c[:, index], kappa, window), self.point[index])
+
+
 def generate(writer: Writer, cfg: SampleConfig, texts: list[str] | None = None,
              primer: Ink | None = None, primer_text: str = "",
              generator: torch.Generator | None = None) -> tuple[list[Ink], list[Tensor]]:
@@ -151,6 +163,16 @@ def generate(writer: Writer, cfg: SampleConfig, texts: list[str] | None = None,
     (and, with text, its transcription) is run through the network first; the output
     continues from the primer's last point and holds only the new ink.
     """
+    inks, phis, _ = draw(writer, cfg, texts, primer, primer_text, generator)
+    return inks, phis
+
+
+@torch.inference_mode()
+def draw(writer: Writer, cfg: SampleConfig, texts: list[str] | None = None,
+         primer: Ink | None = None, primer_text: str = "",
+         generator: torch.Generator | None = None, pen: Pen | None = None
+         ) -> tuple[list[Ink], list[Tensor], Pen]:
+    """`generate`, also returning the pen where each line stopped; `pen` carries on from one."""
     net, sampler = writer.net, writer.sampler
     if not cfg.temperature > 0:
         raise ValueError(f"temperature must be above 0, got {cfg.temperature}")
@@ -176,13 +198,14 @@ def generate(writer: Writer, cfg: SampleConfig, texts: list[str] | None = None,
         ends = torch.tensor([len(c) for c in encoded])
     else:
         B = cfg.n
-    state = net.initial_state(B)
-    point = torch.from_numpy(START).expand(B, 3).clone()
-    if primer is not None:
-        strokes = writer.prime_strokes(primer)[None].expand(B, -1, -1)
-        _, state = net(torch.cat([point[:, None], strokes[:, :-1]], 1), codes, text_mask,
-                       state)
-        point = strokes[:, -1].clone()
+    if pen is None:
+        pen = Pen(net.initial_state(B), torch.from_numpy(START).expand(B, 3).clone())
+        if primer is not None:
+            strokes = writer.prime_strokes(primer)[None].expand(B, -1, -1)
+            _, state = net(torch.cat([pen.point[:, None], strokes[:, :-1]], 1), codes,
+                           text_mask, pen.state)
+            pen = Pen(state, strokes[:, -1].clone())
+    state, point = pen
     points = torch.zeros(B, cfg.max_points, 3)
     lengths = torch.full((B,), cfg.max_points)
     done = torch.zeros(B, dtype=torch.bool)
@@ -204,11 +227,13 @@ def generate(writer: Writer, cfg: SampleConfig, texts: list[str] | None = None,
     for b in range(B):
         strokes = points[b, :lengths[b]].numpy().copy()
         strokes[:, :2] *= writer.offset_scale
-        strokes[-1, 2] = 1.0
+        complete = bool(done[b]) if texts else True
+        if complete:  # an unfinished line may yet be carried on from its pen
+            strokes[-1, 2] = 1.0
         inks.append(Ink(strokes, text=texts[b] if texts else "",
-                        meta={"finished": bool(done[b]) if texts else True,
-                              "units": MODEL_UNITS}))
-    return inks, [torch.stack([p[b] for p in phis]) for b in range(B)] if phis else []
+                        meta={"finished": complete, "units": MODEL_UNITS}))
+    return inks, [torch.stack([p[b] for p in phis]) for b in range(B)] if phis else [], \
+        Pen(state, point)
 
 
 STYLE_TEXT = "in my hand"  # what the model writes to make a --style primer
@@ -219,16 +244,16 @@ SLIP = 6.0
 CROWDED = 8.0
 
 
-def needs_retry(ink: Ink) -> bool:
-    """The window never passed the text, the pen slipped, or it scribbled in place.
+def spoiled(ink: Ink) -> bool:
+    """The pen slipped, or it scribbled in place: a draft never to keep.
 
     A slip is a long straight pen-down line (its chord 95% of its path); one ruins a whole
     page, as the layout then scales every line down to fit it. A scribble is a zigzag that
     crowds far more ink into a strip of the line than anyone writes.
     """
-    if not ink.meta["finished"]:
-        return True
     strokes = ink.strokes.astype(np.float64)
+    if len(strokes) < 2:
+        return False
     points = np.cumsum(strokes[:, :2], 0)
     lifts = np.r_[0, np.cumsum(strokes[:-1, 2])]      # same value: same pen-down run
     drawn = np.r_[0, np.hypot(strokes[1:, 0], strokes[1:, 1]) * (strokes[:-1, 2] == 0)]
@@ -267,34 +292,69 @@ def least_stretch(per_char: np.ndarray) -> float:
     return float(stretch.min() / per_char.mean()) if per_char.mean() > 0 else 0.0
 
 
-def score_drafts(inks: list[Ink], phis: list[Tensor], start: int,
+def score_drafts(drafts: list[Ink], phis: list[Tensor], start: int, written: list[int],
                  reader: InkReader | None = None) -> list[float]:
-    """Higher is better; -inf for a draft never to keep (`needs_retry`).
+    """Higher is better; -inf for a `spoiled` draft. `written[i]` characters are done.
 
-    With a reader: how well each draft reads as its text (minus CTC nats per character).
-    Without: `pacing`, from the window weights; characters before `start` are the primer's.
+    With a reader: how well each draft reads as the text written so far (minus CTC nats
+    per character). Without: `pacing`; characters before `start` are the primer's.
     """
-    keep = [not needs_retry(ink) for ink in inks]
-    kept = [ink for ink, k in zip(inks, keep, strict=True) if k]
+    keep = [not spoiled(d) for d in drafts]
+    kept = [(d, n) for d, n, k in zip(drafts, written, keep, strict=True) if k]
     if reader is not None and kept:
-        scores = iter(-reader.nats_per_char(kept, [i.text for i in kept]))
+        scores = iter(-reader.nats_per_char([d for d, _ in kept], [d.text[:n] for d, n in kept]))
     else:
-        scores = (pacing(phi[:len(ink)], np.cumsum(ink.strokes[:, 0], dtype=np.float64), start,
-                         start + len(ink.text))
-                  for ink, phi, k in zip(inks, phis, keep, strict=True) if k)
+        scores = (pacing(phi, np.cumsum(d.strokes[:, 0], dtype=np.float64), start, start + n)
+                  for d, phi, n, k in zip(drafts, phis, written, keep, strict=True) if k)
     return [float(next(scores)) if k else -math.inf for k in keep]
+
+
+SEGMENT = 120  # points a line grows between choices of draft: about two words
+
+
+def write_line(writer: Writer, text: str, cfg: SampleConfig, primer: Ink | None = None,
+               prefix: str = "", reader: InkReader | None = None,
+               generator: torch.Generator | None = None, retries: int = 3) -> Ink:
+    """One line, grown SEGMENT points at a time from the best of `cfg.candidates` drafts.
+
+    Choosing per segment rather than per line means each word gets its own chances: a
+    line is only as legible as its worst word. A segment whose drafts are all spoiled is
+    drawn again, up to `retries` times, then kept anyway.
+    """
+    K = cfg.candidates
+    line = Ink(np.zeros((0, 3), np.float32), text=text,
+               meta={"finished": False, "units": MODEL_UNITS})
+    phi_so_far, pen, redraws = None, None, 0
+    while len(line) < cfg.max_points:
+        segment = replace(cfg, max_points=min(SEGMENT, cfg.max_points - len(line)))
+        inks, phis, pens = draw(writer, segment, [text] * K, primer, prefix, generator, pen)
+        drafts = [Ink(np.concatenate([line.strokes, ink.strokes]), text=text, meta=ink.meta)
+                  for ink in inks]
+        phis = [phi[:len(ink)] for phi, ink in zip(phis, inks, strict=True)]
+        if phi_so_far is not None:
+            phis = [torch.cat([phi_so_far, phi]) for phi in phis]
+        written = [len(text) if d.meta["finished"] else
+                   min(max(int(phi[-1].argmax()) - len(prefix), 0), len(text))
+                   for d, phi in zip(drafts, phis, strict=True)]
+        scores = score_drafts(drafts, phis, len(prefix), written, reader)
+        best = int(np.argmax(scores))
+        if scores[best] == -math.inf and redraws < retries:
+            redraws += 1
+            continue
+        line, phi_so_far, pen, redraws = drafts[best], phis[best], pens.rows([best] * K), 0
+        if line.meta["finished"]:
+            break
+    return line
 
 
 def write_page(writer: Writer, lines: list[str], cfg: SampleConfig, style: int | None = None,
                primer: Ink | None = None, primer_text: str = "", retries: int = 3,
                reader: InkReader | None = None) -> list[Ink]:
-    """Write each text line, in one hand if primed: the best of `cfg.candidates` drafts.
+    """Write each text line (`write_line`), in one hand if primed.
 
-    Best reads most clearly as its text to `reader`, or without one is best paced
-    (`score_drafts`). Lines with no draft worth keeping are drawn again, up to `retries`
-    times. `style` N primes every line with the model's own writing of STYLE_TEXT for
-    seed N. (Priming with a whole first line would be simpler, but primer plus line is
-    then longer than any line the model trained on, and it writes smaller and smaller.)
+    `style` N primes every line with the model's own writing of STYLE_TEXT for seed N.
+    (Priming with a whole first line would be simpler, but primer plus line is then
+    longer than any line the model trained on, and it writes smaller and smaller.)
     """
     if cfg.candidates < 1:
         raise ValueError(f"candidates must be at least 1, got {cfg.candidates}")
@@ -305,21 +365,8 @@ def write_page(writer: Writer, lines: list[str], cfg: SampleConfig, style: int |
         primer_text = STYLE_TEXT
     prefix = primer_text + " " if primer else ""
     generator = torch.Generator().manual_seed(cfg.seed)
-    best: list[Ink | None] = [None] * len(lines)
-    score = [-math.inf] * len(lines)
-    todo = list(range(len(lines)))
-    for _ in range(1 + retries):
-        texts = [lines[i] for i in todo for _ in range(cfg.candidates)]
-        inks, phis = generate(writer, cfg, texts, primer, prefix, generator)
-        for j, (ink, value) in enumerate(zip(inks, score_drafts(inks, phis, len(prefix), reader),
-                                             strict=True)):
-            i = todo[j // cfg.candidates]
-            if best[i] is None or value > score[i]:
-                best[i], score[i] = ink, value
-        todo = [i for i in todo if score[i] == -math.inf]
-        if not todo:
-            break
-    return best
+    return [write_line(writer, line, cfg, primer, prefix, reader, generator, retries)
+            for line in lines]
 
 
 def write(text: str, bias: float = WRITING.bias, seed: int = 0, style: int | None = None,

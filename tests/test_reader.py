@@ -18,7 +18,7 @@ from handwriter.reader import (
     text_nll,
     train_reader,
 )
-from handwriter.sample import SampleConfig, Writer, generate, write_page
+from handwriter.sample import SampleConfig, Writer, draw, write_line
 
 
 def test_edit_distance():
@@ -122,20 +122,20 @@ def test_train_reader_cli(cursive_npz, tmp_path, capsys):
     assert main(["train-reader", "--out", str(tmp_path)]) == 2   # no --data
 
 
-def test_write_page_keeps_the_draft_that_reads_best(trained, synth_model, monkeypatch):
+def test_write_line_keeps_the_draft_that_reads_best(trained, synth_model, monkeypatch):
     out, _ = trained
     reader = InkReader.load(out / "best.pt")
-    synth = Writer.load(synth_model)
     drawn = []
 
-    def spy(writer, cfg, texts, *args):
-        inks, phis = generate(writer, cfg, texts, *args)
-        drawn.extend(inks)
-        return inks, phis
+    def spy(*args, **kw):
+        inks, phis, pen = draw(*args, **kw)
+        drawn.append(inks)
+        return inks, phis, pen
 
-    monkeypatch.setattr(sample, "generate", spy)
-    monkeypatch.setattr(sample, "needs_retry", lambda ink: False)  # random weights scribble
-    ink, = write_page(synth, ["abc"], SampleConfig(max_points=60, seed=2, candidates=4),
-                      retries=0, reader=reader)
-    scores = reader.nats_per_char(drawn, ["abc"] * 4)
-    assert len(drawn) == 4 and drawn[int(np.argmin(scores))] is ink
+    monkeypatch.setattr(sample, "draw", spy)
+    monkeypatch.setattr(sample, "spoiled", lambda ink: False)  # random weights scribble
+    line = write_line(Writer.load(synth_model), "abc",
+                      SampleConfig(max_points=60, seed=2, candidates=4), reader=reader)
+    inks, = drawn                                  # it finished within the first segment
+    scores = reader.nats_per_char(inks, ["abc"] * 4)
+    np.testing.assert_array_equal(line.strokes, inks[int(np.argmin(scores))].strokes)

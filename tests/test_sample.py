@@ -7,7 +7,7 @@ from handwriter import sample
 from handwriter.data import START, collate, encode_text, prepare
 from handwriter.ink import Ink, read_lines
 from handwriter.model import sample_point, split_mixture
-from handwriter.sample import SampleConfig, Writer, generate, write_page
+from handwriter.sample import SampleConfig, Writer, draw, generate, write_line, write_page
 
 
 @pytest.fixture(scope="module")
@@ -171,52 +171,58 @@ def test_write_page_gives_one_line_per_text(synth):
     assert not np.array_equal(styled[0].strokes, inks[0].strokes)
 
 
-def test_only_unfinished_lines_are_retried(synth, monkeypatch):
+def test_write_line_carries_on_from_its_pen_exactly(synth, monkeypatch):
+    """With one candidate, growing a line segment by segment is plain sampling."""
+    monkeypatch.setattr(sample, "SEGMENT", 7)
+    monkeypatch.setattr(sample, "spoiled", lambda ink: False)  # random weights scribble
+    cfg = SampleConfig(max_points=40, seed=3)
+    for text in ("ab", "abcdefghijklmnopqrstuvwxyz"):
+        grown = write_line(synth, text, cfg, generator=torch.Generator().manual_seed(3))
+        plain, _ = generate(synth, cfg, [text])
+        np.testing.assert_array_equal(grown.strokes, plain[0].strokes)
+        assert grown.meta["finished"] == plain[0].meta["finished"]
+    assert not grown.meta["finished"] and len(grown) == 40  # the long line hit the cap
+
+
+def test_a_segment_with_only_spoiled_drafts_is_drawn_again_then_kept(synth, monkeypatch):
     calls = []
 
-    def spy(writer, cfg, texts, *args):
-        calls.append(list(texts))
-        return generate(writer, cfg, texts, *args)
+    def spy(*args, **kw):
+        calls.append(args[2])
+        return draw(*args, **kw)
 
-    monkeypatch.setattr(sample, "generate", spy)
-    short, long = "ab", "abcdefghijklmnopqrstuvwxyz"
-    inks = write_page(synth, [short, long], SampleConfig(max_points=20), retries=2)
-    assert calls == [[short, long], [long], [long]]
-    assert inks[0].meta["finished"] and not inks[1].meta["finished"]
-    assert len(inks[1]) == 20 and inks[1].text == long
-
-    calls.clear()  # a cap so small nothing finishes: every line comes back, unfinished
-    inks = write_page(synth, [short, long], SampleConfig(max_points=2))
-    assert len(calls) == 4 and [len(i) for i in inks] == [2, 2]
-    assert not any(i.meta["finished"] for i in inks)
+    monkeypatch.setattr(sample, "draw", spy)
+    monkeypatch.setattr(sample, "spoiled", lambda ink: True)
+    text = "abcdefghijklmnopqrstuvwxyz"
+    line = write_line(synth, text, SampleConfig(max_points=20, candidates=3), retries=2)
+    assert calls == [[text] * 3] * 3 and len(line) == 20 and not line.meta["finished"]
 
 
-def test_a_long_straight_pen_down_line_is_a_slip_and_retried():
-    def ink(*strokes, finished=True):
+def test_a_long_straight_pen_down_line_is_a_slip():
+    def ink(*strokes):
         """Rows [dx, dy, pen_lift]; a lift after each stroke, then a long pen-up move."""
         rows = []
         for stroke in strokes:
             stroke = np.array(stroke, np.float32)
             stroke[-1, 2] = 1
             rows += [stroke, [[6.0, 0.0, 0.0]]]
-        return Ink(np.concatenate(rows[:-1]), meta={"finished": finished})
+        return Ink(np.concatenate(rows[:-1]))
 
     t = np.linspace(0, 6 * np.pi, 60)              # a wavy pen-down line 12 heights long
     wave = np.stack([np.full(60, 0.2), 0.3 * np.cos(t), np.zeros(60)], 1)
     straight = np.tile([[0.2, -0.1, 0]], (32, 1))   # 7.2 heights, dead straight
-    assert not sample.needs_retry(ink(wave, wave))  # the 6-height pen-up move is a gap, fine
-    assert sample.needs_retry(ink(wave, wave, finished=False))
-    assert sample.needs_retry(ink(wave, np.r_[wave, straight]))
-    assert not sample.needs_retry(ink(wave, straight[:20], straight[:20]))
+    assert not sample.spoiled(ink(wave, wave))  # the 6-height pen-up move is a gap, fine
+    assert sample.spoiled(ink(wave, np.r_[wave, straight]))
+    assert not sample.spoiled(ink(wave, straight[:20], straight[:20]))
 
 
-def test_a_zigzag_scribble_in_place_is_retried():
+def test_a_zigzag_scribble_in_place_spoils_a_draft():
     t = np.arange(40)
     zigzag = np.stack([np.full(40, 0.05), np.where(t % 2, 1.0, -1.0), np.zeros(40)], 1)
     zigzag[-1, 2] = 1
-    assert sample.needs_retry(Ink(zigzag.astype(np.float32), meta={"finished": True}))
+    assert sample.spoiled(Ink(zigzag.astype(np.float32)))
     calm = zigzag * [4, 0.25, 1]                     # the same strokes, spread out and flat
-    assert not sample.needs_retry(Ink(calm.astype(np.float32), meta={"finished": True}))
+    assert not sample.spoiled(Ink(calm.astype(np.float32)))
 
 
 def test_pacing_is_one_for_even_writing_and_low_for_squeezed_or_overwritten_words():
@@ -240,24 +246,21 @@ def test_pacing_is_one_for_even_writing_and_low_for_squeezed_or_overwritten_word
         pytest.approx(1.0)
 
 
-def test_write_page_keeps_the_best_paced_candidate(synth, monkeypatch):
+def test_write_line_keeps_the_best_paced_draft(synth, monkeypatch):
     drawn = []
 
-    def spy(writer, cfg, texts, *args):
-        inks, phis = generate(writer, cfg, texts, *args)
-        drawn.extend(zip(inks, phis, strict=True))
-        return inks, phis
+    def spy(*args, **kw):
+        inks, phis, pen = draw(*args, **kw)
+        drawn.append((inks, phis))
+        return inks, phis, pen
 
-    monkeypatch.setattr(sample, "generate", spy)
-    lines = ["ab ab", "cab"]
-    inks = write_page(synth, lines, SampleConfig(max_points=300, seed=1, candidates=3), retries=0)
-    assert [ink.text for ink in inks] == lines and len(drawn) == 6
-    for i, ink in enumerate(inks):
-        mine = drawn[3 * i:3 * i + 3]
-        scores = [sample.pacing(phi[:len(c)], np.cumsum(c.strokes[:, 0], dtype=np.float64), 0,
-                                len(c.text)) for c, phi in mine]
-        assert sum(c is ink for c, _ in mine) == 1
-        assert scores[[c is ink for c, _ in mine].index(True)] == max(scores)
+    monkeypatch.setattr(sample, "draw", spy)
+    monkeypatch.setattr(sample, "spoiled", lambda ink: False)
+    line = write_line(synth, "ab ab", SampleConfig(max_points=300, seed=1, candidates=3))
+    (inks, phis), = drawn                          # it finished within the first segment
+    scores = [sample.pacing(phi[:len(c)], np.cumsum(c.strokes[:, 0], dtype=np.float64), 0, 5)
+              for c, phi in zip(inks, phis, strict=True)]
+    np.testing.assert_array_equal(line.strokes, inks[int(np.argmax(scores))].strokes)
 
 
 def test_python_api_writes_and_samples_in_a_few_lines(tiny_model, synth_model):
