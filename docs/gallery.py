@@ -13,6 +13,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from handwriter.reader import InkReader  # noqa: E402
 from handwriter.sample import WRITING, SampleConfig, Writer, generate, write_page  # noqa: E402
 
 HERE = Path(__file__).parent
@@ -41,14 +42,15 @@ def main() -> None:
         rows += [(f"bias {bias}, seed 7, line {i + 1}", ink) for i, ink in enumerate(inks)]
     draw_rows(rows, HERE / "gallery_unconditional.png")
 
-    writer = Writer.load(synthesis=True)
+    writer, reader = Writer.load(synthesis=True), InkReader.load()
     rows = []
     for bias in (0.5, 0.75, 1.0):  # what `handwriter write` does, seeds 0-2: not picked
         for seed in range(3):
-            ink = write_page(writer, [SENTENCE], replace(WRITING, seed=seed, bias=bias))[0]
+            cfg = replace(WRITING, seed=seed, bias=bias)
+            ink = write_page(writer, [SENTENCE], cfg, reader=reader)[0]
             rows.append((f"bias {bias}, seed {seed}", ink))
     for style in (1, 2, 3):
-        ink = write_page(writer, [SENTENCE], WRITING, style=style)[0]
+        ink = write_page(writer, [SENTENCE], WRITING, style=style, reader=reader)[0]
         rows.append((f"bias {WRITING.bias}, seed 0, style {style}", ink))
     draw_rows(rows, HERE / "gallery_synthesis.png")
 
