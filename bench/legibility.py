@@ -6,8 +6,8 @@ Writes each sentence below with several seeds and biases, picking drafts the two
 `write_page` can (the shipped reader's choice, or window pacing without a reader), and
 prints a markdown table for docs/BENCHMARKS.md. The judge should be a reader other than
 the one that picked the drafts (`handwriter train-reader --seed 1`), or the picking
-reader's numbers flatter it. The judge's CER on real ink of held-out writers (its
-log.csv) is the baseline: what it makes of human writing.
+reader's numbers flatter it. The judge's CER on real ink of held-out writers, printed
+first, is the baseline: what it makes of human writing.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from dataclasses import replace
 
 import torch
 
+from handwriter.model import load_checkpoint
 from handwriter.reader import InkReader, edit_distance
 from handwriter.sample import WRITING, Writer, write_page
 
@@ -44,6 +45,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     writer = Writer.load(args.model, synthesis=True)
     judge, picker = InkReader.load(args.judge), InkReader.load()
+    baseline = load_checkpoint(args.judge)["valid"]["cer"]
+    print(f"judge's CER on real ink of held-out writers: {baseline:.1%}\n")
     print("| bias | drafts picked by | judge's CER | words read exactly | s per line |")
     print("|---:|---|---:|---:|---:|")
     for bias in args.biases:

@@ -30,7 +30,7 @@ from .model import load_checkpoint
 class ReaderConfig:
     num_layers: int = 2         # bidirectional LSTM layers
     hidden_size: int = 128      # units per direction
-    stride: int = 2             # points per frame: the data has ~13 points per character
+    stride: int = 3             # points per frame: the data has ~13 points per character
     alphabet: str = ""          # characters it reads (index 0: unknown; the last: CTC blank)
 
 
