@@ -40,6 +40,9 @@ def main() -> None:
     parser.add_argument("--model", help="synthesis checkpoint (default: shipped)")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--biases", type=float, nargs="+", default=[0.5, 0.75, 1.0])
+    parser.add_argument("--candidates", type=int, default=WRITING.candidates)
+    parser.add_argument("--segment", type=int, default=WRITING.segment)
+    parser.add_argument("--pickers", nargs="+", default=["reader", "pacing"])
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -51,10 +54,13 @@ def main() -> None:
     print("|---:|---|---:|---:|---:|")
     for bias in args.biases:
         for name, reader in (("reader", picker), ("pacing", None)):
+            if name not in args.pickers:
+                continue
             errors = chars = words = exact = 0
             t0 = time.time()
             for seed in range(args.seeds):
-                cfg = replace(WRITING, seed=seed, bias=bias)
+                cfg = replace(WRITING, seed=seed, bias=bias, candidates=args.candidates,
+                              segment=args.segment)
                 inks = write_page(writer, SENTENCES, cfg, reader=reader)
                 for ink, read in zip(inks, judge.read(inks), strict=True):
                     errors += edit_distance(read, ink.text)

@@ -32,10 +32,11 @@ class SampleConfig:
     temperature: float = 1.0    # < 1 narrows every distribution, like a softer bias
     max_points: int = 700       # points per line (unconditional), cap for text
     candidates: int = 1         # text: drafts of each segment of a line; the best is kept
+    segment: int = 120          # text: points a line grows between choices (about two words)
 
 
 # Writing text wants legible ink by default: Graves' bias, and room for long lines.
-WRITING = SampleConfig(bias=0.75, max_points=1500, candidates=8)
+WRITING = SampleConfig(bias=0.75, max_points=1500, candidates=32)
 
 
 class Writer:
@@ -309,13 +310,10 @@ def score_drafts(drafts: list[Ink], phis: list[Tensor], start: int, written: lis
     return [float(next(scores)) if k else -math.inf for k in keep]
 
 
-SEGMENT = 120  # points a line grows between choices of draft: about two words
-
-
 def write_line(writer: Writer, text: str, cfg: SampleConfig, primer: Ink | None = None,
                prefix: str = "", reader: InkReader | None = None,
                generator: torch.Generator | None = None, retries: int = 3) -> Ink:
-    """One line, grown SEGMENT points at a time from the best of `cfg.candidates` drafts.
+    """One line, grown `cfg.segment` points at a time from the best of `cfg.candidates` drafts.
 
     Choosing per segment rather than per line means each word gets its own chances: a
     line is only as legible as its worst word. A segment whose drafts are all spoiled is
@@ -326,7 +324,7 @@ def write_line(writer: Writer, text: str, cfg: SampleConfig, primer: Ink | None 
                meta={"finished": False, "units": MODEL_UNITS})
     phi_so_far, pen, redraws = None, None, 0
     while len(line) < cfg.max_points:
-        segment = replace(cfg, max_points=min(SEGMENT, cfg.max_points - len(line)))
+        segment = replace(cfg, max_points=min(cfg.segment, cfg.max_points - len(line)))
         inks, phis, pens = draw(writer, segment, [text] * K, primer, prefix, generator, pen)
         drafts = [Ink(np.concatenate([line.strokes, ink.strokes]), text=text, meta=ink.meta)
                   for ink in inks]
@@ -356,8 +354,9 @@ def write_page(writer: Writer, lines: list[str], cfg: SampleConfig, style: int |
     (Priming with a whole first line would be simpler, but primer plus line is then
     longer than any line the model trained on, and it writes smaller and smaller.)
     """
-    if cfg.candidates < 1:
-        raise ValueError(f"candidates must be at least 1, got {cfg.candidates}")
+    if cfg.candidates < 1 or cfg.segment < 1:
+        raise ValueError(f"candidates and segment must be at least 1, got {cfg.candidates} "
+                         f"and {cfg.segment}")
     if style is not None and primer is None:
         style_cfg = SampleConfig(seed=style, bias=max(cfg.bias, 1.0), max_points=cfg.max_points,
                                  candidates=cfg.candidates)

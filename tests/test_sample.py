@@ -173,9 +173,8 @@ def test_write_page_gives_one_line_per_text(synth):
 
 def test_write_line_carries_on_from_its_pen_exactly(synth, monkeypatch):
     """With one candidate, growing a line segment by segment is plain sampling."""
-    monkeypatch.setattr(sample, "SEGMENT", 7)
     monkeypatch.setattr(sample, "spoiled", lambda ink: False)  # random weights scribble
-    cfg = SampleConfig(max_points=40, seed=3)
+    cfg = SampleConfig(max_points=40, seed=3, segment=7)
     for text in ("ab", "abcdefghijklmnopqrstuvwxyz"):
         grown = write_line(synth, text, cfg, generator=torch.Generator().manual_seed(3))
         plain, _ = generate(synth, cfg, [text])
