@@ -317,31 +317,33 @@ def write_line(writer: Writer, text: str, cfg: SampleConfig, primer: Ink | None 
 
     Choosing per segment rather than per line means each word gets its own chances: a
     line is only as legible as its worst word. A segment whose drafts are all spoiled is
-    drawn again, up to `retries` times, then kept anyway.
+    drawn again, and a line whose window never passes the end of the text within
+    `cfg.max_points` is started again; each up to `retries` times.
     """
     K = cfg.candidates
-    line = Ink(np.zeros((0, 3), np.float32), text=text,
-               meta={"finished": False, "units": MODEL_UNITS})
-    phi_so_far, pen, redraws = None, None, 0
-    while len(line) < cfg.max_points:
-        segment = replace(cfg, max_points=min(cfg.segment, cfg.max_points - len(line)))
-        inks, phis, pens = draw(writer, segment, [text] * K, primer, prefix, generator, pen)
-        drafts = [Ink(np.concatenate([line.strokes, ink.strokes]), text=text, meta=ink.meta)
-                  for ink in inks]
-        phis = [phi[:len(ink)] for phi, ink in zip(phis, inks, strict=True)]
-        if phi_so_far is not None:
-            phis = [torch.cat([phi_so_far, phi]) for phi in phis]
-        written = [len(text) if d.meta["finished"] else
-                   min(max(int(phi[-1].argmax()) - len(prefix), 0), len(text))
-                   for d, phi in zip(drafts, phis, strict=True)]
-        scores = score_drafts(drafts, phis, len(prefix), written, reader)
-        best = int(np.argmax(scores))
-        if scores[best] == -math.inf and redraws < retries:
-            redraws += 1
-            continue
-        line, phi_so_far, pen, redraws = drafts[best], phis[best], pens.rows([best] * K), 0
-        if line.meta["finished"]:
-            break
+    for _ in range(1 + retries):
+        line = Ink(np.zeros((0, 3), np.float32), text=text,
+                   meta={"finished": False, "units": MODEL_UNITS})
+        phi_so_far, pen, redraws = None, None, 0
+        while len(line) < cfg.max_points:
+            segment = replace(cfg, max_points=min(cfg.segment, cfg.max_points - len(line)))
+            inks, phis, pens = draw(writer, segment, [text] * K, primer, prefix, generator, pen)
+            drafts = [Ink(np.concatenate([line.strokes, ink.strokes]), text=text,
+                          meta=ink.meta) for ink in inks]
+            phis = [phi[:len(ink)] for phi, ink in zip(phis, inks, strict=True)]
+            if phi_so_far is not None:
+                phis = [torch.cat([phi_so_far, phi]) for phi in phis]
+            written = [len(text) if d.meta["finished"] else
+                       min(max(int(phi[-1].argmax()) - len(prefix), 0), len(text))
+                       for d, phi in zip(drafts, phis, strict=True)]
+            scores = score_drafts(drafts, phis, len(prefix), written, reader)
+            best = int(np.argmax(scores))
+            if scores[best] == -math.inf and redraws < retries:
+                redraws += 1
+                continue
+            line, phi_so_far, pen, redraws = drafts[best], phis[best], pens.rows([best] * K), 0
+            if line.meta["finished"]:
+                return line
     return line
 
 

@@ -176,11 +176,30 @@ def test_write_line_carries_on_from_its_pen_exactly(synth, monkeypatch):
     monkeypatch.setattr(sample, "spoiled", lambda ink: False)  # random weights scribble
     cfg = SampleConfig(max_points=40, seed=3, segment=7)
     for text in ("ab", "abcdefghijklmnopqrstuvwxyz"):
-        grown = write_line(synth, text, cfg, generator=torch.Generator().manual_seed(3))
+        grown = write_line(synth, text, cfg, generator=torch.Generator().manual_seed(3),
+                           retries=0)
         plain, _ = generate(synth, cfg, [text])
         np.testing.assert_array_equal(grown.strokes, plain[0].strokes)
         assert grown.meta["finished"] == plain[0].meta["finished"]
     assert not grown.meta["finished"] and len(grown) == 40  # the long line hit the cap
+
+
+def test_a_line_that_never_finishes_is_started_again(synth, monkeypatch):
+    calls = []
+
+    def spy(*args, **kw):
+        calls.append(kw.get("pen", args[6] if len(args) > 6 else None) is None)
+        return draw(*args, **kw)
+
+    monkeypatch.setattr(sample, "draw", spy)
+    monkeypatch.setattr(sample, "spoiled", lambda ink: False)
+    cfg = SampleConfig(max_points=20, segment=8, candidates=2)
+    line = write_line(synth, "abcdefghijklmnopqrstuvwxyz", cfg, retries=2)
+    # three attempts of three segments (8 + 8 + 4 points), each attempt from a fresh pen
+    assert calls == [True, False, False] * 3
+    assert len(line) == 20 and not line.meta["finished"]
+    calls.clear()
+    assert write_line(synth, "ab", cfg, retries=2).meta["finished"] and calls == [True]
 
 
 def test_a_segment_with_only_spoiled_drafts_is_drawn_again_then_kept(synth, monkeypatch):
@@ -194,7 +213,8 @@ def test_a_segment_with_only_spoiled_drafts_is_drawn_again_then_kept(synth, monk
     monkeypatch.setattr(sample, "spoiled", lambda ink: True)
     text = "abcdefghijklmnopqrstuvwxyz"
     line = write_line(synth, text, SampleConfig(max_points=20, candidates=3), retries=2)
-    assert calls == [[text] * 3] * 3 and len(line) == 20 and not line.meta["finished"]
+    # each of the 3 attempts at the (unfinishable) line redraws its segment twice
+    assert calls == [[text] * 3] * 9 and len(line) == 20 and not line.meta["finished"]
 
 
 def test_a_long_straight_pen_down_line_is_a_slip():
