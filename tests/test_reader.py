@@ -96,10 +96,12 @@ def test_tiny_reader_learns_to_read_unseen_writers(trained, cursive_npz):
     assert np.mean(right_nll < wrong_nll) > 0.8
 
 
-def test_reader_checkpoint_is_checked(trained, synth_model):
+def test_reader_and_writer_checkpoints_are_told_apart(trained, synth_model):
     out, _ = trained
     with pytest.raises(InkError, match="not a reader checkpoint"):
         InkReader.load(synth_model)
+    with pytest.raises(InkError, match="a reader checkpoint"):
+        Writer.load(out / "best.pt")
     assert InkReader.load(out / "last.pt").net.cfg.alphabet == " abcde"
 
 
