@@ -150,7 +150,7 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
     cfg = config_from_args(ReaderTrainConfig, args)
     if not cfg.data:
         raise ValueError("--data is required: a lines.npz with transcriptions")
-    print(json.dumps(train_reader(cfg, config_from_args(ReaderConfig, args))))
+    print(json.dumps(train_reader(cfg, config_from_args(ReaderConfig, args), args.resume)))
     return 0
 
 
@@ -274,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
                             description="A bidirectional LSTM with CTC, trained on lines with "
                             "transcriptions. `write` uses it to keep the draft that reads "
                             "best as its text.")
+    p.add_argument("--resume", action="store_true", help="continue OUT/last.pt (same flags)")
     add_config_flags(p, ReaderTrainConfig)
     add_config_flags(p, ReaderConfig, skip=("alphabet",))
     p.set_defaults(run=cmd_train_reader)

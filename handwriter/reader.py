@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import time
 from dataclasses import asdict, dataclass
 from importlib import resources
@@ -174,11 +175,25 @@ class ReaderTrainConfig:
     test_percent: int = 5        # writers held out for testing
 
 
-def train_reader(cfg: ReaderTrainConfig, model_cfg: ReaderConfig) -> dict:
-    """Plain CTC training on the writer-disjoint split; keeps the best validation CER."""
-    from .train import TrainConfig, line_set, load_splits, lr_at, save_checkpoint
+def train_reader(cfg: ReaderTrainConfig, model_cfg: ReaderConfig, resume: bool = False) -> dict:
+    """Plain CTC training on the writer-disjoint split; keeps the best validation CER.
+
+    Ctrl-C (or SIGTERM) saves OUT/last.pt; `resume` continues it exactly.
+    """
+    from .train import (
+        TrainConfig,
+        line_set,
+        load_splits,
+        lr_at,
+        rewind,
+        rng_state,
+        save_checkpoint,
+        stop_like_ctrl_c,
+    )
 
     torch.set_num_threads(cfg.threads or os.cpu_count() or 1)
+    out = Path(cfg.out)
+    state = load_checkpoint(out / "last.pt") if resume else None
     split_cfg = TrainConfig(data=cfg.data, synthesis=True, max_points=cfg.max_points,
                             resample_step=cfg.resample_step, valid_percent=cfg.valid_percent,
                             test_percent=cfg.test_percent)
@@ -193,37 +208,68 @@ def train_reader(cfg: ReaderTrainConfig, model_cfg: ReaderConfig) -> dict:
     optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     schedule = TrainConfig(lr=cfg.lr, steps=cfg.steps)
     rng = np.random.default_rng(cfg.seed)
-    out = Path(cfg.out)
+    step, best, hours, result = 0, math.inf, 0.0, {}
+    if state:
+        net = Reader(ReaderConfig(**state["model_config"]))
+        net.load_state_dict(state["model"])
+        optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+        optimizer.load_state_dict(state["optimizer"])
+        step, best, hours = state["step"], state["best_cer"], state["hours"]
+        rng.bit_generator.state = state["rng"]
+        torch.set_rng_state(state["torch_rng"])
     out.mkdir(parents=True, exist_ok=True)
-    (out / "log.csv").write_text("step,train_nats_per_char,valid_cer\n")
-    best, result, t0 = math.inf, {}, time.time()
-    bar = tqdm(range(1, cfg.steps + 1), dynamic_ncols=True)
-    for step in bar:
-        batch = train_set.sample(rng, cfg.batch_size, cfg.max_points, offset_scale, crop=False,
-                                 distortion=cfg.distortion)
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(step - 1, schedule)
-        log_probs, n = net(batch.strokes_out, batch.mask.sum(1).long())
-        nll = text_nll(log_probs, n, batch.text, batch.text_mask, net.blank, zero_infinity=True)
-        loss = nll.sum() / batch.text_mask.sum()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 3.0)
-        optimizer.step()
-        bar.set_postfix(nats_per_char=f"{loss.item():.3f}")
-        if step % cfg.eval_every == 0 or step == cfg.steps:
-            reader = InkReader(net, offset_scale, cfg.resample_step)
-            result = character_error_rate(reader, valid)
-            net.train()
-            extra = {"kind": "reader", "valid": result, "hours": (time.time() - t0) / 3600}
-            save_checkpoint(out / "last.pt", net, cfg, step, offset_scale, optimizer, extra)
-            if result["cer"] < best:
-                best = result["cer"]
-                save_checkpoint(out / "best.pt", net, cfg, step, offset_scale, None, extra)
-            with open(out / "log.csv", "a") as f:
-                f.write(f"{step},{loss.item():.4f},{result['cer']:.4f}\n")
-            tqdm.write(f"step {step}: train {loss.item():.3f} nats/char, valid CER "
-                       f"{result['cer']:.3f}")
+    if not state:
+        (out / "log.csv").write_text("step,train_nats_per_char,valid_cer\n")
+    t0 = time.time()
+
+    def checkpoint(path: Path, keep_optimizer: bool = True) -> None:
+        extra = {"kind": "reader", "valid": result, "best_cer": best,
+                 "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+                 "hours": hours + (time.time() - t0) / 3600}
+        save_checkpoint(path, net, cfg, step, offset_scale,
+                        optimizer if keep_optimizer else None, extra)
+
+    previous_handler = signal.signal(signal.SIGTERM, stop_like_ctrl_c)
+    bar = tqdm(total=cfg.steps, initial=step, dynamic_ncols=True)
+    step_start = rng_state(rng)
+    try:
+        while step < cfg.steps:
+            step_start = rng_state(rng)
+            batch = train_set.sample(rng, cfg.batch_size, cfg.max_points, offset_scale,
+                                     crop=False, distortion=cfg.distortion)
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(step, schedule)
+            log_probs, n = net(batch.strokes_out, batch.mask.sum(1).long())
+            nll = text_nll(log_probs, n, batch.text, batch.text_mask, net.blank,
+                           zero_infinity=True)
+            loss = nll.sum() / batch.text_mask.sum()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 3.0)
+            optimizer.step()
+            step += 1
+            bar.update()
+            bar.set_postfix(nats_per_char=f"{loss.item():.3f}")
+            if step % cfg.eval_every == 0 or step == cfg.steps:
+                result = character_error_rate(InkReader(net, offset_scale, cfg.resample_step),
+                                              valid)
+                net.train()
+                if result["cer"] < best:
+                    best = result["cer"]
+                    checkpoint(out / "best.pt", keep_optimizer=False)
+                checkpoint(out / "last.pt")
+                with open(out / "log.csv", "a") as f:
+                    f.write(f"{step},{loss.item():.4f},{result['cer']:.4f}\n")
+                tqdm.write(f"step {step}: train {loss.item():.3f} nats/char, valid CER "
+                           f"{result['cer']:.3f}")
+    except KeyboardInterrupt:
+        rewind(step_start)  # the unfinished step's batch is drawn again on resume
+        checkpoint(out / "last.pt")
+        tqdm.write(f"interrupted: saved {out / 'last.pt'} at step {step}; --resume continues")
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
+        bar.close()
     return result
 
 

@@ -265,8 +265,10 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool = False) -> dic
     previous_handler = signal.signal(signal.SIGTERM, stop_like_ctrl_c)  # save like Ctrl-C
     valid, running, points_seen = {}, [], 0
     bar = tqdm(total=cfg.steps, initial=step, disable=rank != 0, dynamic_ncols=True)
+    step_start = rng_state(rng)
     try:
         while step < cfg.steps:
+            step_start = rng_state(rng)
             batch = train_set.sample(rng, cfg.batch_size, max_points_at(step, cfg),
                                      offset_scale, crop=not cfg.synthesis,
                                      distortion=cfg.distortion).to(device)
@@ -306,6 +308,7 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool = False) -> dic
                 checkpoint(last)
     except KeyboardInterrupt:
         if rank == 0:
+            rewind(step_start)  # the unfinished step's batch is drawn again on resume
             checkpoint(last)
             tqdm.write(f"interrupted: saved {last} at step {step}; --resume continues")
         raise
@@ -319,6 +322,17 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool = False) -> dic
 
 def stop_like_ctrl_c(signum, frame) -> None:
     raise KeyboardInterrupt
+
+
+def rng_state(rng: np.random.Generator) -> tuple:
+    """Both random streams a training step draws from, to rewind an interrupted step."""
+    return rng, rng.bit_generator.state, torch.get_rng_state()
+
+
+def rewind(saved: tuple) -> None:
+    rng, numpy_state, torch_state = saved
+    rng.bit_generator.state = numpy_state
+    torch.set_rng_state(torch_state)
 
 
 def plot_log(log_path: Path, png: Path) -> None:
