@@ -273,7 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("train-reader", help="train the recogniser that reads ink back",
                             description="A bidirectional LSTM with CTC, trained on lines with "
                             "transcriptions. `write` uses it to keep the draft that reads "
-                            "best as its text.")
+                            "best as its text. Ctrl-C saves; --resume continues exactly.")
     p.add_argument("--resume", action="store_true", help="continue OUT/last.pt (same flags)")
     add_config_flags(p, ReaderTrainConfig)
     add_config_flags(p, ReaderConfig, skip=("alphabet",))
