@@ -22,7 +22,15 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from tqdm import tqdm
 
-from .data import MODEL_UNITS, build_alphabet, collate, encode_text, offset_scale_of, prepared
+from .data import (
+    MODEL_UNITS,
+    Batch,
+    build_alphabet,
+    collate,
+    encode_text,
+    offset_scale_of,
+    prepared,
+)
 from .ink import Ink, InkError
 from .model import load_checkpoint
 
@@ -122,36 +130,32 @@ class InkReader:
         return cls(net, float(state["offset_scale"]), float(step))
 
     @torch.inference_mode()
-    def _run(self, inks: list[Ink]) -> tuple[Tensor, Tensor, list[bool]]:
-        """Log-probs of the lines with ink, and which lines those are."""
+    def _run(self, inks: list[Ink], texts: list[str] | None = None
+             ) -> tuple[Tensor, Tensor, Batch | None, list[bool]]:
+        """Log-probs of the lines with ink, their batch (with `texts`), and which lines."""
         lines = [prepared(ink, self.resample_step) for ink in inks]
         has_ink = [s is not None and len(s) > 0 for s in lines]
         if not any(has_ink):
-            return torch.zeros(0, 0, self.net.blank + 1), torch.zeros(0), has_ink
-        batch = collate([s for s, ok in zip(lines, has_ink, strict=True) if ok], None,
-                        self.offset_scale)
-        return *self.net(batch.strokes_out, batch.mask.sum(1).long()), has_ink
+            return torch.zeros(0, 0, self.net.blank + 1), torch.zeros(0), None, has_ink
+        kept = [i for i, ok in enumerate(has_ink) if ok]
+        codes = ([encode_text(texts[i], self.net.cfg.alphabet) for i in kept]
+                 if texts is not None else None)
+        batch = collate([lines[i] for i in kept], codes, self.offset_scale)
+        return *self.net(batch.strokes_out, batch.mask.sum(1).long()), batch, has_ink
 
     def read(self, inks: list[Ink]) -> list[str]:
         """The text of each line ("" for a line without ink)."""
-        log_probs, n, has_ink = self._run(inks)
+        log_probs, n, _, has_ink = self._run(inks)
         texts = iter(greedy_decode(log_probs, n, self.net.cfg.alphabet, self.net.blank))
         return [next(texts) if ok else "" for ok in has_ink]
 
     def nats_per_char(self, inks: list[Ink], texts: list[str]) -> np.ndarray:
         """-log p(text | ink) / len(text) per line: the lower, the better it reads as `text`."""
-        log_probs, n, has_ink = self._run(inks)
+        log_probs, n, batch, has_ink = self._run(inks, texts)
         out = np.full(len(inks), np.inf)
-        if not any(has_ink):
-            return out
-        codes = [encode_text(t, self.net.cfg.alphabet)
-                 for t, ok in zip(texts, has_ink, strict=True) if ok]
-        text = torch.zeros(len(codes), max(max(len(c) for c in codes), 1), dtype=torch.long)
-        mask = torch.zeros(text.shape)
-        for i, c in enumerate(codes):
-            text[i, :len(c)], mask[i, :len(c)] = torch.from_numpy(c), 1
-        nll = text_nll(log_probs, n, text, mask, self.net.blank)
-        out[np.flatnonzero(has_ink)] = (nll / mask.sum(1).clamp(min=1)).numpy()
+        if batch is not None:
+            nll = text_nll(log_probs, n, batch.text, batch.text_mask, self.net.blank)
+            out[np.flatnonzero(has_ink)] = (nll / batch.text_mask.sum(1).clamp(min=1)).numpy()
         return out
 
 
@@ -198,11 +202,14 @@ def train_reader(cfg: ReaderTrainConfig, model_cfg: ReaderConfig, resume: bool =
                             resample_step=cfg.resample_step, valid_percent=cfg.valid_percent,
                             test_percent=cfg.test_percent)
     splits = load_splits(split_cfg, "train", "valid")
-    alphabet = build_alphabet([t for _, t, _ in splits["train"]])
-    model_cfg = ReaderConfig(**{**asdict(model_cfg), "alphabet": alphabet})
-    train_set = line_set(splits["train"], alphabet)
+    if state:
+        model_cfg = ReaderConfig(**state["model_config"])
+    else:
+        alphabet = build_alphabet([t for _, t, _ in splits["train"]])
+        model_cfg = ReaderConfig(**{**asdict(model_cfg), "alphabet": alphabet})
+    train_set = line_set(splits["train"], model_cfg.alphabet)
     valid = [Ink(s, text=t, meta={"units": MODEL_UNITS}) for s, t, _ in splits["valid"]]
-    offset_scale = offset_scale_of(train_set.strokes)
+    offset_scale = state["offset_scale"] if state else offset_scale_of(train_set.strokes)
     torch.manual_seed(cfg.seed)
     net = Reader(model_cfg)
     optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr)
@@ -210,9 +217,7 @@ def train_reader(cfg: ReaderTrainConfig, model_cfg: ReaderConfig, resume: bool =
     rng = np.random.default_rng(cfg.seed)
     step, best, hours, result = 0, math.inf, 0.0, {}
     if state:
-        net = Reader(ReaderConfig(**state["model_config"]))
         net.load_state_dict(state["model"])
-        optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr)
         optimizer.load_state_dict(state["optimizer"])
         step, best, hours = state["step"], state["best_cer"], state["hours"]
         rng.bit_generator.state = state["rng"]

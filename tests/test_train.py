@@ -31,11 +31,6 @@ torch.set_num_threads(1)
 TINY = ModelConfig(num_layers=1, hidden_size=16, num_mixtures=3, window_mixtures=2)
 
 
-@pytest.fixture(scope="module")
-def lines_npz(cursive_npz):
-    return cursive_npz
-
-
 def config(data, out, **kw) -> TrainConfig:
     base = dict(data=str(data), out=str(out), steps=60, batch_size=8, max_points=60, lr=1e-2,
                 eval_every=20, checkpoint_every=20, threads=1, resample_step=0.3,
@@ -49,9 +44,9 @@ def read_log(out) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def tiny_run(lines_npz, tmp_path_factory):
+def tiny_run(cursive_npz, tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
-    cfg = config(lines_npz, out)
+    cfg = config(cursive_npz, out)
     valid = train(cfg, TINY)
     return cfg, out, valid
 
@@ -85,8 +80,8 @@ def test_init_starts_from_a_checkpoints_weights_and_scale(tiny_run, tmp_path):
         torch.testing.assert_close(state["model"][name], value, rtol=1e-4, atol=1e-6)
 
 
-def test_sigterm_saves_like_ctrl_c(lines_npz, tmp_path):
-    cfg = config(lines_npz, tmp_path, steps=100_000, checkpoint_every=100_000,
+def test_sigterm_saves_like_ctrl_c(cursive_npz, tmp_path):
+    cfg = config(cursive_npz, tmp_path, steps=100_000, checkpoint_every=100_000,
                  eval_every=100_000)
     script = ("import json, sys; from handwriter.train import TrainConfig, train; "
               "from handwriter.model import ModelConfig; "
@@ -103,8 +98,8 @@ def test_sigterm_saves_like_ctrl_c(lines_npz, tmp_path):
     assert 0 < state["step"] < 100_000
 
 
-def test_synthesis_run_end_to_end(lines_npz, tmp_path):
-    cfg = config(lines_npz, tmp_path, synthesis=True, steps=20, eval_every=10,
+def test_synthesis_run_end_to_end(cursive_npz, tmp_path):
+    cfg = config(cursive_npz, tmp_path, synthesis=True, steps=20, eval_every=10,
                  checkpoint_every=10)
     valid = train(cfg, TINY)
     assert math.isfinite(valid["nats_per_point"])
@@ -121,8 +116,8 @@ def test_synthesis_run_end_to_end(lines_npz, tmp_path):
 
 
 @pytest.mark.parametrize("synthesis", [False, True], ids=["unconditional", "synthesis"])
-def test_bf16_training_learns_and_saves_fp32_weights(lines_npz, tmp_path, synthesis):
-    cfg = config(lines_npz, tmp_path, precision="bf16", synthesis=synthesis, steps=40)
+def test_bf16_training_learns_and_saves_fp32_weights(cursive_npz, tmp_path, synthesis):
+    cfg = config(cursive_npz, tmp_path, precision="bf16", synthesis=synthesis, steps=40)
     train(cfg, TINY)
     log = read_log(tmp_path)
     assert float(log[-1]["valid_nats_per_point"]) < float(log[0]["valid_nats_per_point"]) - 0.1
@@ -130,16 +125,16 @@ def test_bf16_training_learns_and_saves_fp32_weights(lines_npz, tmp_path, synthe
     assert all(v.dtype == torch.float32 for v in state["model"].values())
 
 
-def test_unknown_precision_is_a_clear_error(lines_npz, tmp_path):
+def test_unknown_precision_is_a_clear_error(cursive_npz, tmp_path):
     with pytest.raises(ValueError, match="--precision must be fp32 or bf16, got 'fp16'"):
-        train(config(lines_npz, tmp_path, precision="fp16"), TINY)
+        train(config(cursive_npz, tmp_path, precision="fp16"), TINY)
 
 
 @pytest.mark.parametrize("synthesis", [False, True], ids=["unconditional", "synthesis"])
-def test_resume_continues_exactly(lines_npz, tmp_path, monkeypatch, synthesis):
+def test_resume_continues_exactly(cursive_npz, tmp_path, monkeypatch, synthesis):
     kw = dict(steps=8, eval_every=1000, checkpoint_every=3, synthesis=synthesis, max_points=40)
     straight = tmp_path / "straight"
-    train(config(lines_npz, straight, **kw), TINY)
+    train(config(cursive_npz, straight, **kw), TINY)
 
     stopped = tmp_path / "stopped"
     real = train_module.max_points_at
@@ -151,11 +146,11 @@ def test_resume_continues_exactly(lines_npz, tmp_path, monkeypatch, synthesis):
 
     monkeypatch.setattr(train_module, "max_points_at", ctrl_c_at_4)
     with pytest.raises(KeyboardInterrupt):
-        train(config(lines_npz, stopped, **kw), TINY)
+        train(config(cursive_npz, stopped, **kw), TINY)
     monkeypatch.undo()
     halfway = load_checkpoint(stopped / "last.pt")
     assert halfway["step"] == 4
-    train(config(lines_npz, stopped, **kw), TINY, resume=True)
+    train(config(cursive_npz, stopped, **kw), TINY, resume=True)
 
     a, b = load_checkpoint(straight / "last.pt"), load_checkpoint(stopped / "last.pt")
     assert a["step"] == b["step"] == 8
@@ -287,11 +282,11 @@ torch.save({"final": net.state_dict(), "initial": initial},
 
 
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="no torch.distributed")
-def test_distributed_replicas_stay_identical(lines_npz, tmp_path):
+def test_distributed_replicas_stay_identical(cursive_npz, tmp_path):
     script = tmp_path / "ddp_train.py"
     script.write_text(DDP_SCRIPT)
     out = tmp_path / "run"
-    cfg = config(lines_npz, out, steps=6, eval_every=3, checkpoint_every=3)
+    cfg = config(cursive_npz, out, steps=6, eval_every=3, checkpoint_every=3)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
