@@ -39,9 +39,13 @@ def field_comments(cfg_type: type) -> dict[str, str]:
     """The `# comment` after each field in the dataclass source: one home for its help."""
     import inspect
 
-    out = {}
+    out, name = {}, None
     for line in inspect.getsource(cfg_type).splitlines():
-        name, _, rest = line.strip().partition(":")
+        line = line.strip()
+        if line.startswith("#") and name in out:  # a comment carried on to the next line
+            out[name] += " " + line[1:].strip()
+            continue
+        name, _, rest = line.partition(":")
         if "#" in rest and name.isidentifier():
             out[name] = rest.split("#", 1)[1].strip()
     return out

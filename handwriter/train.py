@@ -11,6 +11,7 @@ import math
 import os
 import signal
 import time
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -19,12 +20,21 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from .data import LineSet, build_alphabet, encode_text, offset_scale_of, prepare, writer_split
+from .data import (
+    Batch,
+    LineSet,
+    build_alphabet,
+    encode_text,
+    offset_scale_of,
+    prepare,
+    writer_split,
+)
 from .ink import InkError, read_lines
 from .model import (
     CHECKPOINT_VERSION,
     HandwritingNet,
     ModelConfig,
+    State,
     load_checkpoint,
     mixture_nll,
     split_mixture,
@@ -38,7 +48,9 @@ class TrainConfig:
     synthesis: bool = False      # condition on the transcription (Graves section 5)
     steps: int = 20000           # optimiser steps in all (a resumed run continues to this)
     batch_size: int = 32         # lines per step
-    max_points: int = 300        # longer lines are cropped (synthesis: skipped)
+    max_points: int = 2000       # longer lines are cropped (synthesis: skipped)
+    chunk: int = 400             # backprop through this many points at a time, the LSTM
+                                 # state carried on (truncated BPTT); 0 = whole lines
     optimizer: str = "adam"      # adam | rmsprop-graves (Graves eqs. 38-41, lr 1e-4)
     lr: float = 1e-3             # learning rate (decays by 10x over the run, cosine)
     grad_clip: float = 3.0       # clip the global gradient norm; 0 = off
@@ -57,6 +69,8 @@ class TrainConfig:
     init: str = ""               # start from this checkpoint's weights (fresh optimiser)
     precision: str = "fp32"      # fp32 | bf16: matmuls in bfloat16 (weights, loss stay fp32)
     distortion: float = 0.0      # random slant and stretch of training lines (see data.distort)
+    average: float = 0.0         # validate and keep best.pt with a moving average of the
+                                 # weights, keeping this much per step (e.g. 0.999); 0 = off
 
 
 # ---------------------------------------------------------------- data
@@ -189,6 +203,9 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool = False) -> dic
     """Train to `cfg.steps`; returns the last validation numbers. Ctrl-C saves, then stops."""
     if cfg.precision not in ("fp32", "bf16"):
         raise ValueError(f"--precision must be fp32 or bf16, got {cfg.precision!r}")
+    if cfg.precision == "bf16" and not torch.cuda.is_available() and not cpu_has_bf16():
+        raise ValueError("--precision bf16 needs a CPU with AVX512-BF16 or AMX (this one has "
+                         f"{torch.backends.cpu.get_cpu_capability()}); use --precision fp32")
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     rank = 0
     if distributed:
@@ -241,6 +258,7 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool = False) -> dic
         if "rng" in state:
             rng.bit_generator.state = state["rng"]
             torch.set_rng_state(state["torch_rng"])
+    average = WeightAverage(net, cfg.average, state.get("average") if state else None)
     if cfg.derivative_clip:
         add_derivative_clipping(net)
     model = torch.nn.parallel.DistributedDataParallel(net) if distributed else net
@@ -248,7 +266,8 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool = False) -> dic
 
     def checkpoint(path: Path, valid: dict | None = None) -> None:
         extra = {"best_valid": best, "rng": rng.bit_generator.state,
-                 "torch_rng": torch.get_rng_state(), "hours": hours + (time.time() - t0) / 3600}
+                 "torch_rng": torch.get_rng_state(), "hours": hours + (time.time() - t0) / 3600,
+                 "average": average.weights}
         if valid:
             extra["valid"] = valid
         save_checkpoint(path, net, cfg, step, offset_scale, optimizer, extra)
@@ -274,26 +293,24 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool = False) -> dic
                                      distortion=cfg.distortion).to(device)
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(step, cfg)
-            with autocast:
-                raw, _ = model(batch.strokes_in, batch.text, batch.text_mask)
-            nll = mixture_nll(split_mixture(raw.float()), batch.strokes_out, batch.mask)
-            loss = nll.sum() / batch.mask.sum()              # nats per point
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            loss = backprop(model, batch, cfg.chunk, autocast)
             if cfg.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
             optimizer.step()
+            average.update(step)
             step += 1
             points_seen += int(batch.mask.sum())
-            running.append(loss.item() + 2 * math.log(offset_scale))
+            running.append(loss + 2 * math.log(offset_scale))
             bar.update()
             bar.set_postfix(nll=f"{np.mean(running[-50:]):.3f}",
                             pts_s=f"{points_seen / (time.time() - t0):.0f}")
             if rank == 0 and (step % cfg.eval_every == 0 or step == cfg.steps):
-                valid = evaluate(net, valid_set, offset_scale)
-                if valid["nats_per_point"] < best:
-                    best = valid["nats_per_point"]
-                    checkpoint(out / "best.pt", valid)
+                with average.swapped_in():
+                    valid = evaluate(net, valid_set, offset_scale)
+                    if valid["nats_per_point"] < best:
+                        best = valid["nats_per_point"]
+                        checkpoint(out / "best.pt", valid)
                 elapsed = hours + (time.time() - t0) / 3600
                 with open(log_path, "a", newline="") as f:
                     csv.writer(f).writerow([step, f"{elapsed:.4f}", f"{lr_at(step, cfg):.3g}",
@@ -318,6 +335,75 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool = False) -> dic
         if distributed:
             dist.destroy_process_group()
     return valid
+
+
+class WeightAverage:
+    """An exponential moving average of the weights (Polyak averaging), for validation.
+
+    Adam's last steps jitter around a minimum; their average usually sits lower in it.
+    """
+
+    def __init__(self, net: torch.nn.Module, keep: float, weights: list | None = None):
+        self.params = list(net.parameters())
+        self.keep = keep
+        self.weights = None
+        if keep:
+            self.weights = ([w.to(p) for w, p in zip(weights, self.params, strict=True)]
+                            if weights else [p.detach().clone() for p in self.params])
+
+    @torch.no_grad()
+    def update(self, step: int) -> None:
+        if self.weights:
+            keep = min(self.keep, (1 + step) / (10 + step))  # early on, follow the weights
+            torch._foreach_lerp_(self.weights, [p.detach() for p in self.params], 1 - keep)
+
+    @contextmanager
+    def swapped_in(self):
+        """The averaged weights in the network for the duration (no-op when off)."""
+        if not self.weights:
+            yield
+            return
+        current = [p.detach().clone() for p in self.params]
+        with torch.no_grad():
+            for p, w in zip(self.params, self.weights, strict=True):
+                p.copy_(w)
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for p, w in zip(self.params, current, strict=True):
+                    p.copy_(w)
+
+
+def backprop(model: torch.nn.Module, batch: Batch, chunk: int, autocast) -> float:
+    """Gradients of the batch's nats per point, `chunk` points at a time (0: all at once).
+
+    The state after one chunk starts the next, detached: a long line costs the memory of a
+    chunk, yet the network still learns how lines begin and carries on across them.
+    """
+    T = batch.mask.shape[1]
+    chunk = chunk or T
+    points = batch.mask.sum()
+    state, total = None, 0.0
+    for start in range(0, T, chunk):
+        at = slice(start, start + chunk)
+        last = start + chunk >= T
+        sync = model.no_sync() if hasattr(model, "no_sync") and not last else nullcontext()
+        with sync:
+            with autocast:
+                raw, state = model(batch.strokes_in[:, at], batch.text, batch.text_mask, state)
+            nll = mixture_nll(split_mixture(raw.float()), batch.strokes_out[:, at],
+                              batch.mask[:, at])
+            loss = nll.sum() / points
+            loss.backward()
+        total += loss.item()
+        state = State(*(x.detach().float() if x is not None else None for x in state))
+    return total
+
+
+def cpu_has_bf16() -> bool:
+    """Whether oneDNN runs bfloat16 here; without it the fused LSTM refuses bf16 inputs."""
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def stop_like_ctrl_c(signum, frame) -> None:

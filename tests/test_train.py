@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import time
+from contextlib import nullcontext
 from dataclasses import asdict
 
 import numpy as np
@@ -12,12 +13,21 @@ import pytest
 import torch
 
 import handwriter.train as train_module
-from handwriter.data import LineSet
+from handwriter.data import LineSet, collate
 from handwriter.ink import InkError
-from handwriter.model import CHECKPOINT_VERSION, ModelConfig, load_checkpoint, load_model
+from handwriter.model import (
+    CHECKPOINT_VERSION,
+    HandwritingNet,
+    ModelConfig,
+    load_checkpoint,
+    load_model,
+)
 from handwriter.sample import SampleConfig, Writer, generate
 from handwriter.train import (
     TrainConfig,
+    WeightAverage,
+    backprop,
+    cpu_has_bf16,
     evaluate,
     export_model,
     line_set,
@@ -32,7 +42,8 @@ TINY = ModelConfig(num_layers=1, hidden_size=16, num_mixtures=3, window_mixtures
 
 
 def config(data, out, **kw) -> TrainConfig:
-    base = dict(data=str(data), out=str(out), steps=60, batch_size=8, max_points=60, lr=1e-2,
+    base = dict(data=str(data), out=str(out), steps=60, batch_size=8, max_points=60, chunk=25,
+                lr=1e-2,
                 eval_every=20, checkpoint_every=20, threads=1, resample_step=0.3,
                 valid_percent=25, test_percent=0, min_char_count=1)
     return TrainConfig(**{**base, **kw})
@@ -63,6 +74,44 @@ def test_tiny_run_learns(tiny_run):
     assert state["step"] == 60 and state["version"] == CHECKPOINT_VERSION
     assert state["model_config"]["alphabet"] == ""
     assert state["optimizer"] is not None and "rng" in state and "torch_rng" in state
+
+
+@pytest.mark.parametrize("alphabet", ["", "abc "], ids=["unconditional", "synthesis"])
+def test_chunked_backprop_carries_the_state_and_truncates_the_gradient(alphabet):
+    torch.manual_seed(0)
+    net = HandwritingNet(ModelConfig(**{**asdict(TINY), "alphabet": alphabet}))
+    rng = np.random.default_rng(0)
+    lines = [np.c_[rng.normal(size=(n, 2)), rng.random(n) < 0.1].astype(np.float32)
+             for n in (50, 37, 12)]
+    texts = [np.array([1, 2, 3]), np.array([4, 1]), np.array([2])] if alphabet else None
+    batch = collate(lines, texts)
+    grads = {}
+    for chunk in (0, 7):
+        net.zero_grad()
+        loss = backprop(net, batch, chunk, nullcontext())
+        grads[chunk] = {k: p.grad.clone() for k, p in net.named_parameters()}
+        if chunk == 0:
+            whole = loss
+    assert loss == pytest.approx(whole, rel=1e-5)  # the same forward pass, chunk by chunk
+    torch.testing.assert_close(grads[7]["head.weight"], grads[0]["head.weight"])
+    lstm = "cell.weight_hh" if alphabet else "layers.0.weight_hh_l0"
+    assert not torch.allclose(grads[7][lstm], grads[0][lstm])  # no gradient across chunks
+
+
+def test_weight_average_follows_the_weights_and_swaps_in_and_out():
+    net = torch.nn.Linear(2, 1)
+    average = WeightAverage(net, keep=0.9)
+    start = [p.detach().clone() for p in net.parameters()]
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(1.0)
+    average.update(step=1000)  # late in a run: keep 0.9 of the average
+    expected = [0.9 * s + 0.1 * (s + 1) for s in start]
+    with average.swapped_in():
+        for p, e in zip(net.parameters(), expected, strict=True):
+            torch.testing.assert_close(p.detach(), e)
+    for p, s in zip(net.parameters(), start, strict=True):
+        torch.testing.assert_close(p.detach(), s + 1)
 
 
 def test_init_starts_from_a_checkpoints_weights_and_scale(tiny_run, tmp_path):
@@ -115,6 +164,7 @@ def test_synthesis_run_end_to_end(cursive_npz, tmp_path):
     assert phis[0].shape[1] == 4 and len(phis[0]) == max(len(ink) for ink in inks)
 
 
+@pytest.mark.skipif(not cpu_has_bf16(), reason="this CPU has no bfloat16 (AVX512-BF16/AMX)")
 @pytest.mark.parametrize("synthesis", [False, True], ids=["unconditional", "synthesis"])
 def test_bf16_training_learns_and_saves_fp32_weights(cursive_npz, tmp_path, synthesis):
     cfg = config(cursive_npz, tmp_path, precision="bf16", synthesis=synthesis, steps=40)
@@ -123,6 +173,12 @@ def test_bf16_training_learns_and_saves_fp32_weights(cursive_npz, tmp_path, synt
     assert float(log[-1]["valid_nats_per_point"]) < float(log[0]["valid_nats_per_point"]) - 0.1
     state = load_checkpoint(tmp_path / "last.pt")
     assert all(v.dtype == torch.float32 for v in state["model"].values())
+
+
+def test_bf16_without_cpu_support_is_a_clear_error(cursive_npz, tmp_path, monkeypatch):
+    monkeypatch.setattr("handwriter.train.cpu_has_bf16", lambda: False)
+    with pytest.raises(ValueError, match="--precision bf16 needs a CPU with AVX512-BF16"):
+        train(config(cursive_npz, tmp_path, precision="bf16"), TINY)
 
 
 def test_unknown_precision_is_a_clear_error(cursive_npz, tmp_path):
