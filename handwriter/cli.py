@@ -292,9 +292,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("eval", help="negative log-likelihood on held-out writers")
     p.add_argument("--model", required=True, help="checkpoint")
-    p.add_argument("--data", required=True, help="lines.npz")
-    p.add_argument("--split", default="valid", choices=["train", "valid", "test"],
-                   help="writer-disjoint split, as in training (default: valid)")
+    p.add_argument("--data", required=True, help="ink file: lines.npz, or any format "
+                   "`data convert` reads")
+    p.add_argument("--split", default="valid", choices=["train", "valid", "test", "all"],
+                   help="writer-disjoint split, as in training, or all: every line of the "
+                   "file, e.g. a held-out set of your own (default: valid)")
     p.add_argument("--text-lines", action="store_true",
                    help="only the lines a synthesis model trains on (for comparing the two)")
     p.add_argument("--max-points", type=int,

@@ -179,6 +179,8 @@ def draw(writer: Writer, cfg: SampleConfig, texts: list[str] | None = None,
         raise ValueError(f"temperature must be above 0, got {cfg.temperature}")
     if cfg.max_points < 1:
         raise ValueError(f"max_points must be at least 1, got {cfg.max_points}")
+    if not texts and cfg.n < 1:
+        raise ValueError(f"n (lines to write) must be at least 1, got {cfg.n}")
     if generator is None:
         generator = torch.Generator().manual_seed(cfg.seed)
     chars = text_mask = codes = ends = None

@@ -29,7 +29,7 @@ from .data import (
     prepare,
     writer_split,
 )
-from .ink import InkError, read_lines
+from .ink import InkError, read_ink
 from .model import (
     CHECKPOINT_VERSION,
     HandwritingNet,
@@ -77,14 +77,17 @@ class TrainConfig:
 
 
 def load_splits(cfg: TrainConfig, *splits: str) -> dict[str, list]:
-    """Prepared `(strokes, text, writer)` of each named writer-disjoint split, in one read."""
-    try:
-        inks = read_lines(cfg.data)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{cfg.data}: no such data file") from None
+    """Prepared `(strokes, text, writer)` of each named writer-disjoint split, in one read.
+
+    The split "all" is every line of the file, in any format `read_ink` takes.
+    """
+    if not Path(cfg.data).exists():
+        raise FileNotFoundError(f"{cfg.data}: no such data file")
+    inks = read_ink(cfg.data)
     out = {split: [] for split in splits}
     for ink in inks:
-        split = writer_split(ink.writer or ink.source, cfg.valid_percent, cfg.test_percent)
+        split = ("all" if "all" in out else
+                 writer_split(ink.writer or ink.source, cfg.valid_percent, cfg.test_percent))
         if split not in out:
             continue
         strokes = prepare(ink, cfg.resample_step, cfg.max_jump)

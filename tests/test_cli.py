@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from handwriter.cli import build_parser, config_from_args, main
-from handwriter.ink import read_inkml, read_lines
+from handwriter.ink import read_inkml, read_lines, write_inkml
 from handwriter.model import ModelConfig, load_model
 from handwriter.sample import WRITING, SampleConfig
 from handwriter.train import TrainConfig
@@ -131,6 +131,23 @@ def test_eval_prints_json(tiny_model, lines_npz, capsys):
     assert np.isfinite(result["nats_per_point"])
 
 
+def test_eval_all_scores_every_line_of_any_ink_file(tiny_model, lines_npz, tmp_path, capsys):
+    splits = {}
+    for split in ("train", "valid", "all"):
+        code, out, _ = run(capsys, "eval", "--model", tiny_model, "--data", lines_npz,
+                           "--split", split, "--json")
+        splits[split] = json.loads(out)
+    assert splits["all"]["lines"] == 8
+    assert splits["all"]["points"] == splits["train"]["points"] + splits["valid"]["points"]
+    total = sum(splits[s]["nats_per_sequence"] * splits[s]["lines"] for s in ("train", "valid"))
+    assert splits["all"]["nats_per_sequence"] * 8 == pytest.approx(total, rel=1e-5)
+    inkml = tmp_path / "mine.inkml"
+    write_inkml(inkml, read_lines(lines_npz))
+    code, out, _ = run(capsys, "eval", "--model", tiny_model, "--data", inkml, "--split", "all",
+                       "--json")
+    assert json.loads(out)["lines"] == 8
+
+
 def test_export_is_smaller_and_loads(tiny_model, tmp_path, capsys):
     small = tmp_path / "small.pt"
     assert run(capsys, "export", tiny_model, "-o", small)[0] == 0
@@ -194,6 +211,8 @@ def test_errors_name_the_file_or_the_thing(tiny_model, synth_model, lines_npz, t
                                     tmp_path / "w.png")
     assert "candidates and segment must be at least 1, got 0" in fails(
         capsys, "write", "ab", "--model", synth_model, "--candidates", 0, "-o", tmp_path / "w.png")
+    assert "n (lines to write) must be at least 1, got -1" in fails(
+        capsys, "sample", "-o", tmp_path / "x.svg", "--model", tiny_model, "--n", -1)
     assert "x.txt" in fails(capsys, "sample", "-o", tmp_path / "x.txt", "--model", tiny_model,
                             "--max-points", 5)
     assert not list(tmp_path.glob("*.png")) + list(tmp_path.glob("*.svg"))
