@@ -1,31 +1,40 @@
 """Draw the model-card galleries: samples of the shipped models at several biases and styles.
 
-    python docs/gallery.py            # writes docs/gallery_unconditional.png, gallery_synthesis.png
+    python docs/gallery.py [unconditional] [synthesis]   # docs/gallery_<which>.png
 """
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import replace
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from handwriter.data import MODEL_UNITS  # noqa: E402
+from handwriter.ink import Ink  # noqa: E402
 from handwriter.reader import InkReader  # noqa: E402
 from handwriter.sample import WRITING, SampleConfig, Writer, generate, write_page  # noqa: E402
+from handwriter.train import TrainConfig, load_splits  # noqa: E402
 
 HERE = Path(__file__).parent
 SENTENCE = "The quick brown fox jumps over the lazy dog"
 
 
-def draw_rows(rows: list[tuple[str, object]], path: Path) -> None:
+def draw_rows(rows: list[tuple[str, Ink]], path: Path) -> None:
+    """One row per line, all at one scale, so sizes compare between rows."""
     fig, axes = plt.subplots(len(rows), 1, figsize=(12, 1.3 * len(rows)), dpi=100)
+    width = max(np.ptp(ink.points[:, 0]) for _, ink in rows)
     for ax, (label, ink) in zip(axes, rows, strict=True):
         for stroke in ink.stroke_list:
             ax.plot(stroke[:, 0], stroke[:, 1], color="black", lw=1.2, solid_capstyle="round")
-        ax.set_aspect("equal")
+        left = ink.points[:, 0].min()
+        ax.set_xlim(left - 0.01 * width, left + 1.01 * width)
+        ax.set_aspect("equal", adjustable="datalim")
         ax.axis("off")
         ax.set_title(label, loc="left", fontsize=8, color="gray")
     fig.tight_layout()
@@ -34,14 +43,26 @@ def draw_rows(rows: list[tuple[str, object]], path: Path) -> None:
     print(path)
 
 
-def main() -> None:
-    writer = Writer.load()
-    rows = []
-    for bias in (0.0, 0.5, 1.0):
-        inks, _ = generate(writer, SampleConfig(n=3, seed=7, bias=bias, max_points=500))
-        rows += [(f"bias {bias}, seed 7, line {i + 1}", ink) for i, ink in enumerate(inks)]
+def real_lines(data: str, n: int = 3, seed: int = 0) -> list[Ink]:
+    """Validation writers' lines (never trained on) of 250-500 points, as the model sees ink."""
+    lines = load_splits(TrainConfig(data=data), "valid")["valid"]
+    lines = [line for line in lines if 250 <= len(line[0]) <= 500]
+    picked = np.random.default_rng(seed).choice(len(lines), n, replace=False)
+    return [Ink(lines[i][0], text=lines[i][1], meta={"units": MODEL_UNITS}) for i in picked]
+
+
+def unconditional(data: str, model: str | None) -> None:
+    rows = [("a real line by a validation writer (never trained on)", ink)
+            for ink in real_lines(data)]
+    writer = Writer.load(model)
+    for bias in (0.0, 0.5, 1.0):  # seeds 0-2 (one batch, seed 0): not picked
+        inks, _ = generate(writer, SampleConfig(n=3, seed=0, bias=bias, max_points=500))
+        rows += [(f"handwriter sample --bias {bias} --n 3 (seed 0), line {i + 1}", ink)
+                 for i, ink in enumerate(inks)]
     draw_rows(rows, HERE / "gallery_unconditional.png")
 
+
+def synthesis() -> None:
     writer, reader = Writer.load(synthesis=True), InkReader.load()
     rows = []
     for bias in (0.5, 0.75, 1.0):  # what `handwriter write` does, seeds 0-2: not picked
@@ -53,6 +74,19 @@ def main() -> None:
         ink = write_page(writer, [SENTENCE], WRITING, style=style, reader=reader)[0]
         rows.append((f"bias {WRITING.bias}, seed 0, style {style}", ink))
     draw_rows(rows, HERE / "gallery_synthesis.png")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("which", nargs="*", default=["unconditional", "synthesis"])
+    parser.add_argument("--data", default=str(HERE.parent.parent / "shared/data/unipen/lines.npz"),
+                        help="lines.npz with the validation writers' real lines")
+    parser.add_argument("--model", help="unconditional checkpoint (default: the shipped one)")
+    args = parser.parse_args()
+    if "unconditional" in args.which:
+        unconditional(args.data, args.model)
+    if "synthesis" in args.which:
+        synthesis()
 
 
 if __name__ == "__main__":

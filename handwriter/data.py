@@ -110,6 +110,19 @@ def prepared(ink: Ink, resample_step: float = 0.2, max_jump: float = 8.0) -> np.
     return prepare(ink, resample_step, max_jump)
 
 
+def join_lines(first: np.ndarray, second: np.ndarray, gap: float = 1.0) -> np.ndarray:
+    """Prepared strokes of `second` written on after `first`: `gap` to its right, level.
+
+    Both lines start at the pen (see `prepare`), so one pen-up move joins them.
+    """
+    ends = np.cumsum(first[:, :2], axis=0, dtype=np.float64)
+    starts = np.cumsum(second[:, :2], axis=0, dtype=np.float64)
+    right = max(ends[:, 0].max(), 0.0) + gap - min(starts[:, 0].min(), 0.0)
+    level = np.median(ends[:, 1]) - np.median(starts[:, 1])
+    move = np.array([[right - ends[-1, 0], level - ends[-1, 1], 0.0]], dtype=np.float32)
+    return np.concatenate([first, move, second]).astype(np.float32)
+
+
 # ---------------------------------------------------------------- splits and text
 
 
@@ -119,6 +132,26 @@ def writer_split(writer: str, valid_percent: int = 5, test_percent: int = 5) -> 
     if bucket < test_percent:
         return "test"
     return "valid" if bucket < test_percent + valid_percent else "train"
+
+
+def pair_lines(lines: list[tuple[np.ndarray, str, str]], rng: np.random.Generator
+               ) -> list[tuple[np.ndarray, str, str]]:
+    """Each writer's lines two by two, the second written on after the first, texts joined.
+
+    What priming asks of a synthesis model: carry on in the hand of the ink before it.
+    """
+    by_writer: dict[str, list] = {}
+    for line in lines:
+        if line[2]:
+            by_writer.setdefault(line[2], []).append(line)
+    pairs = []
+    for writer in sorted(by_writer):
+        own = by_writer[writer]
+        order = rng.permutation(len(own))
+        for a, b in zip(order[::2], order[1::2], strict=False):  # each line once
+            (first, text_a, _), (second, text_b, _) = own[a], own[b]
+            pairs.append((join_lines(first, second), f"{text_a} {text_b}", writer))
+    return pairs
 
 
 def build_alphabet(texts: list[str], min_count: int = 20) -> str:

@@ -26,6 +26,7 @@ from .data import (
     build_alphabet,
     encode_text,
     offset_scale_of,
+    pair_lines,
     prepare,
     writer_split,
 )
@@ -66,6 +67,8 @@ class TrainConfig:
     test_percent: int = 5        # writers held out for testing
     min_char_count: int = 20     # rarer characters map to "unknown"
     max_points_per_char: float = 40.0  # synthesis: skip lines whose ink misses its text
+    pairs: bool = False          # synthesis: also two lines of one writer in a row, texts
+                                 # joined (the model learns to carry on a primer's hand)
     init: str = ""               # start from this checkpoint's weights (fresh optimiser)
     precision: str = "fp32"      # fp32 | bf16: matmuls in bfloat16 (weights, loss stay fp32)
     distortion: float = 0.0      # random slant and stretch of training lines (see data.distort)
@@ -91,12 +94,17 @@ def load_splits(cfg: TrainConfig, *splits: str) -> dict[str, list]:
         if split not in out:
             continue
         strokes = prepare(ink, cfg.resample_step, cfg.max_jump)
-        if strokes is None:
-            continue
-        if cfg.synthesis and not (len(ink.text) > 0 and len(strokes) <= cfg.max_points
-                                  and len(strokes) <= cfg.max_points_per_char * len(ink.text)):
-            continue
-        out[split].append((strokes, ink.text, ink.writer))
+        if strokes is not None:
+            out[split].append((strokes, ink.text, ink.writer))
+    if cfg.synthesis:  # ink that matches its text, paired, then short enough
+        out = {split: [(s, t, w) for s, t, w in lines
+                       if len(t) > 0 and len(s) <= cfg.max_points_per_char * len(t)]
+               for split, lines in out.items()}
+    if cfg.pairs and "train" in out:
+        out["train"] += pair_lines(out["train"], np.random.default_rng(cfg.seed))
+    if cfg.synthesis:
+        out = {split: [line for line in lines if len(line[0]) <= cfg.max_points]
+               for split, lines in out.items()}
     for split, lines in out.items():
         if not lines:
             raise InkError(cfg.data, None, f"no usable lines in the {split!r} split")

@@ -11,7 +11,9 @@ from handwriter.data import (
     deskew,
     distort,
     encode_text,
+    join_lines,
     offset_scale_of,
+    pair_lines,
     prepare,
     resample,
     robust_height,
@@ -233,3 +235,26 @@ def test_in_batches_covers_every_line_once_and_offset_scale():
     assert sum(int(b.mask.sum()) for b in ls.in_batches(2, 1.0)) == sum(lengths)
     lines = [np.array([[1, -1, 0], [3, 1, 1]], np.float32)]
     assert offset_scale_of(lines) == pytest.approx(np.std([1, -1, 3, 1]))
+
+
+def test_join_lines_writes_the_second_line_on_after_the_first_and_level():
+    first = np.array([[1, 0, 0], [1, 0, 1]], np.float32)   # the pen at (1, 0), (2, 0)
+    second = np.array([[0, 1, 0], [0, 1, 1]], np.float32)  # (0, 1), (0, 2) from its start
+    joined = join_lines(first, second, gap=1.0)
+    np.testing.assert_allclose(joined[2], [1, -1.5, 0])     # one pen-up move to the start
+    points = np.cumsum(joined[:, :2], axis=0)
+    np.testing.assert_allclose(points[3:], [[3, -0.5], [3, 0.5]])  # right of 2 by the gap
+    assert np.median(points[3:, 1]) == np.median(points[:2, 1])      # level with the first
+    np.testing.assert_array_equal(joined[:, 2], [0, 1, 0, 0, 1])
+
+
+def test_pair_lines_pairs_each_writers_lines_once():
+    line = lambda n: np.tile(np.array([[1, 0, 0]], np.float32), (n, 1))  # noqa: E731
+    lines = [(line(2), "a", "w1"), (line(3), "b", "w1"), (line(4), "c", "w1"),
+             (line(5), "d", "w2"), (line(6), "e", ""), (line(7), "f", "")]
+    pairs = pair_lines(lines, np.random.default_rng(0))
+    assert len(pairs) == 1  # w1's third line and w2's one are left alone; no writer, no pair
+    strokes, text, writer = pairs[0]
+    assert writer == "w1" and sorted(text.split()) in (["a", "b"], ["a", "c"], ["b", "c"])
+    lengths = {"a": 2, "b": 3, "c": 4}
+    assert len(strokes) == sum(lengths[t] for t in text.split()) + 1

@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 from contextlib import nullcontext
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import numpy as np
 import pytest
@@ -145,6 +145,19 @@ def test_sigterm_saves_like_ctrl_c(cursive_npz, tmp_path):
     proc.wait(timeout=60)
     state = load_checkpoint(tmp_path / "last.pt")
     assert 0 < state["step"] < 100_000
+
+
+def test_pairs_join_two_lines_of_one_writer_for_training_only(cursive_npz, tmp_path):
+    cfg = config(cursive_npz, tmp_path, synthesis=True, max_points=400)
+    single = load_splits(cfg, "train", "valid")
+    paired = load_splits(replace(cfg, pairs=True), "train", "valid")
+    assert [t for _, t, _ in paired["valid"]] == [t for _, t, _ in single["valid"]]
+    extra = paired["train"][len(single["train"]):]
+    assert extra and all(len(s) <= 400 for s, _, _ in extra)
+    texts = {t for _, t, _ in single["train"]}
+    for _, text, writer in extra:
+        assert any(text == f"{a} {b}" for a in texts for b in texts)
+        assert writer in {w for _, _, w in single["train"]}
 
 
 def test_synthesis_run_end_to_end(cursive_npz, tmp_path):
