@@ -14,7 +14,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from handwriter.reader import InkReader  # noqa: E402
-from handwriter.sample import WRITING, SampleConfig, Writer, generate, write_page  # noqa: E402
+from handwriter.sample import WRITING, SampleConfig, Writer, generate  # noqa: E402
+from handwriter.writing import write_page  # noqa: E402
 
 HERE = Path(__file__).parent
 SENTENCE = "The quick brown fox jumps over the lazy dog"

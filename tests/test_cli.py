@@ -9,7 +9,10 @@ from PIL import Image
 
 from handwriter.cli import build_parser, config_from_args, main
 from handwriter.ink import read_inkml, read_lines
+from handwriter.layout import PageConfig
 from handwriter.model import ModelConfig, load_model
+from handwriter.plotter import PlotterConfig
+from handwriter.render import PenStyle
 from handwriter.sample import WRITING, SampleConfig
 from handwriter.train import TrainConfig
 
@@ -203,7 +206,8 @@ def test_errors_name_the_file_or_the_thing(tiny_model, synth_model, lines_npz, t
 
 
 # the defaults each command's help must show: writing text defaults to legible (WRITING)
-HELP = {("sample",): [SampleConfig()], ("write",): [WRITING],
+HELP = {("sample",): [SampleConfig()],
+        ("write",): [WRITING, PageConfig(), PlotterConfig(), PenStyle()],
         ("train",): [TrainConfig(), ModelConfig()], ("eval",): [], ("export",): [],
         ("data", "convert"): [], ("data", "stats"): [], ("data", "show"): [],
         ("plot", "density"): [SampleConfig()], ("plot", "attention"): [WRITING]}
