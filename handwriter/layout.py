@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import textwrap
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -49,12 +49,17 @@ class TextLine:
 
 @dataclass
 class Sheet:
-    """One sheet of paper with its ink: pen-down strokes as absolute (n, 2) points in mm."""
+    """One sheet of paper with its lines of ink: per line, its pen-down strokes as absolute
+    (n, 2) points in mm, y down from the top-left corner."""
 
     width: float
     height: float
-    strokes: list[np.ndarray]
-    texts: list[str]        # the lines written on it, top to bottom
+    lines: list[list[np.ndarray]] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)  # what each line says
+
+    @property
+    def strokes(self) -> list[np.ndarray]:
+        return [s for line in self.lines for s in line]
 
 
 def page_size(cfg: PageConfig) -> tuple[float, float]:
@@ -121,14 +126,12 @@ def place_lines(inks: list[Ink], lines: list[TextLine], cfg: PageConfig, seed: i
     left, right = cfg.margin, width - cfg.margin
     top, bottom = cfg.margin, height - cfg.margin
     pitch = cfg.line_spacing * cfg.letter_height
-    sheets = [Sheet(width, height, [], [])]
+    sheets = [Sheet(width, height)]
     baseline = above = None  # of the last line placed on the current sheet
     for strokes, line in zip(shapes, lines, strict=True):
-        if not strokes:  # nothing drawn: the line still takes its place
-            strokes = [np.zeros((1, 2))]
-        placed = in_mm(strokes, page_slant, cfg, rng)
+        placed = in_mm(strokes, page_slant, cfg, rng) if strokes else []
+        extent = np.concatenate(placed) if placed else np.zeros((1, 2))  # empty: keeps its place
         indent = line.indent * cfg.letter_height * CHAR_WIDTH
-        extent = np.concatenate(placed)
         fit = min(1.0, (right - left - indent) / max(np.ptp(extent[:, 0]), 1e-9),
                   (bottom - top) / max(np.ptp(extent[:, 1]), 1e-9))  # shrink only to fit
         extent = extent * fit
@@ -143,9 +146,9 @@ def place_lines(inks: list[Ink], lines: list[TextLine], cfg: PageConfig, seed: i
             y = baseline + pitch * (1 + line.blank_before)
             y = max(y, baseline + clearance(above, profile) + CLEARANCE * cfg.letter_height)
             if y + extent[:, 1].max() > bottom:
-                sheets.append(Sheet(width, height, [], []))
+                sheets.append(Sheet(width, height))
                 y = top - extent[:, 1].min()
-        sheets[-1].strokes.extend(s + [0.0, y] for s in placed)
+        sheets[-1].lines.append([s + [0.0, y] for s in placed])
         sheets[-1].texts.append(line.text)
         baseline, above = y, profile
     return sheets
@@ -160,7 +163,7 @@ def level(ink: Ink) -> list[np.ndarray]:
     points = np.concatenate(strokes)
     x, y = points[:, 0], points[:, 1]
     slope = np.polyfit(x, y, 1)[0] if np.ptp(x) > 0 and len(x) > 2 else 0.0
-    turn = np.array([[1.0, -slope], [slope, 1.0]]) / np.hypot(1.0, slope)  # rotate by -atan
+    turn = np.array([[1.0, slope], [-slope, 1.0]]) / np.hypot(1.0, slope)  # rotate by -atan
     centre = points.mean(0)
     strokes = [(s - centre) @ turn.T for s in strokes]
     y = np.concatenate(strokes)[:, 1]
@@ -170,14 +173,13 @@ def level(ink: Ink) -> list[np.ndarray]:
 
 
 def slant(strokes: list[np.ndarray]) -> float:
-    """The mean lean dx/dy of a line's upright pen movements (0 = upright, > 0 = forward)."""
-    steps = np.concatenate([np.diff(s, axis=0) for s in strokes if len(s) > 1] or
-                           [np.zeros((0, 2))])
-    upright = np.abs(steps[:, 1]) > 2 * np.abs(steps[:, 0])
-    if not upright.any():
+    """A line's lean dx/dy (0 = upright, > 0 = forward): the least-squares fit of dx to dy
+    over its pen movements, so the upright ones count most and a shear by k adds exactly k."""
+    steps = [np.diff(s, axis=0) for s in strokes if len(s) > 1]
+    if not steps:
         return 0.0
-    dx, dy = steps[upright, 0], steps[upright, 1]
-    return float(np.sum(dx * np.sign(dy)) / np.sum(np.abs(dy)))
+    dx, dy = np.concatenate(steps).T
+    return float(np.sum(dx * dy) / np.sum(dy * dy)) if np.any(dy) else 0.0
 
 
 def in_mm(strokes: list[np.ndarray], page_slant: float, cfg: PageConfig,
@@ -198,6 +200,8 @@ def in_mm(strokes: list[np.ndarray], page_slant: float, cfg: PageConfig,
 
 def column_profile(strokes: list[np.ndarray], column: float = 1.0) -> dict[int, tuple]:
     """Per `column` mm of x: the highest and lowest ink (min and max y, y down)."""
+    if not strokes:
+        return {}
     points = np.concatenate(strokes)
     columns = np.floor(points[:, 0] / column).astype(int)
     out = {}

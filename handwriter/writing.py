@@ -133,10 +133,9 @@ def write_lines_together(writer: Writer, texts: list[str], cfg: SampleConfig,
     pens = [first.rows([i] * K) for i in range(n)]
     redraws, starts = [0] * n, [0] * n
     active = list(range(n))
-    bar = tqdm(total=sum(map(len, texts)), unit="char", disable=not progress, file=sys.stderr,
-               desc="writing", bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix} "
-               "[{elapsed}<{remaining}]")
-    bar.set_postfix_str(f"0/{n} lines")
+    bar = tqdm(total=sum(map(len, texts)), disable=not progress, file=sys.stderr,
+               bar_format="{desc} |{bar}| {percentage:3.0f}% of the text [{elapsed}<{remaining}]")
+    bar.set_description_str(f"0/{n} lines")
     shown = [0] * n
     while active:
         room = min(cfg.max_points - len(lines[i]) for i in active)
@@ -147,7 +146,7 @@ def write_lines_together(writer: Writer, texts: list[str], cfg: SampleConfig,
         drafts, draft_phis, written = [], [], []
         for j, (ink, phi) in enumerate(zip(inks, phis, strict=True)):
             i = active[j // K]
-            phi = phi[:len(ink)]
+            phi = phi[:len(ink), :len(prefix) + len(texts[i]) + 1]  # no other line's padding
             if phis_so_far[i] is not None:
                 phi = torch.cat([phis_so_far[i], phi])
             drafts.append(Ink(np.concatenate([lines[i].strokes, ink.strokes]), text=texts[i],
@@ -171,7 +170,7 @@ def write_lines_together(writer: Writer, texts: list[str], cfg: SampleConfig,
                 lines[i], phis_so_far[i], pens[i] = empty(texts[i]), None, first.rows([i] * K)
         active = [i for i in active if not lines[i].meta["finished"]
                   and len(lines[i]) < cfg.max_points]
-        bar.set_postfix_str(f"{n - len(active)}/{n} lines")
+        bar.set_description_str(f"{n - len(active)}/{n} lines")
     bar.update(bar.total - bar.n)
     bar.close()
     return lines
