@@ -112,6 +112,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 def cmd_write(args: argparse.Namespace) -> int:
     from .layout import PageConfig
+    from .plotter import FORMATS as PAPER_FORMATS
     from .reader import InkReader
     from .sample import WRITING, SampleConfig, Writer, read_primer
     from .writing import write_page, write_sheets
@@ -125,6 +126,8 @@ def cmd_write(args: argparse.Namespace) -> int:
     page = config_from_args(PageConfig, args)
     on_paper = (any(getattr(args, f.name) is not None for f in dataclasses.fields(PageConfig))
                 or Path(args.output).suffix.lower() in PAPER_ONLY)
+    if on_paper and Path(args.output).suffix.lower() not in PAPER_FORMATS:
+        raise ValueError(f"{args.output}: a page can be saved as {' '.join(PAPER_FORMATS)}")
     writer = Writer.load(args.model, synthesis=True)
     primer = read_primer(args.prime) if args.prime else None
     if primer is not None and not (args.prime_text or primer.text):

@@ -134,8 +134,8 @@ def write_lines_together(writer: Writer, texts: list[str], cfg: SampleConfig,
     redraws, starts = [0] * n, [0] * n
     active = list(range(n))
     bar = tqdm(total=sum(map(len, texts)), disable=not progress, file=sys.stderr,
-               bar_format="{desc} |{bar}| {percentage:3.0f}% of the text [{elapsed}<{remaining}]")
-    bar.set_description_str(f"0/{n} lines")
+               desc=f"0/{n} lines", bar_format="{desc} |{bar}| {percentage:3.0f}% of the text "
+               "[{elapsed}<{remaining}]")
     shown = [0] * n
     while active:
         room = min(cfg.max_points - len(lines[i]) for i in active)
