@@ -19,6 +19,7 @@ from .render import render_sheet_png
 
 HPGL_UNITS = 40.0   # plotter units per mm (HP-GL: 0.025 mm)
 FORMATS = (".svg", ".png", ".gcode", ".hpgl")
+DOT = 0.2           # mm: the length of the dash that stands for a dot in an SVG
 
 
 @dataclass
@@ -78,8 +79,8 @@ def to_svg(sheet: Sheet, strokes: list[np.ndarray]) -> str:
            '<g fill="none" stroke="black" stroke-width="0.3" stroke-linecap="round" '
            'stroke-linejoin="round">']
     for stroke in strokes:
-        if len(stroke) == 1:  # a dot: a zero-length line the pen still touches down for
-            stroke = np.repeat(stroke, 2, axis=0)
+        if len(stroke) == 1:  # a dot: a short dash, as SVG readers drop zero-length paths
+            stroke = stroke + [[0.0, 0.0], [DOT, 0.0]]
         out.append('<path d="M' + " L".join(f"{x:.2f} {y:.2f}" for x, y in stroke) + '"/>')
     out.append("</g>\n</svg>\n")
     return "\n".join(out)
