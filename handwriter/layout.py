@@ -20,9 +20,9 @@ from .ink import Ink, split_strokes
 PAGE_SIZES = {"a4": (210.0, 297.0), "a5": (148.0, 210.0), "a6": (105.0, 148.0),
               "letter": (215.9, 279.4), "postcard": (148.0, 105.0), "dl": (220.0, 110.0),
               "c6": (162.0, 114.0)}
-# The shipped model's mean pen advance per character, in letter heights (measured on its
-# own lines: 12 lines of a letter at bias 0.75); wrapping turns millimetres into characters.
-CHAR_WIDTH = 1.3
+# The shipped model's pen advance per character, in letter heights (0.81-0.87 measured on
+# its lines at bias 0.75), with a little to spare: wrapping turns mm into characters.
+CHAR_WIDTH = 0.9
 MAX_CHARS = 50        # the shipped model trained on lines of up to about 50 characters
 TAB = 4               # spaces per tab in an indent
 CLEARANCE = 0.3       # letter heights of blank paper kept between one line's ink and the next
@@ -120,7 +120,7 @@ def place_lines(inks: list[Ink], lines: list[TextLine], cfg: PageConfig, seed: i
     """
     width, height = page_size(cfg)
     rng = np.random.default_rng(seed)
-    shapes = [level(ink) for ink in inks]
+    shapes = [level(ink)[0] for ink in inks]
     slants = [slant(s) for s in shapes if s]
     page_slant = float(np.median(slants)) if slants else 0.0
     left, right = cfg.margin, width - cfg.margin
@@ -154,12 +154,13 @@ def place_lines(inks: list[Ink], lines: list[TextLine], cfg: PageConfig, seed: i
     return sheets
 
 
-def level(ink: Ink) -> list[np.ndarray]:
+def level(ink: Ink) -> tuple[list[np.ndarray], float]:
     """A line's strokes rotated so its baseline trend is horizontal, with y = 0 at its
-    10th percentile (about the baseline) and unit robust height (10th-90th percentile)."""
+    10th percentile (about the baseline) and scaled to unit robust height (10th-90th
+    percentile); and that height, in the ink's units."""
     strokes = split_strokes(ink.strokes)
     if not strokes:
-        return []
+        return [], 0.0
     points = np.concatenate(strokes)
     x, y = points[:, 0], points[:, 1]
     slope = np.polyfit(x, y, 1)[0] if np.ptp(x) > 0 and len(x) > 2 else 0.0
@@ -169,7 +170,7 @@ def level(ink: Ink) -> list[np.ndarray]:
     y = np.concatenate(strokes)[:, 1]
     lo, hi = np.percentile(y, [10, 90])
     size = (hi - lo) or np.ptp(y) or 1.0
-    return [(s - [0.0, lo]) / size for s in strokes]
+    return [(s - [0.0, lo]) / size for s in strokes], float(size)
 
 
 def slant(strokes: list[np.ndarray]) -> float:
