@@ -1,6 +1,6 @@
 """Draw the paper gallery (docs/GALLERY.md) and measure one hand per page against UNIPEN.
 
-    python docs/paper_gallery.py [--data ../shared/data/unipen/lines.npz]
+    python docs/paper_gallery.py [--data ../shared/data/unipen/lines.npz] [--candidates 32]
 
 Writes docs/postcard.{png,svg,gcode} and docs/letter.{png,svg,gcode} as `handwriter write
 --file ... --page ...` would (seed 0, not picked), then prints the spread of line heights
@@ -65,15 +65,17 @@ def real_pages(path: Path) -> tuple[int, float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(HERE.parent.parent / "shared/data/unipen/lines.npz"))
+    parser.add_argument("--candidates", type=int, default=WRITING.candidates)
     args = parser.parse_args()
+    cfg = replace(WRITING, candidates=args.candidates)
     writer, reader = Writer.load(synthesis=True), InkReader.load()
     rows = []
     for name, text, page in (("postcard", POSTCARD, PageConfig(page="postcard", margin=10)),
                              ("letter", LETTER, PageConfig(page="A5"))):
         lines = wrap_text(text, chars_per_line(page))
-        inks = write_page(writer, [line.text for line in lines], WRITING, reader=reader,
+        inks = write_page(writer, [line.text for line in lines], cfg, reader=reader,
                           progress=True)
-        sheets = place_lines(inks, lines, page, seed=WRITING.seed)
+        sheets = place_lines(inks, lines, page, seed=cfg.seed)
         for kind in ("svg", "gcode"):
             for path, before, after in save_sheets(sheets, HERE / f"{name}.{kind}"):
                 print(f"{path}: pen-up travel {before / 1000:.2f} m -> {after / 1000:.2f} m")

@@ -111,8 +111,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_write(args: argparse.Namespace) -> int:
-    from .layout import PageConfig
+    from .layout import PageConfig, wrap_text
     from .plotter import FORMATS as PAPER_FORMATS
+    from .plotter import PlotterConfig, check_plotter
     from .reader import InkReader
     from .sample import WRITING, SampleConfig, Writer, read_primer
     from .writing import write_page, write_sheets
@@ -128,6 +129,8 @@ def cmd_write(args: argparse.Namespace) -> int:
                 or Path(args.output).suffix.lower() in PAPER_ONLY)
     if on_paper and Path(args.output).suffix.lower() not in PAPER_FORMATS:
         raise ValueError(f"{args.output}: a page can be saved as {' '.join(PAPER_FORMATS)}")
+    if on_paper:
+        check_plotter(config_from_args(PlotterConfig, args))
     writer = Writer.load(args.model, synthesis=True)
     primer = read_primer(args.prime) if args.prime else None
     if primer is not None and not (args.prime_text or primer.text):
@@ -138,8 +141,6 @@ def cmd_write(args: argparse.Namespace) -> int:
     if on_paper:
         save_paper(write_sheets(writer, text, page, cfg, **style), args)
         return 0
-    from .layout import wrap_text
-
     lines = [line.text for line in wrap_text(text, args.width)]
     inks = write_page(writer, lines, cfg, **style)
     save_outputs(inks, args.output, args.split, line_height=args.line_height, one_scale=True)

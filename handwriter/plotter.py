@@ -71,6 +71,14 @@ def machine_xy(sheet: Sheet, cfg: PlotterConfig, stroke: np.ndarray) -> np.ndarr
         else stroke
 
 
+def check_plotter(cfg: PlotterConfig) -> None:
+    """Clear errors for settings no machine takes, before any writing is done."""
+    if cfg.pen not in ("servo", "z"):
+        raise ValueError(f"--pen: expected servo or z, got {cfg.pen!r}")
+    if not (cfg.draw_feed > 0 and cfg.travel_feed > 0 and cfg.pen_delay >= 0):
+        raise ValueError("--draw-feed and --travel-feed must be above 0, --pen-delay at least 0")
+
+
 def to_svg(sheet: Sheet, strokes: list[np.ndarray]) -> str:
     """A plotter SVG: the sheet's size in mm, one unfilled path per stroke, user unit 1 mm."""
     out = ['<svg xmlns="http://www.w3.org/2000/svg" version="1.1" '
@@ -89,10 +97,7 @@ def to_svg(sheet: Sheet, strokes: list[np.ndarray]) -> str:
 def to_gcode(sheet: Sheet, strokes: list[np.ndarray], cfg: PlotterConfig) -> str:
     """GRBL-style G-code: pen up before every travel (G0), down before drawing (G1 at
     `draw_feed`); the header and footer are the user's."""
-    if cfg.pen not in ("servo", "z"):
-        raise ValueError(f"--pen: expected servo or z, got {cfg.pen!r}")
-    if not (cfg.draw_feed > 0 and cfg.travel_feed > 0 and cfg.pen_delay >= 0):
-        raise ValueError("--draw-feed and --travel-feed must be above 0, --pen-delay at least 0")
+    check_plotter(cfg)
 
     def pen(value: float) -> list[str]:
         move = f"M3 S{value:g}" if cfg.pen == "servo" else f"G0 Z{value:g}"

@@ -115,7 +115,8 @@ def test_write_a_letter_on_paper_in_each_plotter_format(synth_model, tmp_path, c
     assert code == 0 and len(out.splitlines()) > 1 and (tmp_path / "small-2.svg").exists()
 
 
-def test_bad_pages_and_empty_letters_are_one_line_errors(synth_model, tmp_path, capsys):
+def test_bad_pages_and_empty_letters_are_one_line_errors(synth_model, tiny_model, tmp_path,
+                                                         capsys):
     empty = tmp_path / "empty.txt"
     empty.write_text("\n  \n")
     out = ["--model", synth_model, "-o", tmp_path / "x.svg"]
@@ -128,6 +129,8 @@ def test_bad_pages_and_empty_letters_are_one_line_errors(synth_model, tmp_path, 
                                              synth_model, "--max-points", 20, "-o",
                                              tmp_path / "x.gif")
     assert "nosuch.txt" in fails(capsys, "write", "--file", tmp_path / "nosuch.txt", *out)
+    assert "--pen: expected servo or z" in fails(capsys, "write", "ab", "--pen", "laser", "-o",
+                                                 tmp_path / "x.gcode", "--model", tiny_model)
     assert not list(tmp_path.glob("x*"))
 
 
