@@ -2,6 +2,7 @@
 
 All three share one layout (`layout_page`): each Ink is a line, scaled by its robust height so
 lines recorded in different tablet units look alike, and stacked top to bottom, y down.
+Sheets of paper laid out in mm (`layout`, `plotter`) are drawn by `render_sheet_png`.
 """
 
 from __future__ import annotations
