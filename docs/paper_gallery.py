@@ -26,19 +26,16 @@ from handwriter.writing import write_page
 
 HERE = Path(__file__).parent
 POSTCARD = """Dear Ann,
-    greetings from the coast! The sea is cold
-but the sun is out and the fish are fresh.
+    greetings from the coast! The sea is cold but the sun is out and the fish are fresh.
 See you soon, Tom"""
-LETTER = """Dear Ann,
-
-    thank you for the lovely card and the photos from the lake. We had a quiet week
-here, with rain most days, so I read a lot and walked the dog between the showers.
-    The garden is full of apples this year, more than we can eat or give away. Come
-and pick some before the end of the month, and bring the children.
-    Write soon and tell me how the new job is going.
-
-With love,
-Tom"""
+LETTER = ("Dear Ann,\n\n"
+          "    thank you for the lovely card and the photos from the lake. We had a quiet week "
+          "here, with rain most days, so I read a lot and walked the dog between the showers.\n"
+          "    The garden is full of apples this year, more than we can eat or give away. Come "
+          "and pick some before the end of the month, and bring the children.\n"
+          "    Write soon and tell me how the new job is going.\n\nWith love,\nTom")
+PAGES = {"postcard": (POSTCARD, PageConfig(page="postcard", margin=10)),
+         "letter": (LETTER, PageConfig(page="A5"))}
 
 
 def spread(values: list[float]) -> float:
@@ -66,12 +63,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(HERE.parent.parent / "shared/data/unipen/lines.npz"))
     parser.add_argument("--candidates", type=int, default=WRITING.candidates)
+    parser.add_argument("--only", choices=list(PAGES), help="draw one of the two")
     args = parser.parse_args()
     cfg = replace(WRITING, candidates=args.candidates)
     writer, reader = Writer.load(synthesis=True), InkReader.load()
     rows = []
-    for name, text, page in (("postcard", POSTCARD, PageConfig(page="postcard", margin=10)),
-                             ("letter", LETTER, PageConfig(page="A5"))):
+    for name, (text, page) in PAGES.items():
+        if args.only not in (None, name):
+            continue
         lines = wrap_text(text, chars_per_line(page))
         inks = write_page(writer, [line.text for line in lines], cfg, reader=reader,
                           progress=True)
