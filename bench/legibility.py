@@ -20,7 +20,8 @@ import torch
 
 from handwriter.model import load_checkpoint
 from handwriter.reader import InkReader, edit_distance
-from handwriter.sample import WRITING, Writer, write_page
+from handwriter.sample import WRITING, Writer
+from handwriter.writing import write_page
 
 SENTENCES = [
     "The quick brown fox jumps over the lazy dog",

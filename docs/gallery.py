@@ -18,8 +18,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 from handwriter.data import MODEL_UNITS  # noqa: E402
 from handwriter.ink import Ink  # noqa: E402
 from handwriter.reader import InkReader  # noqa: E402
-from handwriter.sample import WRITING, SampleConfig, Writer, generate, write_page  # noqa: E402
+from handwriter.sample import WRITING, SampleConfig, Writer, generate  # noqa: E402
 from handwriter.train import TrainConfig, load_splits  # noqa: E402
+from handwriter.writing import write_page  # noqa: E402
 
 HERE = Path(__file__).parent
 SENTENCE = "The quick brown fox jumps over the lazy dog"

@@ -6,7 +6,6 @@ import argparse
 import dataclasses
 import json
 import sys
-import textwrap
 import typing
 from pathlib import Path
 
@@ -116,20 +115,59 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_write(args: argparse.Namespace) -> int:
+    from .layout import PageConfig, wrap_text
+    from .plotter import FORMATS as PAPER_FORMATS
+    from .plotter import PlotterConfig, check_plotter
     from .reader import InkReader
-    from .sample import WRITING, SampleConfig, Writer, read_primer, write_page
+    from .sample import WRITING, SampleConfig, Writer, read_primer
+    from .writing import write_page, write_sheets
 
+    if (args.text is None) == (args.file is None):
+        raise ValueError("give the text to write, or --file with it (not both)")
+    text = args.text if args.file is None else Path(args.file).read_text(encoding="utf-8")
+    if not text.strip():
+        raise ValueError(f"{args.file or 'text'}: nothing to write, it is empty")
     cfg = config_from_args(SampleConfig, args, base=WRITING)
+    page = config_from_args(PageConfig, args)
+    on_paper = (any(getattr(args, f.name) is not None for f in dataclasses.fields(PageConfig))
+                or Path(args.output).suffix.lower() in PAPER_ONLY)
+    if on_paper and Path(args.output).suffix.lower() not in PAPER_FORMATS:
+        raise ValueError(f"{args.output}: a page can be saved as {' '.join(PAPER_FORMATS)}")
+    if on_paper:
+        check_plotter(config_from_args(PlotterConfig, args))
     writer = Writer.load(args.model, synthesis=True)
     primer = read_primer(args.prime) if args.prime else None
     if primer is not None and not (args.prime_text or primer.text):
         raise ValueError("--prime needs --prime-text (the primer file has no transcription)")
-    lines = textwrap.wrap(args.text, args.width) or [""]
-    inks = write_page(writer, lines, cfg, style=args.style, primer=primer,
-                      primer_text=args.prime_text or (primer.text if primer else ""),
-                      reader=InkReader.load(args.reader))
+    style = dict(style=args.style, primer=primer,
+                 primer_text=args.prime_text or (primer.text if primer else ""),
+                 reader=InkReader.load(args.reader), progress=True)
+    if on_paper:
+        save_paper(write_sheets(writer, text, page, cfg, **style), args)
+        return 0
+    lines = [line.text for line in wrap_text(text, args.width)]
+    inks = write_page(writer, lines, cfg, **style)
     save_outputs(inks, args.output, args.split, line_height=args.line_height, one_scale=True)
     return 0
+
+
+PAPER_ONLY = (".gcode", ".hpgl")
+
+
+def save_paper(sheets: list, args: argparse.Namespace) -> None:
+    """Save sheets in the output's format; prints each file and the pen-up travel saved."""
+    from .plotter import PlotterConfig, save_sheets
+    from .render import PenStyle
+
+    png = {}
+    if Path(args.output).suffix.lower() == ".png":
+        png = {"style": config_from_args(PenStyle, args),
+               "travel": "red" if args.show_travel else None}
+    for path, before, after in save_sheets(sheets, args.output,
+                                           config_from_args(PlotterConfig, args), **png):
+        saved = 100 * (1 - after / before) if before else 0.0
+        print(f"{path}: pen-up travel {after / 1000:.2f} m ({saved:.0f}% less than in "
+              "writing order)")
 
 
 def save_outputs(inks: list, output: str, split: bool, **kw) -> None:
@@ -220,8 +258,11 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .layout import PageConfig
     from .model import ModelConfig
+    from .plotter import PlotterConfig
     from .reader import ReaderConfig, ReaderTrainConfig
+    from .render import PenStyle
     from .sample import WRITING, SampleConfig
     from .train import TrainConfig
 
@@ -244,10 +285,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("write", help="write the given text by hand",
                             description="Text to handwriting (Graves section 5); long text "
-                            "is wrapped into lines written in one style.")
-    p.add_argument("text", help="the text to write")
+                            "is wrapped into lines written in one style. With --page (or "
+                            "-o .gcode/.hpgl) it is laid out on paper in mm: .svg for "
+                            "plotters, .png previews, .gcode (GRBL) and .hpgl; a letter "
+                            "longer than a page goes on numbered files, one per page.")
+    p.add_argument("text", nargs="?", help="the text to write (or --file)")
+    p.add_argument("--file", help="text file to write: each line a paragraph, blank lines "
+                   "kept, leading spaces indent")
     p.add_argument("-o", "--output", required=True, help="output file (.svg .png .gif .npz "
-                   ".inkml)")
+                   ".inkml; on paper .svg .png .gcode .hpgl)")
     p.add_argument("--model", help=model_help)
     p.add_argument("--style", type=int, default=None,
                    help="a style number: every line is primed with the model's own writing "
@@ -255,14 +301,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prime", help="ink file whose first line sets the style")
     p.add_argument("--prime-text", help="transcription of the primer line")
     p.add_argument("--width", type=int, default=45,
-                   help="characters per line; the shipped model trained on lines up to about "
-                   "50 characters (default: 45)")
+                   help="characters per line without --page; the shipped model trained on "
+                   "lines up to about 50 characters (default: 45)")
     p.add_argument("--line-height", type=float, default=100.0,
-                   help="page units between lines (default: 100)")
+                   help="page units between lines without --page (default: 100)")
     p.add_argument("--reader", help="recogniser that picks the draft reading best as the text "
                    "(default: the one shipped)")
     p.add_argument("--split", action="store_true", help="one numbered file per line")
+    p.add_argument("--show-travel", action="store_true",
+                   help="on a .png page, draw the pen-up moves in red (plotting order)")
     add_config_flags(p, SampleConfig, skip=("n",), base=WRITING)
+    add_config_flags(p, PageConfig)
+    add_config_flags(p, PlotterConfig)
+    add_config_flags(p, PenStyle)
     p.set_defaults(run=cmd_write, n=1)
 
     p = commands.add_parser("train", help="train a model on a lines.npz",

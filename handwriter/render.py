@@ -2,6 +2,7 @@
 
 All three share one layout (`layout_page`): each Ink is a line, scaled by its robust height so
 lines recorded in different tablet units look alike, and stacked top to bottom, y down.
+Sheets of paper laid out in mm (`layout`, `plotter`) are drawn by `render_sheet_png`.
 """
 
 from __future__ import annotations
@@ -123,14 +124,20 @@ class _Canvas:
         self.pixels = Image.new("L", self.size)
         self.dirty = np.array([*self.size, 0, 0])  # output pixels not yet averaged: x0 y0 x1 y1
 
-    def stroke(self, points: np.ndarray) -> None:
+    def stroke(self, points: np.ndarray, widths: np.ndarray | None = None) -> None:
+        """A pen-down stroke; `widths` scales the pen at each point (default: all 1)."""
         xy = points * self.zoom
         flat = xy.ravel().tolist()
-        if len(points) > 1:
+        radii = self.radius * (np.ones(len(points)) if widths is None else widths)
+        if len(points) > 1 and widths is None:
             self.draw.line(flat, fill=255, width=max(1, round(2 * self.radius)))
-        r = self.radius
-        for x, y in zip(flat[::2], flat[1::2], strict=True):
+        elif len(points) > 1:
+            for i in range(len(points) - 1):
+                self.draw.line(flat[2 * i:2 * i + 4], fill=255,
+                               width=max(1, round(radii[i] + radii[i + 1])))
+        for x, y, r in zip(flat[::2], flat[1::2], radii.tolist(), strict=True):
             self.draw.ellipse((x - r, y - r, x + r, y + r), fill=255)
+        r = float(radii.max())
         reach = np.concatenate([(xy.min(0) - r) // self.factor - 1,
                                 (xy.max(0) + r) // self.factor + 2]).astype(int)
         self.dirty = np.concatenate([np.minimum(self.dirty[:2], reach[:2]),
@@ -158,6 +165,66 @@ def render_png(inks: list[Ink], path_or_file, *, line_height: float = LINE_HEIGH
         canvas.stroke(stroke)
     ink = Image.new("RGB", canvas.size, color)
     image = Image.composite(ink, Image.new("RGB", canvas.size, background), canvas.coverage())
+    _save_image(image, path_or_file, "PNG", optimize=True)
+
+
+@dataclass
+class PenStyle:
+    """How a sheet looks on screen; plotter files keep their single-line ink."""
+
+    color: str = "black"        # pen colour (any PIL/CSS colour)
+    pen_width: float = 0.5      # mm, at the pen's mean speed
+    smooth: bool = True         # draw a Catmull-Rom spline through the sampled points
+    speed_width: bool = True    # a fast pen draws thinner, a slow one thicker
+    px_per_mm: float = 8.0      # resolution of a PNG sheet (8 px/mm is about 200 dpi)
+
+
+def smooth_stroke(stroke: np.ndarray, per_segment: int = 4) -> np.ndarray:
+    """A Catmull-Rom spline through a stroke's points, `per_segment` points per segment; it
+    passes through every sampled point, so the shape is kept and only corners round off."""
+    if len(stroke) < 3:
+        return stroke
+    p = np.vstack([stroke[:1], stroke, stroke[-1:]])
+    p0, p1, p2, p3 = (p[i:len(p) - 3 + i, None] for i in range(4))  # (n - 1, 1, 2) each
+    t = np.linspace(0, 1, per_segment, endpoint=False)[None, :, None]
+    curve = 0.5 * (2 * p1 + (p2 - p0) * t + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t ** 2
+                   + (3 * p1 - p0 - 3 * p2 + p3) * t ** 3)
+    return np.vstack([curve.reshape(-1, 2), stroke[-1:]])
+
+
+def speed_widths(stroke: np.ndarray, mean_step: float) -> np.ndarray:
+    """Pen width per point, relative to 1: sampled points are equally spaced in time, so a
+    long step is a fast pen, which lays down a thinner line (from 0.6 to 1.4)."""
+    if len(stroke) < 2:
+        return np.ones(len(stroke))
+    step = np.hypot(*np.diff(stroke, axis=0).T)
+    speed = np.r_[step[0], (step[1:] + step[:-1]) / 2, step[-1]] / max(mean_step, 1e-9)
+    return np.clip(1.4 - 0.4 * speed, 0.6, 1.4)
+
+
+def render_sheet_png(width: float, height: float, strokes: list[np.ndarray], path_or_file,
+                     style: PenStyle | None = None, travel: str | None = None) -> None:
+    """A sheet of paper (`width` x `height` mm, strokes in mm, y down) as an RGB PNG; with
+    `travel` a colour, the pen-up moves between strokes (in their order) are drawn in it."""
+    style = style or PenStyle()
+    page = Page([], width, height)
+    canvas = _Canvas(page, style.px_per_mm, None, style.pen_width)
+    steps = [np.hypot(*np.diff(s, axis=0).T) for s in strokes if len(s) > 1]
+    mean_step = float(np.mean(np.concatenate(steps))) if steps else 1.0
+    for stroke in strokes:
+        widths = speed_widths(stroke, mean_step) if style.speed_width else np.ones(len(stroke))
+        if style.smooth and len(stroke) > 2:
+            at = np.linspace(0, len(stroke) - 1, 4 * (len(stroke) - 1) + 1)
+            widths = np.interp(at, np.arange(len(stroke)), widths)
+            stroke = smooth_stroke(stroke)
+        canvas.stroke(stroke, widths)
+    image = Image.composite(Image.new("RGB", canvas.size, style.color),
+                            Image.new("RGB", canvas.size, "white"), canvas.coverage())
+    if travel and strokes:
+        moves = _Canvas(page, style.px_per_mm, None, style.pen_width / 2)
+        for before, after in zip(strokes[:-1], strokes[1:], strict=True):
+            moves.stroke(np.stack([before[-1], after[0]]))
+        image = Image.composite(Image.new("RGB", canvas.size, travel), image, moves.coverage())
     _save_image(image, path_or_file, "PNG", optimize=True)
 
 

@@ -7,8 +7,7 @@ paid per point; a test checks it against `forward` to 1e-5.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import NamedTuple
@@ -21,7 +20,6 @@ from torch import Tensor
 from .data import MODEL_UNITS, START, encode_text, prepared
 from .ink import Ink, InkError
 from .model import HandwritingNet, State, attend, load_model, sample_point, split_mixture
-from .reader import InkReader
 
 
 @dataclass
@@ -153,6 +151,17 @@ class Pen(NamedTuple):
             kappa, window = kappa[index], window[index]
         return Pen(State(h[:, index], c[:, index], kappa, window), self.point[index])
 
+    @staticmethod
+    def cat(pens: list[Pen]) -> Pen:
+        """One batch of the rows of several pens, in order."""
+        h, c, kappa, window = (list(part) for part in zip(*(p.state for p in pens), strict=True))
+        if kappa[0] is not None:
+            kappa, window = torch.cat(kappa), torch.cat(window)
+        else:
+            kappa = window = None
+        return Pen(State(torch.cat(h, 1), torch.cat(c, 1), kappa, window),
+                   torch.cat([p.point for p in pens]))
+
 
 def generate(writer: Writer, cfg: SampleConfig, texts: list[str] | None = None,
              primer: Ink | None = None, primer_text: str = "",
@@ -166,6 +175,36 @@ def generate(writer: Writer, cfg: SampleConfig, texts: list[str] | None = None,
     """
     inks, phis, _ = draw(writer, cfg, texts, primer, primer_text, generator)
     return inks, phis
+
+
+def encode_texts(writer: Writer, texts: list[str], primer_text: str = ""
+                 ) -> tuple[Tensor, Tensor, Tensor]:
+    """Character codes (B, U) of primer_text + each text, their mask (B, U) and lengths (B,)."""
+    # check_text also refuses text for an unconditional model rather than ignore it
+    encoded = [writer.check_text(primer_text + t) for t in texts]
+    if min(len(c) for c in encoded) == 0:
+        raise ValueError("nothing to write: the text is empty")
+    B, U = len(texts), max(len(c) for c in encoded)
+    codes = torch.zeros(B, U, dtype=torch.long)
+    text_mask = torch.zeros(B, U)
+    for b, c in enumerate(encoded):
+        codes[b, :len(c)] = torch.from_numpy(c)
+        text_mask[b, :len(c)] = 1
+    return codes, text_mask, torch.tensor([len(c) for c in encoded])
+
+
+@torch.inference_mode()
+def start_pen(writer: Writer, B: int, codes: Tensor | None = None,
+              text_mask: Tensor | None = None, primer: Ink | None = None) -> Pen:
+    """The pen of B new lines: the network's initial state, or its state after the primer."""
+    net = writer.net
+    pen = Pen(net.initial_state(B), torch.from_numpy(START).expand(B, 3).clone())
+    if primer is None:
+        return pen
+    strokes = writer.prime_strokes(primer)[None].expand(B, -1, -1)
+    _, state = net(torch.cat([pen.point[:, None], strokes[:, :-1]], 1), codes, text_mask,
+                   pen.state)
+    return Pen(state, strokes[:, -1].clone())
 
 
 @torch.inference_mode()
@@ -187,27 +226,13 @@ def draw(writer: Writer, cfg: SampleConfig, texts: list[str] | None = None,
     if net.text_size or texts:
         if not texts:
             raise ValueError("a synthesis model needs the text to write")
-        # check_text also refuses text for an unconditional model rather than ignore it
-        encoded = [writer.check_text(primer_text + t) for t in texts]
-        if min(len(c) for c in encoded) == 0:
-            raise ValueError("nothing to write: the text is empty")
-        B, U = len(texts), max(len(c) for c in encoded)
-        codes = torch.zeros(B, U, dtype=torch.long)
-        text_mask = torch.zeros(B, U)
-        for b, c in enumerate(encoded):
-            codes[b, :len(c)] = torch.from_numpy(c)
-            text_mask[b, :len(c)] = 1
+        codes, text_mask, ends = encode_texts(writer, texts, primer_text)
         chars = F.one_hot(codes, net.text_size).float()
-        ends = torch.tensor([len(c) for c in encoded])
+        B = len(texts)
     else:
         B = cfg.n
     if pen is None:
-        pen = Pen(net.initial_state(B), torch.from_numpy(START).expand(B, 3).clone())
-        if primer is not None:
-            strokes = writer.prime_strokes(primer)[None].expand(B, -1, -1)
-            _, state = net(torch.cat([pen.point[:, None], strokes[:, :-1]], 1), codes,
-                           text_mask, pen.state)
-            pen = Pen(state, strokes[:, -1].clone())
+        pen = start_pen(writer, B, codes, text_mask, primer)
     state, point = pen
     points = torch.zeros(B, cfg.max_points, 3)
     lengths = torch.full((B,), cfg.max_points)
@@ -237,147 +262,6 @@ def draw(writer: Writer, cfg: SampleConfig, texts: list[str] | None = None,
                         meta={"finished": complete, "units": MODEL_UNITS}))
     return inks, [torch.stack([p[b] for p in phis]) for b in range(B)] if phis else [], \
         Pen(state, point)
-
-
-STYLE_TEXT = "in my hand"  # what the model writes to make a --style primer
-# Limits no UNIPEN validation or test line (835) reaches, in line heights: the longest
-# straight pen-down run there is 3.7; the most pen-down path in any 1.5-wide strip, per unit
-# width, is 7.7. Sampled descenders may run a little longer and still read well.
-SLIP = 6.0
-CROWDED = 8.0
-
-
-def spoiled(ink: Ink) -> bool:
-    """The pen slipped, or it scribbled in place: a draft never to keep.
-
-    A slip is a long straight pen-down line (its chord 95% of its path); one ruins a whole
-    page, as the layout then scales every line down to fit it. A scribble is a zigzag that
-    crowds far more ink into a strip of the line than anyone writes.
-    """
-    strokes = ink.strokes.astype(np.float64)
-    if len(strokes) < 2:
-        return False
-    points = np.cumsum(strokes[:, :2], 0)
-    lifts = np.r_[0, np.cumsum(strokes[:-1, 2])]      # same value: same pen-down run
-    drawn = np.r_[0, np.hypot(strokes[1:, 0], strokes[1:, 1]) * (strokes[:-1, 2] == 0)]
-    path = np.cumsum(drawn)
-    ahead = np.minimum(np.searchsorted(path, path + SLIP), len(path) - 1)
-    chord = np.linalg.norm(points[ahead] - points, axis=1)
-    straight = chord > np.maximum(0.95 * (path[ahead] - path), 0.95 * SLIP)
-    if (straight & (lifts[ahead] == lifts)).any():
-        return True
-    middle = points[:, 0] - strokes[:, 0] / 2          # of the segment ending at each point
-    per_strip = np.bincount(((middle - middle.min()) / 0.25).astype(int), weights=drawn)
-    return bool(np.convolve(per_strip, np.ones(6), "valid").max() / 1.5 > CROWDED)
-
-
-def pacing(phi: Tensor, x: np.ndarray, start: int, end: int) -> float:
-    """How evenly the window moved over characters start..end-1, in time and on the page.
-
-    The least of two ratios, each a least stretch of five characters over the line's mean
-    (1 = perfectly even): points per character, low for a squeezed or skipped word, and the
-    pen's rightward advance per character, low for words written over each other.
-    """
-    focus = phi[:, :end].argmax(1).numpy()           # the character each point was written for
-    dwell = np.bincount(focus, minlength=end)[start:].astype(np.float64)
-    chars = np.arange(start, end)
-    written = dwell > 0
-    if written.sum() < 2:
-        return 0.0
-    at = np.bincount(focus, weights=x, minlength=end)[start:][written] / dwell[written]
-    advance = np.diff(np.interp(chars, chars[written], at))
-    return min(least_stretch(dwell), least_stretch(advance))
-
-
-def least_stretch(per_char: np.ndarray) -> float:
-    width = min(5, len(per_char))
-    stretch = np.convolve(per_char, np.ones(width) / width, "valid")
-    return float(stretch.min() / per_char.mean()) if per_char.mean() > 0 else 0.0
-
-
-def score_drafts(drafts: list[Ink], phis: list[Tensor], start: int, written: list[int],
-                 reader: InkReader | None = None) -> list[float]:
-    """Higher is better; -inf for a `spoiled` draft. `written[i]` characters are done.
-
-    With a reader: how well each draft reads as the text written so far (minus CTC nats
-    per character). Without: `pacing`; characters before `start` are the primer's.
-    """
-    keep = [not spoiled(d) for d in drafts]
-    kept = [(d, n) for d, n, k in zip(drafts, written, keep, strict=True) if k]
-    if reader is not None and kept:
-        scores = iter(-reader.nats_per_char([d for d, _ in kept], [d.text[:n] for d, n in kept]))
-    else:
-        scores = (pacing(phi, np.cumsum(d.strokes[:, 0], dtype=np.float64), start, start + n)
-                  for d, phi, n, k in zip(drafts, phis, written, keep, strict=True) if k)
-    return [float(next(scores)) if k else -math.inf for k in keep]
-
-
-def write_line(writer: Writer, text: str, cfg: SampleConfig, primer: Ink | None = None,
-               prefix: str = "", reader: InkReader | None = None,
-               generator: torch.Generator | None = None, retries: int = 3) -> Ink:
-    """One line, grown `cfg.segment` points at a time from the best of `cfg.candidates` drafts.
-
-    Choosing per segment rather than per line means each word gets its own chances: a
-    line is only as legible as its worst word. A segment whose drafts are all spoiled is
-    drawn again, and a line whose window never passes the end of the text within
-    `cfg.max_points` is started again; each up to `retries` times.
-    """
-    K = cfg.candidates
-    for _ in range(1 + retries):
-        line = Ink(np.zeros((0, 3), np.float32), text=text,
-                   meta={"finished": False, "units": MODEL_UNITS})
-        phi_so_far, pen, redraws = None, None, 0
-        while len(line) < cfg.max_points:
-            segment = replace(cfg, max_points=min(cfg.segment, cfg.max_points - len(line)))
-            inks, phis, pens = draw(writer, segment, [text] * K, primer, prefix, generator, pen)
-            drafts = [Ink(np.concatenate([line.strokes, ink.strokes]), text=text,
-                          meta=ink.meta) for ink in inks]
-            phis = [phi[:len(ink)] for phi, ink in zip(phis, inks, strict=True)]
-            if phi_so_far is not None:
-                phis = [torch.cat([phi_so_far, phi]) for phi in phis]
-            written = [len(text) if d.meta["finished"] else
-                       min(max(int(phi[-1].argmax()) - len(prefix), 0), len(text))
-                       for d, phi in zip(drafts, phis, strict=True)]
-            scores = score_drafts(drafts, phis, len(prefix), written, reader)
-            best = int(np.argmax(scores))
-            if scores[best] == -math.inf and redraws < retries:
-                redraws += 1
-                continue
-            line, phi_so_far, pen, redraws = drafts[best], phis[best], pens.rows([best] * K), 0
-            if line.meta["finished"]:
-                return line
-    return line
-
-
-def write_page(writer: Writer, lines: list[str], cfg: SampleConfig, style: int | None = None,
-               primer: Ink | None = None, primer_text: str = "", retries: int = 3,
-               reader: InkReader | None = None) -> list[Ink]:
-    """Write each text line (`write_line`), in one hand if primed.
-
-    `style` N primes every line with the model's own writing of STYLE_TEXT for seed N.
-    (Priming with a whole first line would be simpler, but primer plus line is then
-    longer than any line the model trained on, and it writes smaller and smaller.)
-    """
-    if cfg.candidates < 1 or cfg.segment < 1:
-        raise ValueError(f"candidates and segment must be at least 1, got {cfg.candidates} "
-                         f"and {cfg.segment}")
-    if style is not None and primer is None:
-        style_cfg = SampleConfig(seed=style, bias=max(cfg.bias, 1.0), max_points=cfg.max_points,
-                                 candidates=cfg.candidates)
-        primer = write_page(writer, [STYLE_TEXT], style_cfg, reader=reader)[0]
-        primer_text = STYLE_TEXT
-    prefix = primer_text + " " if primer else ""
-    generator = torch.Generator().manual_seed(cfg.seed)
-    return [write_line(writer, line, cfg, primer, prefix, reader, generator, retries)
-            for line in lines]
-
-
-def write(text: str, bias: float = WRITING.bias, seed: int = 0, style: int | None = None,
-          model: str | Path | None = None) -> Ink:
-    """One line of `text` in handwriting, by the shipped synthesis model unless `model`."""
-    writer = Writer.load(model, synthesis=True)
-    return write_page(writer, [text], replace(WRITING, seed=seed, bias=bias), style=style,
-                      reader=InkReader.load())[0]
 
 
 def sample_lines(n: int = 1, bias: float = 0.5, seed: int = 0, model: str | Path | None = None

@@ -1,4 +1,5 @@
 import dataclasses
+import io
 import json
 import xml.etree.ElementTree as ET
 
@@ -9,7 +10,10 @@ from PIL import Image
 
 from handwriter.cli import build_parser, config_from_args, main
 from handwriter.ink import read_inkml, read_lines, write_inkml
+from handwriter.layout import PageConfig
 from handwriter.model import ModelConfig, load_model
+from handwriter.plotter import PlotterConfig
+from handwriter.render import PenStyle
 from handwriter.sample import WRITING, SampleConfig
 from handwriter.train import TrainConfig
 
@@ -86,6 +90,48 @@ def test_write_text_as_picture_and_data(synth_model, tmp_path, capsys):
     inkml = tmp_path / "w.inkml"
     assert run(capsys, "write", "ab", "--model", synth_model, "-o", inkml)[0] == 0
     assert [ink.text for ink in read_inkml(inkml)] == ["ab"]
+
+
+def test_write_a_letter_on_paper_in_each_plotter_format(synth_model, tmp_path, capsys):
+    letter = tmp_path / "letter.txt"
+    letter.write_text("ab ab\n\n  abc abc ab\nab.\n")
+    fast = ["--model", synth_model, "--max-points", 150, "--candidates", 2, "--file", letter]
+    outputs = {}
+    for kind in ("svg", "gcode", "hpgl", "png"):
+        path = tmp_path / f"letter.{kind}"
+        code, out, err = run(capsys, "write", *fast, "--page", "postcard", "-o", path,
+                             *(["--show-travel", "--color", "navy"] if kind == "png" else []))
+        assert code == 0 and out.startswith(f"{path}: pen-up travel ") and "3/3 lines" in err
+        outputs[kind] = path.read_bytes()
+    root = ET.fromstring(outputs["svg"])
+    assert (root.get("width"), root.get("height")) == ("148mm", "105mm")
+    paths = len(root.findall(".//{http://www.w3.org/2000/svg}path"))
+    assert paths == outputs["hpgl"].count(b"PD") == outputs["gcode"].count(b"\nG0 X") - 1
+    with Image.open(io.BytesIO(outputs["png"])) as image:
+        assert image.size == (148 * 8, 105 * 8)
+    # a small page takes the letter over several numbered sheets
+    code, out, _ = run(capsys, "write", *fast, "--page", "50x30", "--margin", 3, "-o",
+                       tmp_path / "small.svg")
+    assert code == 0 and len(out.splitlines()) > 1 and (tmp_path / "small-2.svg").exists()
+
+
+def test_bad_pages_and_empty_letters_are_one_line_errors(synth_model, tiny_model, tmp_path,
+                                                         capsys):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n  \n")
+    out = ["--model", synth_model, "-o", tmp_path / "x.svg"]
+    assert "empty.txt: nothing to write" in fails(capsys, "write", "--file", empty, *out)
+    assert "--page: unknown page size 'B9'" in fails(capsys, "write", "ab", "--page", "B9", *out)
+    assert "--margin: 80 mm leaves no room" in fails(capsys, "write", "ab", "--page", "A5",
+                                                     "--margin", 80, *out)
+    assert "not both" in fails(capsys, "write", "ab", "--file", empty, *out)
+    assert "a page can be saved as" in fails(capsys, "write", "ab", "--page", "A6", "--model",
+                                             synth_model, "--max-points", 20, "-o",
+                                             tmp_path / "x.gif")
+    assert "nosuch.txt" in fails(capsys, "write", "--file", tmp_path / "nosuch.txt", *out)
+    assert "--pen: expected servo or z" in fails(capsys, "write", "ab", "--pen", "laser", "-o",
+                                                 tmp_path / "x.gcode", "--model", tiny_model)
+    assert not list(tmp_path.glob("x*"))
 
 
 # ---------------------------------------------------------------- data
@@ -222,7 +268,8 @@ def test_errors_name_the_file_or_the_thing(tiny_model, synth_model, lines_npz, t
 
 
 # the defaults each command's help must show: writing text defaults to legible (WRITING)
-HELP = {("sample",): [SampleConfig()], ("write",): [WRITING],
+HELP = {("sample",): [SampleConfig()],
+        ("write",): [WRITING, PageConfig(), PlotterConfig(), PenStyle()],
         ("train",): [TrainConfig(), ModelConfig()], ("eval",): [], ("export",): [],
         ("data", "convert"): [], ("data", "stats"): [], ("data", "show"): [],
         ("plot", "density"): [SampleConfig()], ("plot", "attention"): [WRITING]}

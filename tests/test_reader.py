@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import handwriter.reader as reader_module
-from handwriter import sample
+from handwriter import writing
 from handwriter.cli import main
 from handwriter.ink import InkError, read_lines, write_lines
 from handwriter.model import load_checkpoint
@@ -20,7 +20,8 @@ from handwriter.reader import (
     text_nll,
     train_reader,
 )
-from handwriter.sample import SampleConfig, Writer, draw, write_line
+from handwriter.sample import SampleConfig, Writer, draw
+from handwriter.writing import write_line
 
 
 def test_edit_distance():
@@ -167,8 +168,8 @@ def test_write_line_keeps_the_draft_that_reads_best(trained, synth_model, monkey
         drawn.append(inks)
         return inks, phis, pen
 
-    monkeypatch.setattr(sample, "draw", spy)
-    monkeypatch.setattr(sample, "spoiled", lambda ink: False)  # random weights scribble
+    monkeypatch.setattr(writing, "draw", spy)
+    monkeypatch.setattr(writing, "spoiled", lambda ink: False)  # random weights scribble
     line = write_line(Writer.load(synth_model), "abc",
                       SampleConfig(max_points=60, seed=2, candidates=4), reader=reader)
     inks, = drawn                                  # it finished within the first segment

@@ -1,10 +1,13 @@
+import ast
 import io
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image, ImageSequence
 
+import handwriter.ink
 from handwriter.ink import Ink, read_lines
 from handwriter.render import ink_to_svg, layout_page, render_gif, render_png, save_inks
 
@@ -100,12 +103,16 @@ def test_save_inks_round_trips_npz(tmp_path):
         np.testing.assert_array_equal(a.strokes, b.strokes)
 
 
-def test_ink_methods_use_the_renderer(tmp_path):
-    ink = make_ink()
-    assert ink.to_svg(color="red").count('stroke="red"') == 1
-    ink.save(tmp_path / "one.SVG")
+def test_saving_lives_in_render_and_ink_never_imports_it(tmp_path):
+    save_inks([make_ink()], tmp_path / "one.SVG")
     assert ET.parse(tmp_path / "one.SVG").getroot().tag == SVG + "svg"
     assert not list(tmp_path.glob("*.tmp"))
+    imported = set()
+    for source in Path(handwriter.ink.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                imported.add(node.module or "")
+    assert imported and not {m for m in imported if "render" in m or "plotter" in m}
 
 
 def test_unknown_extension_names_it_and_the_choices(tmp_path):

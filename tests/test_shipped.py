@@ -9,7 +9,8 @@ from PIL import Image
 from handwriter.cli import main
 from handwriter.ink import Ink
 from handwriter.reader import InkReader, edit_distance
-from handwriter.sample import WRITING, SampleConfig, Writer, generate, write_page
+from handwriter.sample import WRITING, SampleConfig, Writer, generate
+from handwriter.writing import write_page
 
 
 def test_readme_first_command_writes_handwriting_with_the_shipped_model(tmp_path):

@@ -53,17 +53,6 @@ class Ink:
     def from_stroke_list(cls, strokes: list[np.ndarray], **kw) -> Ink:
         return cls(points_to_offsets(*join_strokes(strokes)), **kw)
 
-    def to_svg(self, **kw) -> str:
-        from ..render import ink_to_svg
-
-        return ink_to_svg([self], **kw)
-
-    def save(self, path: str | Path, **kw) -> None:
-        """Write to a file whose kind follows the extension (.svg .png .gif .npz .inkml)."""
-        from ..render import save_inks
-
-        save_inks([self], path, **kw)
-
 
 def offsets_to_points(strokes: np.ndarray) -> np.ndarray:
     return np.cumsum(np.asarray(strokes, dtype=np.float64)[:, :2], axis=0)

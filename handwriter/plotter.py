@@ -1,0 +1,159 @@
+"""Sheets for pen plotters: stroke ordering, plotter SVG, G-code (GRBL), HPGL, and saving.
+
+Plotter output is single-line ink in real millimetres: one path per pen-down stroke, no
+fills. Strokes are reordered (nearest next stroke, either way round) to cut the distance
+the pen travels in the air; the machine's origin is the sheet's top-left corner unless
+`origin_bottom_left`, as GRBL machines with y up want.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .ink import atomic_write
+from .layout import Sheet
+from .render import render_sheet_png
+
+HPGL_UNITS = 40.0   # plotter units per mm (HP-GL: 0.025 mm)
+FORMATS = (".svg", ".png", ".gcode", ".hpgl")
+DOT = 0.2           # mm: the length of the dash that stands for a dot in an SVG
+
+
+@dataclass
+class PlotterConfig:
+    pen: str = "servo"           # how the pen lifts: servo (M3 S<value>) or z (G0 Z<value>)
+    pen_up: float = 30.0         # servo value or Z height (mm) with the pen up
+    pen_down: float = 0.0        # servo value or Z height (mm) with the pen on the paper
+    pen_delay: float = 0.15      # seconds to wait (G4) after the pen moves up or down
+    draw_feed: float = 1500.0    # mm/min while drawing
+    travel_feed: float = 3000.0  # mm/min with the pen up
+    header: str = "G21\\nG90"     # G-code before the drawing (\n between lines); mm, absolute
+    footer: str = "G0 X0 Y0"     # G-code after it, with the pen up
+    origin_bottom_left: bool = False  # G-code/HPGL y up from the bottom-left corner
+    order: bool = True           # reorder strokes to cut pen-up travel
+
+
+def order_strokes(strokes: list[np.ndarray], start=(0.0, 0.0)) -> list[np.ndarray]:
+    """Strokes in a greedy nearest-neighbour order from `start`, each drawn from whichever
+    end is nearer: a plotter then spends less time with its pen in the air."""
+    heads = np.array([s[0] for s in strokes]).reshape(-1, 2)
+    tails = np.array([s[-1] for s in strokes]).reshape(-1, 2)
+    left = np.ones(len(strokes), dtype=bool)
+    at = np.asarray(start, dtype=np.float64)
+    out = []
+    for _ in range(len(strokes)):
+        to_head = np.where(left, np.hypot(*(heads - at).T), np.inf)
+        to_tail = np.where(left, np.hypot(*(tails - at).T), np.inf)
+        i, j = int(to_head.argmin()), int(to_tail.argmin())
+        stroke = strokes[i] if to_head[i] <= to_tail[j] else strokes[j][::-1]
+        left[i if to_head[i] <= to_tail[j] else j] = False
+        out.append(stroke)
+        at = stroke[-1]
+    return out
+
+
+def travel(strokes: list[np.ndarray], start=(0.0, 0.0)) -> float:
+    """Pen-up distance in mm from `start` through the strokes in order, and back."""
+    starts = np.array([s[0] for s in strokes] + [start], dtype=np.float64)
+    ends = np.array([start] + [s[-1] for s in strokes], dtype=np.float64)
+    return float(np.hypot(*(starts - ends).T).sum())
+
+
+def plot_order(sheet: Sheet, cfg: PlotterConfig) -> list[np.ndarray]:
+    return order_strokes(sheet.strokes) if cfg.order else sheet.strokes
+
+
+def machine_xy(sheet: Sheet, cfg: PlotterConfig, stroke: np.ndarray) -> np.ndarray:
+    return np.stack([stroke[:, 0], sheet.height - stroke[:, 1]], 1) if cfg.origin_bottom_left \
+        else stroke
+
+
+def check_plotter(cfg: PlotterConfig) -> None:
+    """Clear errors for settings no machine takes, before any writing is done."""
+    if cfg.pen not in ("servo", "z"):
+        raise ValueError(f"--pen: expected servo or z, got {cfg.pen!r}")
+    if not (cfg.draw_feed > 0 and cfg.travel_feed > 0 and cfg.pen_delay >= 0):
+        raise ValueError("--draw-feed and --travel-feed must be above 0, --pen-delay at least 0")
+
+
+def to_svg(sheet: Sheet, strokes: list[np.ndarray]) -> str:
+    """A plotter SVG: the sheet's size in mm, one unfilled path per stroke, user unit 1 mm."""
+    out = ['<svg xmlns="http://www.w3.org/2000/svg" version="1.1" '
+           f'width="{sheet.width:g}mm" height="{sheet.height:g}mm" '
+           f'viewBox="0 0 {sheet.width:g} {sheet.height:g}">',
+           '<g fill="none" stroke="black" stroke-width="0.3" stroke-linecap="round" '
+           'stroke-linejoin="round">']
+    for stroke in strokes:
+        if len(stroke) == 1:  # a dot: a short dash, as SVG readers drop zero-length paths
+            stroke = stroke + [[0.0, 0.0], [DOT, 0.0]]
+        out.append('<path d="M' + " L".join(f"{x:.2f} {y:.2f}" for x, y in stroke) + '"/>')
+    out.append("</g>\n</svg>\n")
+    return "\n".join(out)
+
+
+def to_gcode(sheet: Sheet, strokes: list[np.ndarray], cfg: PlotterConfig) -> str:
+    """GRBL-style G-code: pen up before every travel (G0), down before drawing (G1 at
+    `draw_feed`); the header and footer are the user's."""
+    check_plotter(cfg)
+
+    def pen(value: float) -> list[str]:
+        move = f"M3 S{value:g}" if cfg.pen == "servo" else f"G0 Z{value:g}"
+        return [move] + ([f"G4 P{cfg.pen_delay:g}"] if cfg.pen_delay else [])
+
+    out = cfg.header.replace("\\n", "\n").splitlines() + pen(cfg.pen_up)
+    for stroke in strokes:
+        xy = machine_xy(sheet, cfg, stroke)
+        out.append(f"G0 X{xy[0, 0]:.2f} Y{xy[0, 1]:.2f} F{cfg.travel_feed:g}")
+        out += pen(cfg.pen_down)
+        out += [f"G1 X{x:.2f} Y{y:.2f} F{cfg.draw_feed:g}" for x, y in xy[1:]]
+        out += pen(cfg.pen_up)
+    out += cfg.footer.replace("\\n", "\n").splitlines()
+    return "\n".join(out) + "\n"
+
+
+def to_hpgl(sheet: Sheet, strokes: list[np.ndarray], cfg: PlotterConfig) -> str:
+    """HP-GL in plotter units (40 per mm): PU to each stroke's start, PD along it."""
+    out = ["IN", "SP1"]
+    for stroke in strokes:
+        xy = np.round(machine_xy(sheet, cfg, stroke) * HPGL_UNITS).astype(int)
+        out.append(f"PU{xy[0, 0]},{xy[0, 1]}")
+        out.append("PD" + ",".join(f"{x},{y}" for x, y in (xy[1:] if len(xy) > 1 else xy)))
+    out += ["PU", "SP0"]
+    return ";".join(out) + ";\n"
+
+
+def sheet_paths(path: str | Path, count: int) -> list[Path]:
+    """`letter.svg` for one sheet; `letter-1.svg`, `letter-2.svg`, ... for more."""
+    path = Path(path)
+    if count == 1:
+        return [path]
+    return [path.with_name(f"{path.stem}-{i + 1}{path.suffix}") for i in range(count)]
+
+
+def save_sheets(sheets: list[Sheet], path: str | Path, cfg: PlotterConfig | None = None,
+                **png) -> list[tuple[Path, float, float]]:
+    """Write each sheet to a file of the kind `path`'s extension names (numbered when more
+    than one), atomically; `png` options go to `render_sheet_png`. Returns, per file, its
+    path and the pen-up travel in mm before and after ordering."""
+    cfg = cfg or PlotterConfig()
+    kind = Path(path).suffix.lower()
+    if kind not in FORMATS:
+        raise ValueError(f"{path}: a page can be saved as {' '.join(FORMATS)}, not "
+                         f"{kind or '(no extension)'!r}")
+    if kind != ".png" and png:
+        raise TypeError(f"{path}: drawing options are for .png only, got {sorted(png)}")
+    out = []
+    for sheet, target in zip(sheets, sheet_paths(path, len(sheets)), strict=True):
+        strokes = plot_order(sheet, cfg)
+        if kind == ".png":
+            render_sheet_png(sheet.width, sheet.height, strokes, target, **png)
+        else:
+            text = (to_svg(sheet, strokes) if kind == ".svg" else
+                    to_gcode(sheet, strokes, cfg) if kind == ".gcode" else
+                    to_hpgl(sheet, strokes, cfg))
+            atomic_write(target, lambda f, text=text: f.write(text.encode("ascii")))
+        out.append((target, travel(sheet.strokes), travel(strokes)))
+    return out

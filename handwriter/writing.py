@@ -1,0 +1,230 @@
+"""Writing text legibly: lines grown a segment at a time from the best of many drafts.
+
+All lines of a page grow together, one batch of drafts per segment; a draft is kept by the
+shipped reader's verdict (or the window's pacing), never when the pen slipped or scribbled.
+`write_sheets` wraps a letter, writes it and lays it out on paper (`layout`).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+from tqdm import tqdm
+
+from .data import MODEL_UNITS
+from .ink import Ink
+from .layout import PageConfig, Sheet, chars_per_line, place_lines, wrap_text
+from .reader import InkReader
+from .sample import WRITING, Pen, SampleConfig, Writer, draw, encode_texts, start_pen
+
+STYLE_TEXT = "in my hand"  # what the model writes to make a --style primer
+# Limits no UNIPEN validation or test line (835) reaches, in line heights: the longest
+# straight pen-down run there is 3.7; the most pen-down path in any 1.5-wide strip, per unit
+# width, is 7.7. Sampled descenders may run a little longer and still read well.
+SLIP = 6.0
+CROWDED = 8.0
+
+
+def spoiled(ink: Ink) -> bool:
+    """The pen slipped, or it scribbled in place: a draft never to keep.
+
+    A slip is a long straight pen-down line (its chord 95% of its path); one ruins a whole
+    page, as the layout then scales every line down to fit it. A scribble is a zigzag that
+    crowds far more ink into a strip of the line than anyone writes.
+    """
+    strokes = ink.strokes.astype(np.float64)
+    if len(strokes) < 2:
+        return False
+    points = np.cumsum(strokes[:, :2], 0)
+    lifts = np.r_[0, np.cumsum(strokes[:-1, 2])]      # same value: same pen-down run
+    drawn = np.r_[0, np.hypot(strokes[1:, 0], strokes[1:, 1]) * (strokes[:-1, 2] == 0)]
+    path = np.cumsum(drawn)
+    ahead = np.minimum(np.searchsorted(path, path + SLIP), len(path) - 1)
+    chord = np.linalg.norm(points[ahead] - points, axis=1)
+    straight = chord > np.maximum(0.95 * (path[ahead] - path), 0.95 * SLIP)
+    if (straight & (lifts[ahead] == lifts)).any():
+        return True
+    middle = points[:, 0] - strokes[:, 0] / 2          # of the segment ending at each point
+    per_strip = np.bincount(((middle - middle.min()) / 0.25).astype(int), weights=drawn)
+    return bool(np.convolve(per_strip, np.ones(6), "valid").max() / 1.5 > CROWDED)
+
+
+def pacing(phi: Tensor, x: np.ndarray, start: int, end: int) -> float:
+    """How evenly the window moved over characters start..end-1, in time and on the page.
+
+    The least of two ratios, each a least stretch of five characters over the line's mean
+    (1 = perfectly even): points per character, low for a squeezed or skipped word, and the
+    pen's rightward advance per character, low for words written over each other.
+    """
+    focus = phi[:, :end].argmax(1).numpy()           # the character each point was written for
+    dwell = np.bincount(focus, minlength=end)[start:].astype(np.float64)
+    chars = np.arange(start, end)
+    written = dwell > 0
+    if written.sum() < 2:
+        return 0.0
+    at = np.bincount(focus, weights=x, minlength=end)[start:][written] / dwell[written]
+    advance = np.diff(np.interp(chars, chars[written], at))
+    return min(least_stretch(dwell), least_stretch(advance))
+
+
+def least_stretch(per_char: np.ndarray) -> float:
+    width = min(5, len(per_char))
+    stretch = np.convolve(per_char, np.ones(width) / width, "valid")
+    return float(stretch.min() / per_char.mean()) if per_char.mean() > 0 else 0.0
+
+
+def score_drafts(drafts: list[Ink], phis: list[Tensor], start: int, written: list[int],
+                 reader: InkReader | None = None) -> list[float]:
+    """Higher is better; -inf for a `spoiled` draft. `written[i]` characters are done.
+
+    With a reader: how well each draft reads as the text written so far (minus CTC nats
+    per character). Without: `pacing`; characters before `start` are the primer's.
+    """
+    keep = [not spoiled(d) for d in drafts]
+    kept = [(d, n) for d, n, k in zip(drafts, written, keep, strict=True) if k]
+    if reader is not None and kept:
+        scores = iter(-reader.nats_per_char([d for d, _ in kept], [d.text[:n] for d, n in kept]))
+    else:
+        scores = (pacing(phi, np.cumsum(d.strokes[:, 0], dtype=np.float64), start, start + n)
+                  for d, phi, n, k in zip(drafts, phis, written, keep, strict=True) if k)
+    return [float(next(scores)) if k else -math.inf for k in keep]
+
+
+def write_line(writer: Writer, text: str, cfg: SampleConfig, primer: Ink | None = None,
+               prefix: str = "", reader: InkReader | None = None,
+               generator: torch.Generator | None = None, retries: int = 3) -> Ink:
+    """One line, grown `cfg.segment` points at a time from the best of `cfg.candidates` drafts
+    (see `write_lines_together`)."""
+    return write_lines_together(writer, [text], cfg, primer, prefix, reader, generator,
+                                retries)[0]
+
+
+def write_lines_together(writer: Writer, texts: list[str], cfg: SampleConfig,
+                         primer: Ink | None = None, prefix: str = "",
+                         reader: InkReader | None = None,
+                         generator: torch.Generator | None = None, retries: int = 3,
+                         progress: bool = False) -> list[Ink]:
+    """Lines grown together, `cfg.segment` points at a time, each from the best of its
+    `cfg.candidates` drafts: all lines' drafts are one batch, and a finished line drops out.
+
+    Choosing per segment rather than per line means each word gets its own chances: a
+    line is only as legible as its worst word. A segment whose drafts are all spoiled is
+    drawn again, and a line whose window never passes the end of the text within
+    `cfg.max_points` is started again; each up to `retries` times.
+    """
+    K, n = cfg.candidates, len(texts)
+    if generator is None:
+        generator = torch.Generator().manual_seed(cfg.seed)
+    codes, text_mask, _ = encode_texts(writer, texts, prefix)
+    first = start_pen(writer, n, codes, text_mask, primer)
+
+    def empty(text: str) -> Ink:
+        return Ink(np.zeros((0, 3), np.float32), text=text,
+                   meta={"finished": False, "units": MODEL_UNITS})
+
+    lines = [empty(t) for t in texts]
+    phis_so_far: list[Tensor | None] = [None] * n
+    pens = [first.rows([i] * K) for i in range(n)]
+    redraws, starts = [0] * n, [0] * n
+    active = list(range(n))
+    bar = tqdm(total=sum(map(len, texts)), disable=not progress, file=sys.stderr,
+               desc=f"0/{n} lines", bar_format="{desc} |{bar}| {percentage:3.0f}% of the text "
+               "[{elapsed}<{remaining}]")
+    shown = [0] * n
+    while active:
+        room = min(cfg.max_points - len(lines[i]) for i in active)
+        segment = replace(cfg, max_points=min(cfg.segment, room))
+        batch = [texts[i] for i in active for _ in range(K)]
+        inks, phis, pen = draw(writer, segment, batch, None, prefix, generator,
+                               Pen.cat([pens[i] for i in active]))
+        drafts, draft_phis, written = [], [], []
+        for j, (ink, phi) in enumerate(zip(inks, phis, strict=True)):
+            i = active[j // K]
+            phi = phi[:len(ink), :len(prefix) + len(texts[i]) + 1]  # no other line's padding
+            if phis_so_far[i] is not None:
+                phi = torch.cat([phis_so_far[i], phi])
+            drafts.append(Ink(np.concatenate([lines[i].strokes, ink.strokes]), text=texts[i],
+                              meta=ink.meta))
+            draft_phis.append(phi)
+            written.append(len(texts[i]) if ink.meta["finished"] else
+                           min(max(int(phi[-1].argmax()) - len(prefix), 0), len(texts[i])))
+        scores = score_drafts(drafts, draft_phis, len(prefix), written, reader)
+        for j, i in enumerate(active):
+            best = j * K + int(np.argmax(scores[j * K:(j + 1) * K]))
+            if scores[best] == -math.inf and redraws[i] < retries:
+                redraws[i] += 1
+                continue
+            lines[i], phis_so_far[i], pens[i] = drafts[best], draft_phis[best], pen.rows([best] * K)
+            redraws[i] = 0
+            bar.update(max(written[best] - shown[i], 0))
+            shown[i] = max(shown[i], written[best])
+            if not lines[i].meta["finished"] and len(lines[i]) >= cfg.max_points \
+                    and starts[i] < retries:  # start the line again
+                starts[i] += 1
+                lines[i], phis_so_far[i], pens[i] = empty(texts[i]), None, first.rows([i] * K)
+        active = [i for i in active if not lines[i].meta["finished"]
+                  and len(lines[i]) < cfg.max_points]
+        bar.set_description_str(f"{n - len(active)}/{n} lines")
+    bar.update(bar.total - bar.n)
+    bar.close()
+    return lines
+
+
+def write_page(writer: Writer, lines: list[str], cfg: SampleConfig, style: int | None = None,
+               primer: Ink | None = None, primer_text: str = "", retries: int = 3,
+               reader: InkReader | None = None, progress: bool = False) -> list[Ink]:
+    """Write the text lines together (`write_lines_together`), in one hand if primed.
+
+    `style` N primes every line with the model's own writing of STYLE_TEXT for seed N.
+    (Priming with a whole first line would be simpler, but primer plus line is then
+    longer than any line the model trained on, and it writes smaller and smaller.)
+    """
+    if cfg.candidates < 1 or cfg.segment < 1:
+        raise ValueError(f"candidates and segment must be at least 1, got {cfg.candidates} "
+                         f"and {cfg.segment}")
+    if style is not None and primer is None:
+        style_cfg = SampleConfig(seed=style, bias=max(cfg.bias, 1.0), max_points=cfg.max_points,
+                                 candidates=cfg.candidates)
+        primer = write_page(writer, [STYLE_TEXT], style_cfg, reader=reader)[0]
+        primer_text = STYLE_TEXT
+    prefix = primer_text + " " if primer else ""
+    return write_lines_together(writer, lines, cfg, primer, prefix, reader, retries=retries,
+                                progress=progress)
+
+
+def write(text: str, bias: float = WRITING.bias, seed: int = 0, style: int | None = None,
+          model: str | Path | None = None, width: int = 45) -> list[Ink]:
+    """`text` in handwriting, one Ink per line of at most `width` characters (its own line
+    breaks kept), by the shipped synthesis model unless `model`."""
+    writer = Writer.load(model, synthesis=True)
+    lines = [line.text for line in wrap_text(text, width)]
+    return write_page(writer, lines, replace(WRITING, seed=seed, bias=bias), style=style,
+                      reader=InkReader.load())
+
+
+def write_sheets(writer: Writer, text: str, page: PageConfig, cfg: SampleConfig,
+                 style: int | None = None, primer: Ink | None = None, primer_text: str = "",
+                 reader: InkReader | None = None, progress: bool = False) -> list[Sheet]:
+    """A letter on paper: wrapped to the page (`layout.wrap_text`), its lines written in one
+    batch (`write_page`), laid out on as many sheets as it needs (`layout.place_lines`)."""
+    lines = wrap_text(text, chars_per_line(page))
+    inks = write_page(writer, [line.text for line in lines], cfg, style, primer, primer_text,
+                      reader=reader, progress=progress)
+    return place_lines(inks, lines, page, seed=cfg.seed)
+
+
+def write_pages(text: str, page: str | PageConfig = "A5", bias: float = WRITING.bias,
+                seed: int = 0, style: int | None = None, model: str | Path | None = None,
+                progress: bool = False) -> list[Sheet]:
+    """`text` written on sheets of `page` (a name like "A5", "WxH" in mm, or a PageConfig),
+    by the shipped models unless `model`; save them with `handwriter.save_sheets`."""
+    page = PageConfig(page=page) if isinstance(page, str) else page
+    return write_sheets(Writer.load(model, synthesis=True), text, page,
+                        replace(WRITING, seed=seed, bias=bias), style=style,
+                        reader=InkReader.load(), progress=progress)

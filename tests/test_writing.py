@@ -1,0 +1,165 @@
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from handwriter import writing
+from handwriter.ink import Ink
+from handwriter.sample import SampleConfig, Writer, draw, generate
+from handwriter.writing import write_line, write_page
+
+
+@pytest.fixture(scope="module")
+def synth(synth_model):
+    return Writer.load(synth_model)
+
+
+def strokes_of(inks):
+    return [ink.strokes for ink in inks]
+
+
+# ---------------------------------------------------------------- pages and retries
+
+
+def test_write_page_gives_one_line_per_text(synth):
+    lines = ["ab ab", "hello", "xyz."]
+    cfg = SampleConfig(max_points=300, seed=5)
+    inks = write_page(synth, lines, cfg)
+    assert [ink.text for ink in inks] == lines
+    assert all(ink.meta["finished"] and 0 < len(ink) < 300 for ink in inks)
+    again = write_page(synth, lines, cfg)
+    for a, b in zip(strokes_of(inks), strokes_of(again), strict=True):
+        np.testing.assert_array_equal(a, b)
+    styled = write_page(synth, lines, cfg, style=3)
+    assert [ink.text for ink in styled] == lines
+    assert not np.array_equal(styled[0].strokes, inks[0].strokes)
+
+
+def test_write_line_carries_on_from_its_pen_exactly(synth, monkeypatch):
+    """With one candidate, growing a line segment by segment is plain sampling."""
+    monkeypatch.setattr(writing, "spoiled", lambda ink: False)  # random weights scribble
+    cfg = SampleConfig(max_points=40, seed=3, segment=7)
+    for text in ("ab", "abcdefghijklmnopqrstuvwxyz"):
+        grown = write_line(synth, text, cfg, generator=torch.Generator().manual_seed(3),
+                           retries=0)
+        plain, _ = generate(synth, cfg, [text])
+        np.testing.assert_array_equal(grown.strokes, plain[0].strokes)
+        assert grown.meta["finished"] == plain[0].meta["finished"]
+    assert not grown.meta["finished"] and len(grown) == 40  # the long line hit the cap
+
+
+def test_a_line_that_never_finishes_is_started_again(synth, monkeypatch):
+    lengths = []
+
+    def spy(*args, **kw):
+        inks, phis, pen = draw(*args, **kw)
+        lengths.append(len(inks[0]))
+        return inks, phis, pen
+
+    monkeypatch.setattr(writing, "draw", spy)
+    monkeypatch.setattr(writing, "spoiled", lambda ink: False)
+    cfg = SampleConfig(max_points=20, segment=8, candidates=2)
+    line = write_line(synth, "abcdefghijklmnopqrstuvwxyz", cfg, retries=2)
+    # three attempts of three segments (8 + 8 + 4 points): after the cap, a fresh line
+    assert lengths == [8, 8, 4] * 3
+    assert len(line) == 20 and not line.meta["finished"]
+    lengths.clear()
+    assert write_line(synth, "ab", cfg, retries=2).meta["finished"] and len(lengths) == 1
+
+
+def test_a_segment_with_only_spoiled_drafts_is_drawn_again_then_kept(synth, monkeypatch):
+    calls = []
+
+    def spy(*args, **kw):
+        calls.append(args[2])
+        return draw(*args, **kw)
+
+    monkeypatch.setattr(writing, "draw", spy)
+    monkeypatch.setattr(writing, "spoiled", lambda ink: True)
+    text = "abcdefghijklmnopqrstuvwxyz"
+    line = write_line(synth, text, SampleConfig(max_points=20, candidates=3), retries=2)
+    # each of the 3 attempts at the (unfinishable) line redraws its segment twice
+    assert calls == [[text] * 3] * 9 and len(line) == 20 and not line.meta["finished"]
+
+
+def test_a_long_straight_pen_down_line_is_a_slip():
+    def ink(*strokes):
+        """Rows [dx, dy, pen_lift]; a lift after each stroke, then a long pen-up move."""
+        rows = []
+        for stroke in strokes:
+            stroke = np.array(stroke, np.float32)
+            stroke[-1, 2] = 1
+            rows += [stroke, [[6.0, 0.0, 0.0]]]
+        return Ink(np.concatenate(rows[:-1]))
+
+    t = np.linspace(0, 6 * np.pi, 60)              # a wavy pen-down line 12 heights long
+    wave = np.stack([np.full(60, 0.2), 0.3 * np.cos(t), np.zeros(60)], 1)
+    straight = np.tile([[0.2, -0.1, 0]], (32, 1))   # 7.2 heights, dead straight
+    assert not writing.spoiled(ink(wave, wave))  # the 6-height pen-up move is a gap, fine
+    assert writing.spoiled(ink(wave, np.r_[wave, straight]))
+    assert not writing.spoiled(ink(wave, straight[:20], straight[:20]))
+
+
+def test_a_zigzag_scribble_in_place_spoils_a_draft():
+    t = np.arange(40)
+    zigzag = np.stack([np.full(40, 0.05), np.where(t % 2, 1.0, -1.0), np.zeros(40)], 1)
+    zigzag[-1, 2] = 1
+    assert writing.spoiled(Ink(zigzag.astype(np.float32)))
+    calm = zigzag * [4, 0.25, 1]                     # the same strokes, spread out and flat
+    assert not writing.spoiled(Ink(calm.astype(np.float32)))
+
+
+def test_pacing_is_one_for_even_writing_and_low_for_squeezed_or_overwritten_words():
+    def phi(dwell):  # one-hot window weights: each character attended for `dwell` points
+        focus = np.repeat(np.arange(len(dwell)), dwell)
+        return F.one_hot(torch.from_numpy(focus), len(dwell) + 1).float()
+
+    def x(dwell, advance):  # the pen is `advance` further right on each next character
+        return np.repeat(np.cumsum(advance), dwell)
+
+    even = [10] * 12
+    assert writing.pacing(phi(even), x(even, [1.0] * 12), 0, 12) == pytest.approx(1.0)
+    squeezed = [10] * 7 + [1] * 5
+    assert writing.pacing(phi(squeezed), x(squeezed, [1.0] * 12), 0, 12) == pytest.approx(
+        1 / np.mean(squeezed))
+    overwritten = [1.0] * 6 + [0.1] * 6             # even in time, but piled up on the page
+    assert writing.pacing(phi(even), x(even, overwritten), 0, 12) == pytest.approx(
+        0.1 / np.mean(overwritten[1:]))
+    primed = [1] * 5 + [10] * 7                     # the primer's characters are skipped
+    assert writing.pacing(phi(primed), x(primed, [0.1] * 5 + [1.0] * 7), 5, 12) == \
+        pytest.approx(1.0)
+
+
+def test_write_line_keeps_the_best_paced_draft(synth, monkeypatch):
+    drawn = []
+
+    def spy(*args, **kw):
+        inks, phis, pen = draw(*args, **kw)
+        drawn.append((inks, phis))
+        return inks, phis, pen
+
+    monkeypatch.setattr(writing, "draw", spy)
+    monkeypatch.setattr(writing, "spoiled", lambda ink: False)
+    line = write_line(synth, "ab ab", SampleConfig(max_points=300, seed=1, candidates=3))
+    (inks, phis), = drawn                          # it finished within the first segment
+    scores = [writing.pacing(phi[:len(c)], np.cumsum(c.strokes[:, 0], dtype=np.float64), 0, 5)
+              for c, phi in zip(inks, phis, strict=True)]
+    np.testing.assert_array_equal(line.strokes, inks[int(np.argmax(scores))].strokes)
+
+
+def test_python_api_writes_and_samples_in_a_few_lines(tiny_model, synth_model):
+    import handwriter
+
+    ink, = handwriter.write("ab ab", bias=0.75, seed=2, model=synth_model)
+    assert ink.text == "ab ab" and ink.meta["finished"] and len(ink) > 1
+    again, = handwriter.write("ab ab", bias=0.75, seed=2, model=synth_model)
+    np.testing.assert_array_equal(ink.strokes, again.strokes)
+    inks = handwriter.sample_lines(n=2, seed=1, model=tiny_model)
+    assert len(inks) == 2 and all(len(i) == SampleConfig().max_points for i in inks)
+
+
+def test_write_wraps_a_paragraph_into_lines(synth_model):
+    import handwriter
+
+    inks = handwriter.write("ab ab ab\nabc", seed=1, model=synth_model, width=5)
+    assert [ink.text for ink in inks] == ["ab ab", "ab", "abc"]
