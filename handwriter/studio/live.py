@@ -12,6 +12,7 @@ import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -41,22 +42,24 @@ class Job:
 
 
 class Models:
-    """The shipped models, loaded on first use and shared by every request (read-only)."""
+    """The models (shipped unless given), loaded on first use and shared by every request."""
 
-    def __init__(self) -> None:
+    def __init__(self, synthesis: str | Path | None = None,
+                 unconditional: str | Path | None = None, reader: str | Path | None = None):
+        self.paths = synthesis, unconditional, reader
         self.styles: dict[int, Ink] = {}
 
     @cached_property
     def synthesis(self) -> Writer:
-        return Writer.load(synthesis=True)
+        return Writer.load(self.paths[0], synthesis=True)
 
     @cached_property
     def unconditional(self) -> Writer:
-        return Writer.load()
+        return Writer.load(self.paths[1])
 
     @cached_property
     def reader(self) -> InkReader:
-        return InkReader.load()
+        return InkReader.load(self.paths[2])
 
     def numbered_style(self, style: int) -> Ink:
         """`write --style N`'s primer, made once per N (it takes a few seconds)."""
