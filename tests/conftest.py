@@ -108,8 +108,9 @@ def cursive_npz(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def studio_url(tmp_path_factory):
-    """A live studio server on loopback, in a thread, saving styles to a temporary folder."""
+def studio_url(tmp_path_factory, synth_model, tiny_model):
+    """A live studio server on loopback, in a thread, with the tiny models and the shipped
+    reader, saving styles to a temporary folder."""
     import socket
     import threading
     import time
@@ -118,6 +119,7 @@ def studio_url(tmp_path_factory):
 
     from handwriter.studio import StudioConfig
     from handwriter.studio.app import create_app
+    from handwriter.studio.live import Models
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HANDWRITER_DATA_DIR", str(tmp_path_factory.mktemp("studio-data")))
@@ -125,8 +127,8 @@ def studio_url(tmp_path_factory):
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
         cfg = StudioConfig(port=port, max_text=200, max_active=1)
-        server = uvicorn.Server(uvicorn.Config(create_app(cfg), host=cfg.host, port=port,
-                                               log_level="warning"))
+        app = create_app(cfg, Models(synth_model, tiny_model))
+        server = uvicorn.Server(uvicorn.Config(app, host=cfg.host, port=port, log_level="warning"))
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         while not server.started:
