@@ -251,7 +251,7 @@ def serve(cfg: StudioConfig, open_browser: bool = False) -> None:
 
     torch.set_num_threads(1)  # one core per generation: concurrent pages share the CPU well
     url = f"http://{'localhost' if cfg.host in ('127.0.0.1', '::1') else cfg.host}:{cfg.port}/"
-    print(f"handwriter studio: {url}  (Ctrl-C stops it)")
+    print(f"handwriter studio: {url}  (Ctrl-C stops it)", flush=True)
     if open_browser:
         threading.Timer(1.0, webbrowser.open, [url]).start()
     uvicorn.run(create_app(cfg), host=cfg.host, port=cfg.port, log_level="warning")
