@@ -73,11 +73,12 @@ function replaceLine(line, points) {
   addPoints(line, points);
 }
 
-function fitPage() {
+function fitPage() {  // the page's slots, grown to hold ink that strays past them
   const box = svg.getBBox();
-  const width = Math.max(900, box.x + box.width + MARGIN);
-  const height = Math.max(page.length * LINE_HEIGHT, box.y + box.height) + MARGIN;
-  svg.setAttribute("viewBox", `0 0 ${width.toFixed(0)} ${height.toFixed(0)}`);
+  const left = Math.min(0, box.x - MARGIN), top = Math.min(0, box.y - MARGIN);
+  const right = Math.max(900, box.x + box.width + MARGIN);
+  const bottom = Math.max(page.length * LINE_HEIGHT, box.y + box.height) + MARGIN;
+  svg.setAttribute("viewBox", [left, top, right - left, bottom - top].map(Math.round).join(" "));
 }
 
 // ------------------------------------------------------------------ streaming
