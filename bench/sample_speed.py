@@ -1,6 +1,6 @@
 """Sampling speed: handwriter's `generate` vs a naive loop over the training-time modules.
 
-    python bench/sample_speed.py [--threads 1] [--points 300]
+    python bench/sample_speed.py [--threads 1] [--points 300] [--batches 1 64]
 
 The naive loop is what a direct port does: call `HandwritingNet.forward` on one point at a
 time, carrying the state, then split the mixture and draw. Models: the two shipped (3x256)
@@ -59,6 +59,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--points", type=int, default=300)
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 64])
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     graves = HandwritingNet(ModelConfig(hidden_size=400)).eval()
@@ -69,7 +70,7 @@ def main() -> None:
     print("| model | batch | handwriter points/s | naive loop points/s | speed-up |")
     print("|---|---:|---:|---:|---:|")
     for name, writer in writers.items():
-        for batch in (1, 64):
+        for batch in args.batches:
             fast = rate(lambda w=writer, b=batch: ours(w, b, args.points))
             slow = rate(lambda w=writer, b=batch: naive(w, b, args.points))
             print(f"| {name} | {batch} | {fast:,.0f} | {slow:,.0f} | {fast / slow:.2f}x |",

@@ -32,7 +32,7 @@ def client(port: int, index: int, deadline: float, results: list) -> None:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
         sent = time.monotonic()
         first = last = None
-        points, ended = 0, False
+        points, ended, error = 0, False, ""
         try:
             connection.request("POST", "/api/write", body, {"Content-Type": "application/json"})
             response = connection.getresponse()
@@ -45,11 +45,12 @@ def client(port: int, index: int, deadline: float, results: list) -> None:
                     last = time.monotonic()
                     points += len(event["points"])
                 ended = event["type"] == "done"
-        except OSError:
-            pass
+                error = event.get("error", error)
+        except OSError as e:
+            error = f"{type(e).__name__}: {e}"
         finally:
             connection.close()
-        results.append({"client": index, "ended": ended, "points": points,
+        results.append({"client": index, "ended": ended, "points": points, "error": error,
                         "first": first - sent if first else None,
                         "streaming": last - first if first and last > first else None})
 
@@ -70,12 +71,12 @@ def main() -> None:
     server = subprocess.Popen([sys.executable, "-m", "handwriter.cli", "serve", "--port",
                                str(args.port)], env=env, stdout=subprocess.DEVNULL)
     try:
-        for _ in range(200):  # wait for it to listen
+        for _ in range(600):  # wait for it to listen
             try:
                 http.client.HTTPConnection("127.0.0.1", args.port).request("GET", "/")
                 break
             except OSError:
-                time.sleep(0.1)
+                time.sleep(0.5)
         warm: list = []
         client(args.port, 99, time.monotonic(), warm)  # loads the models once
         memory = [rss_mib(server.pid)]
@@ -95,6 +96,9 @@ def main() -> None:
         server.wait()
 
     done = [r for r in results if r["ended"]]
+    if not done:
+        errors = {r["error"] for r in results}
+        sys.exit(f"no stream ended in {args.seconds:g} s ({len(results)} requests; {errors})")
     firsts = sorted(r["first"] for r in done)
     per_client = []
     for i in range(args.clients):

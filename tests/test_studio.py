@@ -82,6 +82,7 @@ def test_from_nothing_shows_its_seed_and_the_seed_gives_the_same_lines(client, m
     ({"mode": "write", "text": "hi H"}, 400, "cannot write 'H'"),
     ({"mode": "write", "text": "hi", "bias": "high"}, 400, "bias must be a number"),
     ({"mode": "write", "text": "hi", "seed": -1}, 400, "seed must be between"),
+    ({"mode": "write", "text": "hi", "seed": 1.5}, 400, "seed must be a whole number"),
     ({"mode": "write", "text": "hi", "style": "nobody"}, 400, "no style named 'nobody'"),
     ({"mode": "write", "text": "hi", "style": 99}, 400, "style must be between 0 and 9"),
     ({"mode": "sample", "lines": 50}, 400, "lines must be between 1 and 6"),
@@ -187,3 +188,15 @@ def test_a_dropped_connection_stops_its_generation(studio_url, monkeypatch):
     time.sleep(0.5)
     assert len(chunks) == stopped_at < 6 * SampleConfig().max_points / live.CHUNK / 2
     assert threading.active_count() < 20
+
+
+def test_serve_binds_loopback_unless_told_otherwise(monkeypatch):
+    import uvicorn
+
+    from handwriter.cli import main
+
+    calls = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append(kw))
+    assert main(["serve", "--port", "9001"]) == 0
+    assert main(["serve", "--host", "0.0.0.0", "--max-active", "2"]) == 0
+    assert [(c["host"], c["port"]) for c in calls] == [("127.0.0.1", 9001), ("0.0.0.0", 8000)]

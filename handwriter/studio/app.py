@@ -197,6 +197,7 @@ def create_app(cfg: StudioConfig | None = None, models: Models | None = None) ->
             inks = inks_from(body, MAX_STYLE_POINTS, texts=True)
             for ink in inks:
                 models.synthesis.check_text(ink.text.strip())
+            models.synthesis.prime_strokes(inks[0])  # the line that primes must have ink
             name = body.get("name")
             if not isinstance(name, str):
                 raise ValueError("the style needs a name")

@@ -7,6 +7,7 @@ offsets in line heights (y up), rounded to 1e-3.
 
 from __future__ import annotations
 
+import math
 import random
 import textwrap
 from collections.abc import Iterator
@@ -74,8 +75,8 @@ def parse_job(request: dict, models: Models, max_text: int) -> Job:
         value = request.get(key, default)
         if value is None or value == "":
             return default
-        if isinstance(value, bool) or not isinstance(value, int | float) or kind is int \
-                and value != int(value):
+        if isinstance(value, bool) or not isinstance(value, int | float) \
+                or not math.isfinite(value) or kind is int and value != int(value):
             raise ValueError(f"{key} must be {'a whole number' if kind is int else 'a number'}")
         if not low <= value <= high:
             raise ValueError(f"{key} must be between {low} and {high}, got {value}")
