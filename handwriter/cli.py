@@ -246,6 +246,14 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .studio import StudioConfig
+    from .studio.app import serve
+
+    serve(config_from_args(StudioConfig, args), open_browser=args.open)
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from .train import export_model
 
@@ -264,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .reader import ReaderConfig, ReaderTrainConfig
     from .render import PenStyle
     from .sample import WRITING, SampleConfig
+    from .studio import StudioConfig
     from .train import TrainConfig
 
     parser = argparse.ArgumentParser(
@@ -389,6 +398,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--full-precision", action="store_true", help="keep fp32 weights")
     p.set_defaults(run=cmd_export)
+
+    p = commands.add_parser("serve", help="the studio: write, watch and draw in a browser",
+                            description="A web page to type text and watch the model write it "
+                            "live, write new lines from nothing, draw your own hand and save it "
+                            "as a style, and download SVG, PNG, GIF or InkML.")
+    p.add_argument("--open", action="store_true", help="open the page in the default browser")
+    add_config_flags(p, StudioConfig)
+    p.set_defaults(run=cmd_serve)
     return parser
 
 

@@ -189,13 +189,18 @@ def write_page(writer: Writer, lines: list[str], cfg: SampleConfig, style: int |
         raise ValueError(f"candidates and segment must be at least 1, got {cfg.candidates} "
                          f"and {cfg.segment}")
     if style is not None and primer is None:
-        style_cfg = SampleConfig(seed=style, bias=max(cfg.bias, 1.0), max_points=cfg.max_points,
-                                 candidates=cfg.candidates)
-        primer = write_page(writer, [STYLE_TEXT], style_cfg, reader=reader)[0]
-        primer_text = STYLE_TEXT
+        primer, primer_text = style_primer(writer, style, cfg, reader), STYLE_TEXT
     prefix = primer_text + " " if primer else ""
     return write_lines_together(writer, lines, cfg, primer, prefix, reader, retries=retries,
                                 progress=progress)
+
+
+def style_primer(writer: Writer, style: int, cfg: SampleConfig,
+                 reader: InkReader | None = None) -> Ink:
+    """Style N: the model's own writing of STYLE_TEXT for seed N, neater than `cfg` asks."""
+    style_cfg = SampleConfig(seed=style, bias=max(cfg.bias, 1.0), max_points=cfg.max_points,
+                             candidates=cfg.candidates)
+    return write_page(writer, [STYLE_TEXT], style_cfg, reader=reader)[0]
 
 
 def write(text: str, bias: float = WRITING.bias, seed: int = 0, style: int | None = None,

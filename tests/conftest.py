@@ -105,3 +105,34 @@ def cursive_npz(tmp_path_factory):
     path = tmp_path_factory.mktemp("data") / "cursive.npz"
     write_lines(path, inks)
     return path
+
+
+@pytest.fixture(scope="session")
+def studio_url(tmp_path_factory, synth_model, tiny_model):
+    """A live studio server on loopback, in a thread, with the tiny models and the shipped
+    reader, saving styles to a temporary folder."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from handwriter.studio import StudioConfig
+    from handwriter.studio.app import create_app
+    from handwriter.studio.live import Models
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HANDWRITER_DATA_DIR", str(tmp_path_factory.mktemp("studio-data")))
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        cfg = StudioConfig(port=port, max_text=200, max_active=1)
+        app = create_app(cfg, Models(synth_model, tiny_model))
+        server = uvicorn.Server(uvicorn.Config(app, host=cfg.host, port=port, log_level="warning"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        while not server.started:
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+        server.should_exit = True
+        thread.join(5)

@@ -14,7 +14,7 @@ from .core import (
     write_lines,
 )
 from .iamondb import read_iamondb
-from .inkml import read_inkml, write_inkml
+from .inkml import inkml_bytes, read_inkml, write_inkml
 from .stroke3 import read_stroke3, write_stroke3
 from .unipen import read_unipen
 
@@ -24,6 +24,7 @@ __all__ = [
     "FORMATS",
     "atomic_write",
     "guess_format",
+    "inkml_bytes",
     "read_ink",
     "join_strokes",
     "offsets_to_points",

@@ -173,6 +173,12 @@ def _number(value: float) -> str:
 
 def write_inkml(path: str | Path, inks: list[Ink]) -> None:
     """Write inks as one truth-annotated traceGroup each, y DOWN as InkML viewers expect."""
+    document = inkml_bytes(inks)
+    atomic_write(path, lambda f: f.write(document))
+
+
+def inkml_bytes(inks: list[Ink]) -> bytes:
+    """The InkML document `write_inkml` writes, in memory."""
     root = ET.Element("ink", xmlns=INKML_NS)
     trace_format = ET.SubElement(root, "traceFormat")
     for name in ("X", "Y"):
@@ -186,5 +192,4 @@ def write_inkml(path: str | Path, inks: list[Ink]) -> None:
             trace = ET.SubElement(group, "trace")
             trace.text = ", ".join(f"{_number(x)} {_number(-y)}" for x, y in stroke)
     ET.indent(root)
-    tree = ET.ElementTree(root)
-    atomic_write(path, lambda f: tree.write(f, encoding="UTF-8", xml_declaration=True))
+    return ET.tostring(root, encoding="UTF-8", xml_declaration=True)

@@ -1,0 +1,258 @@
+"""The studio's web server: a Starlette app around the shipped models and the saved styles.
+
+Ink streams as server-sent events over one POST (`/api/write`): a bad request is answered
+with a 4xx and `{"error": ...}` before any ink, and closing the connection cancels the
+stream, which stops its generation. The server writes nothing but the styles users save.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from importlib import resources
+
+import numpy as np
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from ..ink import Ink, inkml_bytes
+from ..render import ink_to_svg, render_gif, render_png
+from ..styles import MAX_POINTS as MAX_STYLE_POINTS
+from ..styles import list_styles, remove_style, save_style
+from . import StudioConfig
+from .live import STYLES, Models, page_events, parse_job
+
+STATIC = resources.files("handwriter") / "studio" / "static"
+EXPORTS = {"svg": "image/svg+xml", "png": "image/png", "gif": "image/gif",
+           "inkml": "application/inkml+xml"}
+
+
+class Busy(Exception):
+    """The queue is full."""
+
+
+class Gate:
+    """At most `slots` generations run; the rest wait first come, first served."""
+
+    def __init__(self, slots: int, max_waiting: int):
+        self.slots, self.max_waiting = slots, max_waiting
+        self.running = 0
+        self.waiting: list[object] = []
+        self.changed = asyncio.Event()
+
+    def join(self) -> object:
+        if len(self.waiting) >= self.max_waiting:
+            raise Busy
+        ticket = object()
+        self.waiting.append(ticket)
+        return ticket
+
+    async def turn(self, ticket: object) -> AsyncIterator[int]:
+        """Yield the ticket's place in the queue (1 = next) each time it changes, until it runs."""
+        shown = None
+        while not (self.waiting[0] is ticket and self.running < self.slots):
+            place = self.waiting.index(ticket) + 1
+            if place != shown:
+                shown = place
+                yield place
+            changed = self.changed
+            await changed.wait()
+        self.waiting.pop(0)
+        self.running += 1
+        self._notify()
+
+    def leave(self, ticket: object) -> None:
+        if ticket in self.waiting:
+            self.waiting.remove(ticket)
+        else:
+            self.running -= 1
+        self._notify()
+
+    def _notify(self) -> None:
+        self.changed.set()
+        self.changed = asyncio.Event()
+
+
+def error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+async def read_json(request: Request, limit: int) -> dict:
+    """The request's JSON object, read no further than `limit` bytes."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise HTTPException(413, f"the request is over the limit of {limit:,} bytes")
+    try:
+        value = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise HTTPException(400, "the request body is not JSON") from None
+    if not isinstance(value, dict):
+        raise HTTPException(400, "the request body must be a JSON object")
+    return value
+
+
+def inks_from(request: dict, max_points: int, texts: bool = False) -> list[Ink]:
+    """`{"lines": [{"strokes": [[dx, dy, pen_lift], ...], "text": ...}, ...]}` -> Inks."""
+    lines = request.get("lines")
+    if not isinstance(lines, list) or not lines:
+        raise ValueError("'lines' must be a non-empty list of {strokes, text}")
+    inks, total = [], 0
+    for i, line in enumerate(lines, 1):
+        if not isinstance(line, dict):
+            raise ValueError(f"line {i} must be an object with strokes and text")
+        try:
+            strokes = np.asarray(line.get("strokes", []), dtype=np.float64)
+        except (TypeError, ValueError):
+            strokes = None
+        if strokes is None or strokes.ndim != 2 or strokes.shape[1] != 3 \
+                or not np.isfinite(strokes).all() or np.abs(strokes).max(initial=0) > 1e6:
+            raise ValueError(f"line {i}: strokes must be rows of three finite numbers "
+                             "[dx, dy, pen_lift]")
+        total += len(strokes)
+        if total > max_points:
+            raise ValueError(f"the ink is over the limit of {max_points:,} points")
+        text = line.get("text", "")
+        if not isinstance(text, str) or (texts and not text.strip()):
+            raise ValueError(f"line {i} needs the text it says")
+        inks.append(Ink(strokes, text=text))
+    return inks
+
+
+def create_app(cfg: StudioConfig | None = None, models: Models | None = None) -> Starlette:
+    """The studio as an ASGI app (serve it with uvicorn, or test it with a TestClient)."""
+    cfg = cfg or StudioConfig()
+    models = models or Models()
+    workers = ThreadPoolExecutor(cfg.max_active + 1, thread_name_prefix="studio")
+    gate = Gate(cfg.max_active, cfg.max_waiting)
+
+    async def in_thread(function, *args):
+        return await asyncio.get_running_loop().run_in_executor(workers, function, *args)
+
+    async def index(request: Request) -> Response:
+        return FileResponse(str(STATIC / "index.html"))
+
+    async def styles(request: Request) -> Response:
+        return JSONResponse({"numbered": STYLES, "saved": list_styles(),
+                             "max_text": cfg.max_text})
+
+    async def write(request: Request) -> Response:
+        try:
+            job = await in_thread(parse_job, await read_json(request, cfg.max_body), models,
+                                  cfg.max_text)
+        except (ValueError, FileNotFoundError) as e:
+            return error(400, str(e))
+        try:
+            ticket = gate.join()
+        except Busy:
+            return error(503, "the studio is busy; try again in a minute")
+        return StreamingResponse(stream(job, ticket), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-store"})
+
+    async def stream(job, ticket) -> AsyncIterator[str]:
+        events: Iterator[dict] | None = None
+        try:
+            async for place in gate.turn(ticket):
+                yield sse({"type": "queued", "position": place})
+            events = page_events(models, job)
+            while (event := await in_thread(next, events, None)) is not None:
+                yield sse(event)
+        except (ValueError, FileNotFoundError) as e:
+            yield sse({"type": "error", "error": str(e)})
+        finally:  # also on cancellation: the client went away
+            gate.leave(ticket)
+            if events is not None:
+                events.close()
+
+    async def export(request: Request) -> Response:
+        kind = request.path_params["kind"]
+        if kind not in EXPORTS:
+            return error(404, f"no export as {kind!r}; choose one of {', '.join(EXPORTS)}")
+        try:
+            inks = inks_from(await read_json(request, cfg.max_body), cfg.max_ink)
+        except ValueError as e:
+            return error(400, str(e))
+        body = await in_thread(render, inks, kind)
+        return Response(body, media_type=EXPORTS[kind], headers={
+            "Content-Disposition": f'attachment; filename="handwriter.{kind}"'})
+
+    async def read(request: Request) -> Response:
+        try:
+            inks = inks_from(await read_json(request, cfg.max_body), cfg.max_ink)
+        except ValueError as e:
+            return error(400, str(e))
+        return JSONResponse({"texts": await in_thread(models.reader.read, inks)})
+
+    async def save(request: Request) -> Response:
+        try:
+            body = await read_json(request, cfg.max_body)
+            inks = inks_from(body, MAX_STYLE_POINTS, texts=True)
+            for ink in inks:
+                models.synthesis.check_text(ink.text.strip())
+            models.synthesis.prime_strokes(inks[0])  # the line that primes must have ink
+            name = body.get("name")
+            if not isinstance(name, str):
+                raise ValueError("the style needs a name")
+            save_style(name, inks)
+        except ValueError as e:
+            return error(400, str(e))
+        return JSONResponse({"name": name, "saved": list_styles()}, status_code=201)
+
+    async def remove(request: Request) -> Response:
+        try:
+            remove_style(request.path_params["name"])
+        except ValueError as e:
+            return error(400, str(e))
+        except FileNotFoundError as e:
+            return error(404, str(e))
+        return JSONResponse({"saved": list_styles()})
+
+    async def http_error(request: Request, e: HTTPException) -> Response:
+        return error(e.status_code, e.detail)
+
+    routes = [Route("/", index), Route("/api/styles", styles), Route("/api/write", write,
+              methods=["POST"]), Route("/api/export/{kind}", export, methods=["POST"]),
+              Route("/api/read", read, methods=["POST"]),
+              Route("/api/styles", save, methods=["POST"]),
+              Route("/api/styles/{name}", remove, methods=["DELETE"]),
+              Mount("/static", StaticFiles(directory=str(STATIC)), name="static")]
+    return Starlette(routes=routes, exception_handlers={HTTPException: http_error})
+
+
+def sse(event: dict) -> str:
+    return f"data: {json.dumps(event, separators=(',', ':'))}\n\n"
+
+
+def render(inks: list[Ink], kind: str) -> bytes:
+    """The page as a file of `kind`, in memory (the server writes no files)."""
+    if kind == "inkml":
+        return inkml_bytes(inks)
+    if kind == "svg":
+        return ink_to_svg(inks, one_scale=True).encode("utf-8")
+    out = io.BytesIO()
+    (render_png if kind == "png" else render_gif)(inks, out, one_scale=True)
+    return out.getvalue()
+
+
+def serve(cfg: StudioConfig, open_browser: bool = False) -> None:
+    """Run the studio until Ctrl-C; `open_browser` opens it in the default browser."""
+    import threading
+    import webbrowser
+
+    import torch
+    import uvicorn
+
+    torch.set_num_threads(1)  # one core per generation: concurrent pages share the CPU well
+    url = f"http://{'localhost' if cfg.host in ('127.0.0.1', '::1') else cfg.host}:{cfg.port}/"
+    print(f"handwriter studio: {url}  (Ctrl-C stops it)", flush=True)
+    if open_browser:
+        threading.Timer(1.0, webbrowser.open, [url]).start()
+    uvicorn.run(create_app(cfg), host=cfg.host, port=cfg.port, log_level="warning")

@@ -1,0 +1,166 @@
+"""Live ink for the studio: pages written a few points at a time, as plain event dicts.
+
+No web code here: `page_events` is a generator the server advances from a worker thread,
+so a dropped connection simply stops advancing it. Ink in events is `[dx, dy, pen_lift]`
+offsets in line heights (y up), rounded to 1e-3.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..ink import Ink
+from ..layout import wrap_text
+from ..reader import InkReader
+from ..sample import WRITING, SampleConfig, Writer, draw
+from ..styles import load_style
+from ..writing import STYLE_TEXT, style_primer, write_line
+
+CHUNK = 8            # points per event: small enough to look continuous
+STYLES = 10          # numbered styles offered (`write --style N`)
+MAX_LINES = 12       # lines a page may hold
+MAX_DRAFTS = 8       # drafts per segment the reader may pick from
+MAX_NEW_LINES = 6    # lines the unconditional model writes per request
+
+
+@dataclass
+class Job:
+    """One validated request: write `lines` of text, or `count` new lines from nothing."""
+
+    lines: list[str]
+    count: int
+    seed: int
+    bias: float
+    style: int | str | None = None
+    drafts: int = 1
+
+
+class Models:
+    """The models (shipped unless given), loaded on first use and shared by every request."""
+
+    def __init__(self, synthesis: str | Path | None = None,
+                 unconditional: str | Path | None = None, reader: str | Path | None = None):
+        self.paths = synthesis, unconditional, reader
+        self.styles: dict[int, Ink] = {}
+
+    @cached_property
+    def synthesis(self) -> Writer:
+        return Writer.load(self.paths[0], synthesis=True)
+
+    @cached_property
+    def unconditional(self) -> Writer:
+        return Writer.load(self.paths[1])
+
+    @cached_property
+    def reader(self) -> InkReader:
+        return InkReader.load(self.paths[2])
+
+    def numbered_style(self, style: int) -> Ink:
+        """`write --style N`'s primer, made once per N (it takes a few seconds)."""
+        if style not in self.styles:
+            self.styles[style] = style_primer(self.synthesis, style, WRITING, self.reader)
+        return self.styles[style]
+
+
+def parse_job(request: dict, models: Models, max_text: int) -> Job:
+    """A Job from the page's JSON, or a ValueError saying what is wrong, in one line."""
+    def number(key: str, kind: type, default, low, high):
+        value = request.get(key, default)
+        if value is None or value == "":
+            return default
+        if isinstance(value, bool) or not isinstance(value, int | float) \
+                or not math.isfinite(value) or kind is int and value != int(value):
+            raise ValueError(f"{key} must be {'a whole number' if kind is int else 'a number'}")
+        if not low <= value <= high:
+            raise ValueError(f"{key} must be between {low} and {high}, got {value}")
+        return kind(value)
+
+    mode = request.get("mode")
+    seed = number("seed", int, None, 0, 2**31 - 1)
+    seed = random.randrange(100_000) if seed is None else seed
+    if mode == "sample":
+        return Job([], number("lines", int, 3, 1, MAX_NEW_LINES), seed,
+                   number("bias", float, 0.5, 0.0, 10.0))
+    if mode != "write":
+        raise ValueError("mode must be 'write' or 'sample'")
+    text = request.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("type some text to write")
+    if len(text) > max_text:
+        raise ValueError(f"the text is {len(text)} characters long; the studio writes at most "
+                         f"{max_text}")
+    width = number("width", int, 45, 10, 80)
+    lines = [line.text for line in wrap_text(text, width)]  # the layout `write --file` uses
+    if len(lines) > MAX_LINES:
+        raise ValueError(f"that makes {len(lines)} lines; a page holds at most {MAX_LINES}")
+    for line in lines:
+        models.synthesis.check_text(line)
+    style = request.get("style")
+    if isinstance(style, int) and not isinstance(style, bool):
+        style = number("style", int, None, 0, STYLES - 1)
+    elif style not in (None, ""):
+        style = str(style)
+        load_style(style)  # a clear error now rather than mid-page
+    return Job(lines, 0, seed, number("bias", float, WRITING.bias, 0.0, 10.0), style or None,
+               number("drafts", int, 1, 1, MAX_DRAFTS))
+
+
+def page_events(models: Models, job: Job) -> Iterator[dict]:
+    """Events for a whole page: `start`, then `points` per chunk and line, then `done`.
+
+    With `drafts` > 1 each live line is followed by a `line` event: the line again, grown
+    segment by segment from the draft the reader reads best (`write_line`).
+    """
+    generator = torch.Generator().manual_seed(job.seed)
+    if not job.lines:
+        writer = models.unconditional
+        yield {"type": "start", "seed": job.seed, "lines": [""] * job.count}
+        cfg = SampleConfig(bias=job.bias)
+        for i in range(job.count):
+            yield from live_line(writer, cfg, i, None, None, "", generator)
+        yield {"type": "done"}
+        return
+    writer = models.synthesis
+    yield {"type": "start", "seed": job.seed, "lines": job.lines}
+    primer, primer_text = None, ""
+    if isinstance(job.style, int):
+        primer, primer_text = models.numbered_style(job.style), STYLE_TEXT
+    elif job.style:
+        primer = load_style(job.style)[0]
+        primer_text = primer.text
+    prefix = primer_text + " " if primer is not None else ""
+    cfg = replace(WRITING, bias=job.bias, seed=job.seed, candidates=job.drafts)
+    for i, text in enumerate(job.lines):
+        yield from live_line(writer, cfg, i, text, primer, prefix, generator)
+        if job.drafts > 1:
+            ink = write_line(writer, text, cfg, primer, prefix, models.reader, generator)
+            yield {"type": "line", "line": i, "points": rounded(ink.strokes)}
+    yield {"type": "done"}
+
+
+def live_line(writer: Writer, cfg: SampleConfig, index: int, text: str | None,
+              primer: Ink | None, prefix: str, generator: torch.Generator) -> Iterator[dict]:
+    """One line as the model writes it, CHUNK points per event (batch 1, no drafts)."""
+    pen, written, texts = None, 0, [text] if text else None
+    while written < cfg.max_points:
+        chunk = replace(cfg, n=1, max_points=min(CHUNK, cfg.max_points - written))
+        (ink,), _, pen = draw(writer, chunk, texts, primer, prefix, generator, pen)
+        finished = bool(texts) and ink.meta["finished"]
+        written += len(ink)
+        if not finished and written < cfg.max_points:
+            ink.strokes[-1, 2] = float(pen.point[0, 2])  # draw lifts the pen at a chunk's end
+        yield {"type": "points", "line": index, "points": rounded(ink.strokes)}
+        if finished:
+            return
+
+
+def rounded(strokes: np.ndarray) -> list[list[float]]:
+    return np.round(strokes.astype(np.float64), 3).tolist()

@@ -1,0 +1,338 @@
+// The handwriter studio page: streams ink from /api/write into an SVG page, draws ink on a
+// pad, and sends ink back for downloads, reading and styles. No build step, no libraries.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const SVG = "http://www.w3.org/2000/svg";
+const LINE_HEIGHT = 100, SCALE = 35, MARGIN = 20;  // page px; one model unit = one line's height
+const PAD_ROW = 90;                                  // px between the pad's ruled lines
+
+let page = [];        // per line: {text, strokes: [[dx, dy, pen_lift], ...]}, model units, y up
+let running = null;   // AbortController of the stream in flight
+
+// ------------------------------------------------------------------ messages
+
+function say(text, isError = false) {
+  $("message").textContent = text;
+  $("message").classList.toggle("error", isError);
+}
+
+async function postJSON(url, body) {
+  const response = await fetch(url, {method: "POST", headers: {"Content-Type": "application/json"},
+                                     body: JSON.stringify(body)});
+  if (!response.ok) {
+    let text = `${response.status} ${response.statusText}`;
+    try { text = (await response.json()).error || text; } catch (e) { /* not JSON */ }
+    throw new Error(text);
+  }
+  return response;
+}
+
+// ------------------------------------------------------------------ the page
+
+const svg = $("page");
+let pens = [];    // per line: {x, y, path, points} where the pen is and the open stroke
+
+function resetPage(texts) {
+  page = texts.map((text) => ({text, strokes: []}));
+  pens = texts.map(() => ({x: 0, y: 0, path: null, points: 0}));
+  svg.replaceChildren(...texts.map(() => document.createElementNS(SVG, "g")));
+  svg.setAttribute("viewBox", `0 0 900 ${Math.max(1, texts.length) * LINE_HEIGHT + MARGIN}`);
+  svg.dataset.points = 0;
+}
+
+function addPoints(line, points) {
+  const pen = pens[line], group = svg.children[line];
+  const top = (line + 0.5) * LINE_HEIGHT;
+  for (const [dx, dy, lift] of points) {
+    pen.x += dx; pen.y += dy;
+    const x = (MARGIN + pen.x * SCALE).toFixed(1), y = (top - pen.y * SCALE).toFixed(1);
+    if (!pen.path) {
+      pen.path = document.createElementNS(SVG, "path");
+      pen.path.setAttribute("d", `M${x} ${y}`);
+      pen.points = 1;
+      group.appendChild(pen.path);
+    } else {
+      pen.path.setAttribute("d", `${pen.path.getAttribute("d")} L${x} ${y}`);
+      pen.points += 1;
+    }
+    if (lift > 0.5) {
+      if (pen.points === 1) pen.path.setAttribute("d", `${pen.path.getAttribute("d")} l0 0`);
+      pen.path = null;
+    }
+  }
+  page[line].strokes.push(...points);
+  svg.dataset.points = page.reduce((n, l) => n + l.strokes.length, 0);  // for tests, and "done"
+  fitPage();
+}
+
+function replaceLine(line, points) {
+  svg.children[line].replaceChildren();
+  pens[line] = {x: 0, y: 0, path: null, points: 0};
+  page[line].strokes = [];
+  addPoints(line, points);
+}
+
+function fitPage() {  // the page's slots, grown to hold ink that strays past them
+  const box = svg.getBBox();
+  const left = Math.min(0, box.x - MARGIN), top = Math.min(0, box.y - MARGIN);
+  const right = Math.max(900, box.x + box.width + MARGIN);
+  const bottom = Math.max(page.length * LINE_HEIGHT, box.y + box.height) + MARGIN;
+  svg.setAttribute("viewBox", [left, top, right - left, bottom - top].map(Math.round).join(" "));
+}
+
+// ------------------------------------------------------------------ streaming
+
+async function stream(request) {
+  if (running) running.abort();
+  const controller = new AbortController();
+  running = controller;
+  document.querySelectorAll(".stop").forEach((b) => { b.disabled = false; });
+  say("Starting…");
+  try {
+    const response = await fetch("/api/write", {
+      method: "POST", headers: {"Content-Type": "application/json"},
+      body: JSON.stringify(request), signal: controller.signal});
+    if (!response.ok) {
+      let text = `${response.status} ${response.statusText}`;
+      try { text = (await response.json()).error || text; } catch (e) { /* not JSON */ }
+      throw new Error(text);
+    }
+    const reader = response.body.getReader(), decoder = new TextDecoder();
+    let buffer = "";
+    for (;;) {
+      const {done, value} = await reader.read();
+      if (done) break;
+      buffer += decoder.decode(value, {stream: true});
+      let end;
+      while ((end = buffer.indexOf("\n\n")) >= 0) {
+        const line = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        if (line.startsWith("data: ")) handle(JSON.parse(line.slice(6)), request);
+      }
+    }
+  } catch (e) {
+    if (e.name === "AbortError") say("Stopped.");
+    else say(e.message, true);
+  } finally {
+    if (running === controller) {
+      running = null;
+      document.querySelectorAll(".stop").forEach((b) => { b.disabled = true; });
+    }
+  }
+}
+
+function handle(event, request) {
+  if (event.type === "queued") {
+    say(`Waiting for a free pen: place ${event.position} in the queue…`);
+  } else if (event.type === "start") {
+    resetPage(event.lines);
+    svg.dataset.seed = event.seed;
+    $(request.mode === "sample" ? "sample-seed" : "seed").value = event.seed;
+    say(`Writing with seed ${event.seed}…`);
+  } else if (event.type === "points") {
+    addPoints(event.line, event.points);
+  } else if (event.type === "line") {
+    replaceLine(event.line, event.points);
+  } else if (event.type === "done") {
+    say(`Done: seed ${svg.dataset.seed}, ${svg.dataset.points} points. Same seed, same ink.`);
+  } else if (event.type === "error") {
+    say(event.error, true);
+  }
+}
+
+function seedOf(id) {
+  const value = $(id).value.trim();
+  return value === "" ? null : Number(value);
+}
+
+$("write-button").addEventListener("click", () => {
+  const choice = $("style").value;
+  const style = choice === "" ? null : choice.startsWith("n:") ? Number(choice.slice(2))
+    : choice.slice(2);
+  stream({mode: "write", text: $("text").value, bias: Number($("bias").value),
+          seed: seedOf("seed"), style, drafts: Number($("drafts").value)});
+});
+
+$("sample-button").addEventListener("click", () => {
+  stream({mode: "sample", lines: Number($("lines").value), bias: Number($("sample-bias").value),
+          seed: seedOf("sample-seed")});
+});
+
+document.querySelectorAll(".stop").forEach((b) => b.addEventListener("click", () => {
+  if (running) running.abort();
+}));
+
+// ------------------------------------------------------------------ downloads
+
+async function download(kind, lines, name) {
+  if (!lines.some((l) => l.strokes.length)) { say("There is no ink to download yet.", true); return; }
+  try {
+    const blob = await (await postJSON(`/api/export/${kind}`, {lines})).blob();
+    const link = document.createElement("a");
+    link.href = URL.createObjectURL(blob);
+    link.download = `${name}.${kind}`;
+    link.click();
+    setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+  } catch (e) {
+    say(e.message, true);
+  }
+}
+
+document.querySelectorAll("[data-export]").forEach((b) => b.addEventListener("click", () => {
+  download(b.dataset.export, page, "handwriter");
+}));
+
+// ------------------------------------------------------------------ the drawing pad
+
+const pad = $("pad"), context = pad.getContext("2d");
+let drawn = [];      // strokes, each a list of [x, y] in pad pixels, y down
+let stroke = null;
+
+function paintPad() {
+  context.clearRect(0, 0, pad.width, pad.height);
+  context.strokeStyle = "#d9e2f0";
+  context.lineWidth = 1;
+  for (let y = PAD_ROW * 0.7; y < pad.height; y += PAD_ROW) {
+    context.beginPath(); context.moveTo(0, y); context.lineTo(pad.width, y); context.stroke();
+  }
+  context.strokeStyle = "#1b2a4a";
+  context.lineWidth = 2.5;
+  context.lineCap = context.lineJoin = "round";
+  for (const s of drawn) {
+    context.beginPath();
+    context.moveTo(...s[0]);
+    for (const p of s.length > 1 ? s.slice(1) : s) context.lineTo(...p);
+    context.stroke();
+  }
+}
+
+function padPoint(event) {
+  const box = pad.getBoundingClientRect();
+  return [(event.clientX - box.left) * pad.width / box.width,
+          (event.clientY - box.top) * pad.height / box.height];
+}
+
+pad.addEventListener("pointerdown", (event) => {
+  pad.setPointerCapture(event.pointerId);
+  stroke = [padPoint(event)];
+  drawn.push(stroke);
+  paintPad();
+});
+pad.addEventListener("pointermove", (event) => {
+  if (!stroke) return;
+  const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [event];
+  for (const e of events.length ? events : [event]) {
+    const p = padPoint(e), last = stroke[stroke.length - 1];
+    if (Math.hypot(p[0] - last[0], p[1] - last[1]) >= 1) stroke.push(p);
+  }
+  paintPad();
+});
+for (const type of ["pointerup", "pointercancel"]) {
+  pad.addEventListener(type, () => { stroke = null; });
+}
+
+// The drawn lines, top to bottom, as offsets in pad pixels with y up: one per ruled line used.
+function drawnLines() {
+  const rows = new Map();
+  for (const s of drawn) {
+    const row = Math.floor(s.reduce((sum, p) => sum + p[1], 0) / s.length / PAD_ROW);
+    if (!rows.has(row)) rows.set(row, []);
+    rows.get(row).push(s);
+  }
+  const texts = $("drawn-text").value.split("\n").map((t) => t.trim()).filter((t) => t);
+  return [...rows.keys()].sort((a, b) => a - b).map((row, i) => {
+    const strokes = [];
+    let x = 0, y = (row + 0.7) * PAD_ROW;   // start from the ruled line's left end
+    for (const s of rows.get(row)) {
+      s.forEach((p, j) => {
+        strokes.push([p[0] - x, y - p[1], j === s.length - 1 ? 1 : 0]);
+        [x, y] = p;
+      });
+    }
+    return {strokes, text: texts[i] || ""};
+  });
+}
+
+$("undo").addEventListener("click", () => { drawn.pop(); paintPad(); });
+$("clear").addEventListener("click", () => { drawn = []; paintPad(); });
+$("drawn-inkml").addEventListener("click", () => download("inkml", drawnLines(), "my-hand"));
+
+$("read").addEventListener("click", async () => {
+  const lines = drawnLines();
+  if (!lines.length) { say("Write something on the pad first.", true); return; }
+  say("Reading…");
+  try {
+    const {texts} = await (await postJSON("/api/read", {lines})).json();
+    $("drawn-text").value = texts.join("\n");
+    say("The recogniser's reading is below: correct it if need be.");
+  } catch (e) {
+    say(e.message, true);
+  }
+});
+
+$("save-style").addEventListener("click", async () => {
+  const lines = drawnLines(), name = $("style-name").value.trim();
+  if (!lines.length) { say("Write something on the pad first.", true); return; }
+  const missing = lines.findIndex((l) => !l.text);
+  if (missing >= 0) {
+    say(`Say what line ${missing + 1} of your writing reads (one line of text per line).`, true);
+    return;
+  }
+  try {
+    await postJSON("/api/styles", {name, lines});
+    await loadStyles(`s:${name}`);
+    say(`Saved style “${name}”. Pick it under Write to write anything in your hand.`);
+  } catch (e) {
+    say(e.message, true);
+  }
+});
+
+$("remove-style").addEventListener("click", async () => {
+  const name = $("style-name").value.trim();
+  try {
+    const response = await fetch(`/api/styles/${encodeURIComponent(name)}`, {method: "DELETE"});
+    if (!response.ok) throw new Error((await response.json()).error);
+    await loadStyles("");
+    say(`Removed style “${name}”.`);
+  } catch (e) {
+    say(e.message, true);
+  }
+});
+
+// ------------------------------------------------------------------ styles, tabs, inputs
+
+let maxText = 600;
+
+async function loadStyles(selected) {
+  const info = await (await fetch("/api/styles")).json();
+  maxText = info.max_text;
+  const options = [new Option("the model's own", "")];
+  for (let n = 0; n < info.numbered; n++) options.push(new Option(`style ${n}`, `n:${n}`));
+  for (const name of info.saved) options.push(new Option(`${name} (yours)`, `s:${name}`));
+  $("style").replaceChildren(...options);
+  $("style").value = selected ?? "";
+  countText();
+}
+
+function countText() {
+  const n = $("text").value.length;
+  $("count").textContent = `${n} / ${maxText} characters`;
+  $("count").classList.toggle("over", n > maxText);
+}
+
+$("text").addEventListener("input", countText);
+for (const [range, shown] of [["bias", "bias-value"], ["sample-bias", "sample-bias-value"]]) {
+  $(range).addEventListener("input", () => { $(shown).value = $(range).value; });
+}
+
+document.querySelectorAll("[role=tab]").forEach((tab) => tab.addEventListener("click", () => {
+  document.querySelectorAll("[role=tab]").forEach((t) => {
+    t.setAttribute("aria-selected", String(t === tab));
+    $(t.dataset.panel).hidden = t !== tab;
+  });
+}));
+
+paintPad();
+resetPage([]);
+loadStyles("").catch((e) => say(e.message, true));

@@ -1,0 +1,202 @@
+import asyncio
+import io
+import json
+import threading
+import time
+import urllib.request
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+from PIL import Image
+from starlette.testclient import TestClient
+
+from handwriter.ink import Ink
+from handwriter.sample import SampleConfig, write_page
+from handwriter.studio import StudioConfig, live
+from handwriter.studio.app import Busy, Gate, create_app
+from handwriter.studio.live import Models
+
+LINE = {"strokes": [[0, 0, 0], [1, 0.5, 0], [1, -0.5, 1], [0.5, 0.2, 0], [0.3, 0.1, 1]],
+        "text": "hi"}
+
+
+@pytest.fixture(scope="module")
+def models(synth_model, tiny_model) -> Models:
+    """Tiny random models (fast), with the shipped reader."""
+    return Models(synth_model, tiny_model)
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory, models):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HANDWRITER_DATA_DIR", str(tmp_path_factory.mktemp("data")))
+        with TestClient(create_app(StudioConfig(max_text=100, max_body=20_000), models)) as c:
+            yield c
+
+
+def events(response) -> list[dict]:
+    assert response.status_code == 200, response.text
+    return [json.loads(chunk[6:]) for chunk in response.text.split("\n\n") if chunk]
+
+
+def strokes_of(evs: list[dict], line: int = 0) -> np.ndarray:
+    return np.concatenate([e["points"] for e in evs if e["type"] == "points"
+                           and e["line"] == line])
+
+
+def test_live_ink_is_the_line_write_draws_for_that_seed(client, models):
+    evs = events(client.post("/api/write", json={"mode": "write", "text": "hello", "seed": 4}))
+    assert evs[0] == {"type": "start", "seed": 4, "lines": ["hello"]}
+    assert evs[-1] == {"type": "done"}
+    assert all(len(e["points"]) <= live.CHUNK for e in evs[1:-1])
+    expected = write_page(models.synthesis, ["hello"], SampleConfig(seed=4, bias=0.75,
+                          max_points=1500, candidates=1))[0]
+    np.testing.assert_allclose(strokes_of(evs), expected.strokes, atol=1e-3)
+
+
+def test_long_text_wraps_into_a_page_and_drafts_replace_each_line(client):
+    evs = events(client.post("/api/write", json={"mode": "write", "text": "ab cd ef", "width": 10,
+                                                 "seed": 1, "drafts": 2, "bias": 1.0}))
+    assert evs[0]["lines"] == ["ab cd ef"]
+    evs = events(client.post("/api/write", json={"mode": "write", "text": "ab cd ef gh",
+                                                 "width": 10, "seed": 1, "drafts": 2}))
+    assert evs[0]["lines"] == ["ab cd ef", "gh"]
+    replaced = [e["line"] for e in evs if e["type"] == "line"]
+    assert replaced == [0, 1] and {e["line"] for e in evs if e["type"] == "points"} == {0, 1}
+
+
+def test_from_nothing_shows_its_seed_and_the_seed_gives_the_same_lines(client, models):
+    first = events(client.post("/api/write", json={"mode": "sample", "lines": 1, "bias": 1}))
+    seed = first[0]["seed"]
+    assert first[0]["lines"] == [""] and len(strokes_of(first)) == SampleConfig().max_points
+    assert models.unconditional.net.cfg.hidden_size == 16  # the tiny model, not the shipped
+    again = events(client.post("/api/write", json={"mode": "sample", "lines": 1, "bias": 1,
+                                                   "seed": seed}))
+    np.testing.assert_array_equal(strokes_of(first), strokes_of(again))
+
+
+@pytest.mark.parametrize("request_json, status, message", [
+    ({"mode": "write", "text": "x" * 101}, 400, "101 characters long; the studio writes at most"),
+    ({"mode": "write", "text": "   "}, 400, "type some text"),
+    ({"mode": "write", "text": "hi H"}, 400, "cannot write 'H'"),
+    ({"mode": "write", "text": "hi", "bias": "high"}, 400, "bias must be a number"),
+    ({"mode": "write", "text": "hi", "seed": -1}, 400, "seed must be between"),
+    ({"mode": "write", "text": "hi", "seed": 1.5}, 400, "seed must be a whole number"),
+    ({"mode": "write", "text": "hi", "style": "nobody"}, 400, "no style named 'nobody'"),
+    ({"mode": "write", "text": "hi", "style": 99}, 400, "style must be between 0 and 9"),
+    ({"mode": "sample", "lines": 50}, 400, "lines must be between 1 and 6"),
+    ({"mode": "dance"}, 400, "mode must be"),
+    ({"mode": "write", "text": "a " * 11000}, 413, "over the limit of 20,000 bytes"),
+])
+def test_bad_requests_get_a_4xx_with_a_one_line_json_error(client, request_json, status, message):
+    response = client.post("/api/write", json=request_json)
+    assert response.status_code == status
+    assert message in response.json()["error"] and "\n" not in response.json()["error"]
+
+
+def test_a_body_that_is_not_a_json_object_is_a_400(client):
+    for body in (b"{not json", b"[1, 2]"):
+        response = client.post("/api/write", content=body)
+        assert response.status_code == 400 and "JSON" in response.json()["error"]
+
+
+def test_downloads_in_every_format_parse(client):
+    lines = [LINE, {**LINE, "text": "there"}]
+    svg = client.post("/api/export/svg", json={"lines": lines})
+    assert svg.headers["content-type"].startswith("image/svg+xml")
+    assert len(ET.fromstring(svg.content).findall(".//{http://www.w3.org/2000/svg}path")) == 4
+    for kind in ("png", "gif"):
+        image = Image.open(io.BytesIO(client.post(f"/api/export/{kind}",
+                                                  json={"lines": lines}).content))
+        assert image.format == kind.upper() and image.width > 20
+    inkml = ET.fromstring(client.post("/api/export/inkml", json={"lines": lines}).content)
+    truths = [a.text for a in inkml.iter("{http://www.w3.org/2003/InkML}annotation")]
+    assert truths == ["hi", "there"]
+    assert client.post("/api/export/pdf", json={"lines": lines}).status_code == 404
+    bad = client.post("/api/export/svg", json={"lines": [{"strokes": [[1, 2]]}]})
+    assert bad.status_code == 400 and "three finite numbers" in bad.json()["error"]
+
+
+def test_ink_over_the_limit_is_refused(tmp_path):
+    app = create_app(StudioConfig(max_ink=4), Models())
+    with TestClient(app) as c:
+        response = c.post("/api/export/png", json={"lines": [LINE]})
+    assert response.status_code == 400 and "limit of 4 points" in response.json()["error"]
+
+
+def test_the_reader_reads_drawn_ink(client, models):
+    ink = write_page(models.synthesis, ["hello"], SampleConfig(seed=4, bias=2.0, max_points=1500,
+                     candidates=1))[0]
+    response = client.post("/api/read", json={"lines": [{"strokes": ink.strokes.tolist()}]})
+    assert response.json() == {"texts": models.reader.read([Ink(ink.strokes)])}  # as if drawn
+
+
+def test_a_drawn_style_is_saved_then_written_in_and_removed(client, models):
+    hand = write_page(models.synthesis, ["my hand"], SampleConfig(seed=2, bias=2.0,
+                      max_points=1500, candidates=1))[0]
+    body = {"name": "mine", "lines": [{"strokes": hand.strokes.tolist(), "text": "my hand"}]}
+    assert client.post("/api/styles", json=body).status_code == 201
+    assert client.get("/api/styles").json()["saved"] == ["mine"]
+    request = {"mode": "write", "text": "ten", "seed": 1}
+    plain = strokes_of(events(client.post("/api/write", json=request)))
+    primed = strokes_of(events(client.post("/api/write", json={**request, "style": "mine"})))
+    assert not np.array_equal(plain[:10], primed[:10])
+    assert client.delete("/api/styles/mine").json() == {"saved": []}
+    assert client.delete("/api/styles/mine").status_code == 404
+    refused = client.post("/api/styles", json={**body, "name": "../up"})
+    assert refused.status_code == 400 and "style name" in refused.json()["error"]
+    unwritable = {**body, "lines": [{**body["lines"][0], "text": "Hand"}]}
+    assert "cannot write" in client.post("/api/styles", json=unwritable).json()["error"]
+
+
+def test_the_gate_runs_a_bounded_number_and_queues_the_rest_in_order():
+    async def scenario():
+        gate = Gate(slots=1, max_waiting=2)
+        first, second = gate.join(), gate.join()
+        with pytest.raises(Busy):
+            gate.join()
+        assert [p async for p in gate.turn(first)] == []
+        places = []
+
+        async def wait_second():
+            async for place in gate.turn(second):
+                places.append(place)
+        waiting = asyncio.create_task(wait_second())
+        await asyncio.sleep(0.01)
+        assert places == [1] and not waiting.done()
+        gate.leave(first)
+        await asyncio.wait_for(waiting, 1)
+        assert gate.running == 1 and not gate.waiting
+        gate.leave(second)
+        assert gate.running == 0
+    asyncio.run(scenario())
+
+
+def test_a_dropped_connection_stops_its_generation(studio_url, monkeypatch):
+    chunks = []
+    draw = live.draw
+    monkeypatch.setattr(live, "draw", lambda *a, **k: chunks.append(1) or draw(*a, **k))
+    request = urllib.request.Request(f"{studio_url}/api/write", method="POST", data=json.dumps(
+        {"mode": "sample", "lines": 6}).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request) as response:
+        assert json.loads(response.readline()[6:])["type"] == "start"
+        response.readline()
+        response.readline()
+    time.sleep(1.0)
+    stopped_at = len(chunks)
+    time.sleep(0.5)
+    assert len(chunks) == stopped_at < 6 * SampleConfig().max_points / live.CHUNK / 2
+    assert threading.active_count() < 20
+
+
+def test_serve_binds_loopback_unless_told_otherwise(monkeypatch):
+    import uvicorn
+
+    from handwriter.cli import main
+
+    calls = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append(kw))
+    assert main(["serve", "--port", "9001"]) == 0
+    assert main(["serve", "--host", "0.0.0.0", "--max-active", "2"]) == 0
+    assert [(c["host"], c["port"]) for c in calls] == [("127.0.0.1", 9001), ("0.0.0.0", 8000)]
