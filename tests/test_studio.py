@@ -12,10 +12,11 @@ from PIL import Image
 from starlette.testclient import TestClient
 
 from handwriter.ink import Ink
-from handwriter.sample import SampleConfig, write_page
+from handwriter.sample import SampleConfig
 from handwriter.studio import StudioConfig, live
 from handwriter.studio.app import Busy, Gate, create_app
 from handwriter.studio.live import Models
+from handwriter.writing import write_page
 
 LINE = {"strokes": [[0, 0, 0], [1, 0.5, 0], [1, -0.5, 1], [0.5, 0.2, 0], [0.3, 0.1, 1]],
         "text": "hi"}
