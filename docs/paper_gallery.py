@@ -72,8 +72,8 @@ def main() -> None:
         if args.only not in (None, name):
             continue
         lines = wrap_text(text, chars_per_line(page))
-        inks = write_page(writer, [line.text for line in lines], cfg, reader=reader,
-                          progress=True)
+        inks = write_page(writer, [line.text for line in lines], cfg, style=cfg.seed,
+                          reader=reader, progress=True)  # one hand, as write_sheets does
         sheets = place_lines(inks, lines, page, seed=cfg.seed)
         for kind in ("svg", "gcode"):
             for path, before, after in save_sheets(sheets, HERE / f"{name}.{kind}"):

@@ -306,7 +306,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help=model_help)
     p.add_argument("--style", type=int, default=None,
                    help="a style number: every line is primed with the model's own writing "
-                   "for that seed (default: no priming)")
+                   "for that seed (default: no priming; on paper, the --seed's style, so a "
+                   "letter is in one hand)")
     p.add_argument("--prime", help="ink file whose first line sets the style")
     p.add_argument("--prime-text", help="transcription of the primer line")
     p.add_argument("--width", type=int, default=45,

@@ -217,7 +217,13 @@ def write_sheets(writer: Writer, text: str, page: PageConfig, cfg: SampleConfig,
                  style: int | None = None, primer: Ink | None = None, primer_text: str = "",
                  reader: InkReader | None = None, progress: bool = False) -> list[Sheet]:
     """A letter on paper: wrapped to the page (`layout.wrap_text`), its lines written in one
-    batch (`write_page`), laid out on as many sheets as it needs (`layout.place_lines`)."""
+    batch (`write_page`), laid out on as many sheets as it needs (`layout.place_lines`).
+
+    Unprimed lines each come out in a hand of their own, so a letter with neither `style`
+    nor `primer` is written in style number `cfg.seed`: one hand per letter, seeded.
+    """
+    if style is None and primer is None:
+        style = cfg.seed
     lines = wrap_text(text, chars_per_line(page))
     inks = write_page(writer, [line.text for line in lines], cfg, style, primer, primer_text,
                       reader=reader, progress=progress)

@@ -5,6 +5,7 @@ import torch.nn.functional as F
 
 from handwriter import writing
 from handwriter.ink import Ink
+from handwriter.layout import PageConfig
 from handwriter.sample import SampleConfig, Writer, draw, generate
 from handwriter.writing import write_line, write_page
 
@@ -33,6 +34,21 @@ def test_write_page_gives_one_line_per_text(synth):
     styled = write_page(synth, lines, cfg, style=3)
     assert [ink.text for ink in styled] == lines
     assert not np.array_equal(styled[0].strokes, inks[0].strokes)
+
+
+def test_a_letter_on_paper_is_in_one_hand_the_seeds_style_unless_told(synth, monkeypatch):
+    asked = []
+    real = writing.style_primer
+    monkeypatch.setattr(writing, "style_primer",
+                        lambda w, style, cfg, reader=None: asked.append(style) or real(
+                            w, style, cfg, reader))
+    page = PageConfig(page="A6")
+    cfg = SampleConfig(max_points=200, seed=7)
+    writing.write_sheets(synth, "ab ab", page, cfg)
+    writing.write_sheets(synth, "ab ab", page, cfg, style=2)
+    primer = Ink(np.array([[0, 0, 0], [1, 1, 0], [1, -1, 1]], np.float32), text="ab")
+    writing.write_sheets(synth, "ab ab", page, cfg, primer=primer, primer_text="ab")
+    assert asked == [7, 2]  # a primer of the user's own needs no style
 
 
 def test_write_line_carries_on_from_its_pen_exactly(synth, monkeypatch):
