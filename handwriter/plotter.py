@@ -15,7 +15,7 @@ import numpy as np
 
 from .ink import atomic_write
 from .layout import Sheet
-from .render import render_sheet_png
+from .render import render_sheet_png, svg_path
 
 HPGL_UNITS = 40.0   # plotter units per mm (HP-GL: 0.025 mm)
 FORMATS = (".svg", ".png", ".gcode", ".hpgl")
@@ -89,7 +89,7 @@ def to_svg(sheet: Sheet, strokes: list[np.ndarray]) -> str:
     for stroke in strokes:
         if len(stroke) == 1:  # a dot: a short dash, as SVG readers drop zero-length paths
             stroke = stroke + [[0.0, 0.0], [DOT, 0.0]]
-        out.append('<path d="M' + " L".join(f"{x:.2f} {y:.2f}" for x, y in stroke) + '"/>')
+        out.append(svg_path(stroke))
     out.append("</g>\n</svg>\n")
     return "\n".join(out)
 

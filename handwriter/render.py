@@ -101,9 +101,14 @@ def ink_to_svg(inks: list[Ink], *, line_height: float = LINE_HEIGHT, width: floa
             out.append(f'<circle cx="{x:.2f}" cy="{y:.2f}" r="{stroke_width / 2:g}" '
                        f'fill={quoteattr(color)} stroke="none"/>')
         else:
-            out.append('<path d="M' + " L".join(f"{x:.2f} {y:.2f}" for x, y in stroke) + '"/>')
+            out.append(svg_path(stroke))
     out.append("</g>\n</svg>\n")
     return "\n".join(out)
+
+
+def svg_path(points: np.ndarray) -> str:
+    """One polyline as an SVG `<path>`, coordinates to 0.01 of the user unit."""
+    return '<path d="M' + " L".join(f"{x:.2f} {y:.2f}" for x, y in points) + '"/>'
 
 
 class _Canvas:

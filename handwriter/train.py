@@ -277,8 +277,9 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool = False) -> dic
 
     def checkpoint(path: Path, valid: dict | None = None) -> None:
         extra = {"best_valid": best, "rng": rng.bit_generator.state,
-                 "torch_rng": torch.get_rng_state(), "hours": hours + (time.time() - t0) / 3600,
-                 "average": average.weights}
+                 "torch_rng": torch.get_rng_state(), "hours": hours + (time.time() - t0) / 3600}
+        if path == last:  # best.pt holds the averaged weights as its model already
+            extra["average"] = average.weights
         if valid:
             extra["valid"] = valid
         save_checkpoint(path, net, cfg, step, offset_scale, optimizer, extra)

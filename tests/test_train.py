@@ -201,7 +201,8 @@ def test_unknown_precision_is_a_clear_error(cursive_npz, tmp_path):
 
 @pytest.mark.parametrize("synthesis", [False, True], ids=["unconditional", "synthesis"])
 def test_resume_continues_exactly(cursive_npz, tmp_path, monkeypatch, synthesis):
-    kw = dict(steps=8, eval_every=1000, checkpoint_every=3, synthesis=synthesis, max_points=40)
+    kw = dict(steps=8, eval_every=1000, checkpoint_every=3, synthesis=synthesis, max_points=40,
+              average=0.9)
     straight = tmp_path / "straight"
     train(config(cursive_npz, straight, **kw), TINY)
 
@@ -231,6 +232,8 @@ def test_resume_continues_exactly(cursive_npz, tmp_path, monkeypatch, synthesis)
                     strict=True):
         assert all(torch.equal(x[k], y[k]) for k in x)
     assert a["rng"] == b["rng"]
+    for x, y in zip(a["average"], b["average"], strict=True):  # the weight average carries on
+        assert torch.equal(x, y)
     assert read_log(straight)[-1]["valid_nats_per_point"] == read_log(stopped)[-1][
         "valid_nats_per_point"]
 
