@@ -8,6 +8,10 @@ prints a markdown table for docs/BENCHMARKS.md. The judge should be a reader oth
 the one that picked the drafts (`handwriter train-reader --seed 1`), or the picking
 reader's numbers flatter it. The judge's CER on real ink of held-out writers, printed
 first, is the baseline: what it makes of human writing.
+
+With `--primed`, each seed's sentences are also written primed with a real line of a
+validation writer (never trained on; seed k takes writer k), next to the same sentences
+unprimed: does writing in a stranger's hand cost legibility?
 """
 
 from __future__ import annotations
@@ -16,11 +20,14 @@ import argparse
 import time
 from dataclasses import replace
 
+import numpy as np
 import torch
 
+from handwriter.ink import Ink
 from handwriter.model import load_checkpoint
 from handwriter.reader import InkReader, edit_distance
 from handwriter.sample import WRITING, Writer
+from handwriter.train import writer_primers
 from handwriter.writing import write_page
 
 SENTENCES = [
@@ -35,6 +42,16 @@ SENTENCES = [
 ]
 
 
+def score(judge: InkReader, inks: list[Ink]) -> np.ndarray:
+    """Character edits, characters, words, words read exactly."""
+    counts = np.zeros(4, dtype=np.int64)
+    for ink, read in zip(inks, judge.read(inks), strict=True):
+        truth, got = ink.text.split(), read.split()
+        counts += (edit_distance(read, ink.text), len(ink.text), len(truth),
+                   sum(w in got for w in truth))
+    return counts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--judge", required=True, help="reader checkpoint that scores")
@@ -44,6 +61,10 @@ def main() -> None:
     parser.add_argument("--candidates", type=int, default=WRITING.candidates)
     parser.add_argument("--segment", type=int, default=WRITING.segment)
     parser.add_argument("--pickers", nargs="+", default=["reader", "pacing"])
+    parser.add_argument("--primed", action="store_true",
+                        help="also write primed with validation writers' real lines")
+    parser.add_argument("--data", default="../shared/data/unipen/lines.npz",
+                        help="lines.npz whose validation writers prime (with --primed)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -51,27 +72,28 @@ def main() -> None:
     judge, picker = InkReader.load(args.judge), InkReader.load()
     baseline = load_checkpoint(args.judge)["valid"]["cer"]
     print(f"judge's CER on real ink of held-out writers: {baseline:.1%}\n")
-    print("| bias | drafts picked by | judge's CER | words read exactly | s per line |")
-    print("|---:|---|---:|---:|---:|")
+    primers = [None] + ([writer_primers(args.data)] if args.primed else [])
+    print("| bias | drafts picked by | primer | judge's CER | words read exactly | s per line |")
+    print("|---:|---|---|---:|---:|---:|")
     for bias in args.biases:
         for name, reader in (("reader", picker), ("pacing", None)):
             if name not in args.pickers:
                 continue
-            errors = chars = words = exact = 0
-            t0 = time.time()
-            for seed in range(args.seeds):
-                cfg = replace(WRITING, seed=seed, bias=bias, candidates=args.candidates,
-                              segment=args.segment)
-                inks = write_page(writer, SENTENCES, cfg, reader=reader)
-                for ink, read in zip(inks, judge.read(inks), strict=True):
-                    errors += edit_distance(read, ink.text)
-                    chars += len(ink.text)
-                    truth, got = ink.text.split(), read.split()
-                    words += len(truth)
-                    exact += sum(w in got for w in truth)
-            seconds = (time.time() - t0) / (args.seeds * len(SENTENCES))
-            print(f"| {bias} | {name} | {errors / chars:.1%} | {exact / words:.0%} | "
-                  f"{seconds:.1f} |", flush=True)
+            for real in primers:
+                counts = np.zeros(4, dtype=np.int64)
+                t0 = time.time()
+                for seed in range(args.seeds):
+                    cfg = replace(WRITING, seed=seed, bias=bias, candidates=args.candidates,
+                                  segment=args.segment)
+                    primer = real[seed % len(real)] if real else None
+                    inks = write_page(writer, SENTENCES, cfg, primer=primer,
+                                      primer_text=primer.text if primer else "", reader=reader)
+                    counts += score(judge, inks)
+                seconds = (time.time() - t0) / (args.seeds * len(SENTENCES))
+                edits, chars, words, exact = counts
+                label = "a validation writer's line" if real else "none"
+                print(f"| {bias} | {name} | {label} | {edits / chars:.1%} | {exact / words:.0%} "
+                      f"| {seconds:.1f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Draw the model-card galleries: samples of the shipped models at several biases and styles.
 
-    python docs/gallery.py [unconditional] [synthesis]   # docs/gallery_<which>.png
+    python docs/gallery.py [unconditional] [synthesis] [priming]   # docs/gallery_<which>.png
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from handwriter.data import MODEL_UNITS  # noqa: E402
 from handwriter.ink import Ink  # noqa: E402
 from handwriter.reader import InkReader  # noqa: E402
 from handwriter.sample import WRITING, SampleConfig, Writer, generate  # noqa: E402
-from handwriter.train import TrainConfig, load_splits  # noqa: E402
+from handwriter.train import TrainConfig, load_splits, writer_primers  # noqa: E402
 from handwriter.writing import write_page  # noqa: E402
 
 HERE = Path(__file__).parent
@@ -65,8 +65,8 @@ def unconditional(data: str, model: str | None) -> None:
     draw_rows(rows, HERE / "gallery_unconditional.png")
 
 
-def synthesis() -> None:
-    writer, reader = Writer.load(synthesis=True), InkReader.load()
+def synthesis(model: str | None) -> None:
+    writer, reader = Writer.load(model, synthesis=True), InkReader.load()
     rows = []
     for bias in (0.5, 0.75, 1.0):  # what `handwriter write` does, seeds 0-2: not picked
         for seed in range(3):
@@ -79,17 +79,33 @@ def synthesis() -> None:
     draw_rows(rows, HERE / "gallery_synthesis.png")
 
 
+def priming(data: str, model: str | None) -> None:
+    """Six validation writers (those with the longest primer lines): their line, then the
+    sentence written primed with it, seed 0."""
+    writer, reader = Writer.load(model, synthesis=True), InkReader.load()
+    rows = []
+    for primer in sorted(writer_primers(data), key=len, reverse=True)[:6]:
+        ink = write_page(writer, [SENTENCE], WRITING, primer=primer, primer_text=primer.text,
+                         reader=reader)[0]
+        rows += [(f"writer {primer.writer} (validation, never trained on): a real line", primer),
+                 (f"the same writer's line as primer: bias {WRITING.bias}, seed 0", ink)]
+    draw_rows(rows, HERE / "gallery_priming.png")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("which", nargs="*", default=["unconditional", "synthesis"])
+    parser.add_argument("which", nargs="*", default=["unconditional", "synthesis", "priming"])
     parser.add_argument("--data", default=str(HERE.parent.parent / "shared/data/unipen/lines.npz"),
                         help="lines.npz with the validation writers' real lines")
     parser.add_argument("--model", help="unconditional checkpoint (default: the shipped one)")
+    parser.add_argument("--synthesis-model", help="synthesis checkpoint (default: the shipped one)")
     args = parser.parse_args()
     if "unconditional" in args.which:
         unconditional(args.data, args.model)
     if "synthesis" in args.which:
-        synthesis()
+        synthesis(args.synthesis_model)
+    if "priming" in args.which:
+        priming(args.data, args.synthesis_model)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from .data import (
+    MODEL_UNITS,
     Batch,
     LineSet,
     build_alphabet,
@@ -30,7 +31,7 @@ from .data import (
     prepare,
     writer_split,
 )
-from .ink import InkError, read_ink
+from .ink import Ink, InkError, read_ink
 from .model import (
     CHECKPOINT_VERSION,
     HandwritingNet,
@@ -109,6 +110,19 @@ def load_splits(cfg: TrainConfig, *splits: str) -> dict[str, list]:
         if not lines:
             raise InkError(cfg.data, None, f"no usable lines in the {split!r} split")
     return out
+
+
+def writer_primers(data: str, split: str = "valid", max_points: int = 600) -> list[Ink]:
+    """One real line per writer of `split`, as a user would prime with one: the longest of
+    up to `max_points` prepared points whose ink is not cut short (8+ points per character)."""
+    lines = load_splits(TrainConfig(data=data, synthesis=True, max_points=max_points),
+                        split)[split]
+    best: dict[str, tuple] = {}
+    for strokes, text, writer in lines:
+        if len(strokes) >= 8 * len(text) and len(strokes) > len(best.get(writer, ((),))[0]):
+            best[writer] = (strokes, text)
+    return [Ink(strokes, text=text, writer=writer, meta={"units": MODEL_UNITS})
+            for writer, (strokes, text) in sorted(best.items())]
 
 
 def line_set(lines: list, alphabet: str) -> LineSet:
