@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import handwriter.train as train_module
-from handwriter.data import LineSet, collate
+from handwriter.data import MODEL_UNITS, LineSet, collate
 from handwriter.ink import InkError
 from handwriter.model import (
     CHECKPOINT_VERSION,
@@ -34,6 +34,7 @@ from handwriter.train import (
     load_splits,
     save_checkpoint,
     train,
+    writer_primers,
 )
 
 torch.set_num_threads(1)
@@ -372,3 +373,14 @@ def test_distributed_replicas_stay_identical(cursive_npz, tmp_path):
         assert torch.equal(v, r1["final"][k]), k   # the replicas agree exactly
         assert torch.equal(v, saved["model"][k]), k
     assert any(not torch.equal(v, r0["initial"][k]) for k, v in r0["final"].items())
+
+
+def test_writer_primers_take_one_line_of_each_held_out_writer(lines_npz):
+    cfg = TrainConfig(data=str(lines_npz), synthesis=True, max_points=600)
+    valid = load_splits(cfg, "valid")["valid"]
+    whole = [(s, w) for s, t, w in valid if len(s) >= 8 * len(t)]  # ink not cut short
+    primers = writer_primers(str(lines_npz), max_points=600)
+    assert [p.writer for p in primers] == sorted({w for _, w in whole})
+    for primer in primers:
+        assert len(primer) == max(len(s) for s, w in whole if w == primer.writer)
+        assert primer.meta["units"] == MODEL_UNITS and primer.text
