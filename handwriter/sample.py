@@ -3,7 +3,8 @@
 `Sampler.step` does the arithmetic of `HandwritingNet.forward` for one point of a batch of
 lines with the weights laid out once for inference, so no module, autograd or concatenation
 overhead is paid per point; `LinePen.step` does the same for one line (batch 1, as the
-studio streams it) in numpy, in preallocated buffers. Tests check both against `forward`.
+studio streams it) in preallocated buffers, torch for the matrix products and numpy for the
+rest. Tests check `Sampler.step` against `forward` and `LinePen.step` against it.
 """
 
 from __future__ import annotations
