@@ -1,25 +1,36 @@
-"""Sampling speed: handwriter's `generate` vs a naive loop over the training-time modules.
+"""Sampling speed: handwriter's `generate` vs a naive loop, and what the matrix products cost.
 
-    python bench/sample_speed.py [--threads 1] [--points 300] [--batches 1 64]
+    python bench/sample_speed.py [--threads 1] [--points 300] [--batches 1 64] [--clock cpu]
 
-The naive loop is what a direct port does: call `HandwritingNet.forward` on one point at a
-time, carrying the state, then split the mixture and draw. Models: the two shipped (3x256)
-and Graves' 3x400 prediction network (random weights: speed does not depend on them).
-Batch 1 is one live line, as the studio streams it. Prints a markdown table.
+Columns, points per second: `generate` (a LinePen at batch 1, `draw_batch` above); the
+torch batch loop `draw_batch` at that batch too (at batch 1, what `generate` did before
+LinePen); a naive loop that calls `HandwritingNet.forward` on one point at a time, as a
+direct port would; and the step's matrix products alone (`torch.addmm` with the stacked
+weights), the bound no step can beat without faster products. Candidates alternate within
+each repeat and the median is shown, so a load that comes and goes hits them alike.
+`--clock cpu` counts the process's CPU time instead of wall time: on a busy machine that
+measures the work, not the scheduler. Models: the two shipped (3x256) and Graves' 3x400
+prediction network (random weights: speed does not depend on them).
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 import torch
+import torch.nn.functional as F
 
 from handwriter.data import START, encode_text
 from handwriter.model import HandwritingNet, ModelConfig, sample_point, split_mixture
-from handwriter.sample import SampleConfig, Writer, generate
+from handwriter.sample import SampleConfig, Writer, draw_batch, encode_texts, generate, start_pen
 
 TEXT = "the quick brown fox jumps over the lazy dog and runs far away into the night"
+
+
+def texts_for(writer: Writer, batch: int) -> list[str] | None:
+    return [TEXT] * batch if writer.net.text_size else None
 
 
 @torch.no_grad()
@@ -39,20 +50,49 @@ def naive(writer: Writer, batch: int, points: int) -> int:
 
 
 def ours(writer: Writer, batch: int, points: int) -> int:
-    texts = [TEXT] * batch if writer.net.text_size else None
-    inks, _ = generate(writer, SampleConfig(n=batch, max_points=points), texts)
+    inks, _ = generate(writer, SampleConfig(n=batch, max_points=points), texts_for(writer, batch))
     return sum(len(ink) for ink in inks)
 
 
-def rate(run, repeats: int = 3) -> float:
-    """Best points per second of `repeats` runs, after one warm-up."""
-    run()
-    best = 0.0
+@torch.inference_mode()
+def batch_loop(writer: Writer, batch: int, points: int) -> int:
+    texts, codes = texts_for(writer, batch), None
+    chars = mask = ends = None
+    if texts:
+        codes, mask, ends = encode_texts(writer, texts)
+        chars = F.one_hot(codes, writer.net.text_size).float()
+    lines, *_ = draw_batch(writer.sampler, SampleConfig(max_points=points),
+                           start_pen(writer, batch, codes, mask), chars, mask, ends,
+                           torch.Generator().manual_seed(0))
+    return sum(len(line) for line in lines)
+
+
+@torch.inference_mode()
+def products(writer: Writer, batch: int, points: int) -> int:
+    """Only the matrix products of `points` steps, on inputs of the right shapes."""
+    sampler = writer.sampler
+    weights = sampler.layers + [(sampler.head, sampler.head_bias)]
+    if sampler.text_size:
+        weights.append((sampler.window, sampler.window_bias))
+    inputs = [torch.randn(batch, len(w)) for w, _ in weights]
+    for _ in range(points):
+        for x, (weight, bias) in zip(inputs, weights, strict=True):
+            torch.addmm(bias, x, weight)
+    return batch * points
+
+
+def rates(runs: dict, clock, repeats: int) -> dict[str, float]:
+    """Median points per second of each run over `repeats` rounds, the runs alternating
+    within a round, after one warm-up each."""
+    for run in runs.values():
+        run()
+    seen: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(repeats):
-        start = time.perf_counter()
-        points = run()
-        best = max(best, points / (time.perf_counter() - start))
-    return best
+        for name, run in runs.items():
+            start = clock()
+            points = run()
+            seen[name].append(points / (clock() - start))
+    return {name: statistics.median(r) for name, r in seen.items()}
 
 
 def main() -> None:
@@ -60,21 +100,28 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--points", type=int, default=300)
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 64])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    clock = time.perf_counter if args.clock == "wall" else time.process_time
     graves = HandwritingNet(ModelConfig(hidden_size=400)).eval()
     writers = {"unconditional 3x256 (shipped)": Writer.load(),
                "synthesis 3x256 (shipped)": Writer.load(synthesis=True),
                "Graves 3x400 (random weights)": Writer(graves, {"offset_scale": 1.0})}
-    print(f"{args.points} points per line; {args.threads} thread(s); torch {torch.__version__}\n")
-    print("| model | batch | handwriter points/s | naive loop points/s | speed-up |")
-    print("|---|---:|---:|---:|---:|")
+    print(f"{args.points} points per line; {args.threads} thread(s); {args.clock} clock; "
+          f"median of {args.repeats}; torch {torch.__version__}\n")
+    print("| model | batch | generate points/s | torch batch loop | naive loop | "
+          "matrix products alone (bound) |")
+    print("|---|---:|---:|---:|---:|---:|")
     for name, writer in writers.items():
         for batch in args.batches:
-            fast = rate(lambda w=writer, b=batch: ours(w, b, args.points))
-            slow = rate(lambda w=writer, b=batch: naive(w, b, args.points))
-            print(f"| {name} | {batch} | {fast:,.0f} | {slow:,.0f} | {fast / slow:.2f}x |",
-                  flush=True)
+            runs = {kind: lambda f=f, w=writer, b=batch: f(w, b, args.points)
+                    for kind, f in [("ours", ours), ("batch", batch_loop), ("naive", naive),
+                                    ("products", products)]}
+            r = rates(runs, clock, args.repeats)
+            print(f"| {name} | {batch} | {r['ours']:,.0f} | {r['batch']:,.0f} | "
+                  f"{r['naive']:,.0f} | {r['products']:,.0f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -125,6 +125,14 @@ def to_hpgl(sheet: Sheet, strokes: list[np.ndarray], cfg: PlotterConfig) -> str:
     return ";".join(out) + ";\n"
 
 
+def plot_file(sheet: Sheet, strokes: list[np.ndarray], kind: str, cfg: PlotterConfig) -> str:
+    """The text of a plotter file of `kind` (.svg, .gcode or .hpgl) drawing `strokes`, in
+    the order given, on `sheet`."""
+    if kind == ".svg":
+        return to_svg(sheet, strokes)
+    return to_gcode(sheet, strokes, cfg) if kind == ".gcode" else to_hpgl(sheet, strokes, cfg)
+
+
 def sheet_paths(path: str | Path, count: int) -> list[Path]:
     """`letter.svg` for one sheet; `letter-1.svg`, `letter-2.svg`, ... for more."""
     path = Path(path)
@@ -151,9 +159,7 @@ def save_sheets(sheets: list[Sheet], path: str | Path, cfg: PlotterConfig | None
         if kind == ".png":
             render_sheet_png(sheet.width, sheet.height, strokes, target, **png)
         else:
-            text = (to_svg(sheet, strokes) if kind == ".svg" else
-                    to_gcode(sheet, strokes, cfg) if kind == ".gcode" else
-                    to_hpgl(sheet, strokes, cfg))
+            text = plot_file(sheet, strokes, kind, cfg)
             atomic_write(target, lambda f, text=text: f.write(text.encode("ascii")))
         out.append((target, travel(sheet.strokes), travel(strokes)))
     return out

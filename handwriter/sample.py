@@ -1,8 +1,10 @@
 """Writing new ink: a lean step-by-step copy of the network, biased and primed sampling.
 
-`Sampler.step` does the arithmetic of `HandwritingNet.forward` for one point with the
-weights laid out once for inference, so no module, autograd or concatenation overhead is
-paid per point; a test checks it against `forward` to 1e-5.
+`Sampler.step` does the arithmetic of `HandwritingNet.forward` for one point of a batch of
+lines with the weights laid out once for inference, so no module, autograd or concatenation
+overhead is paid per point; `LinePen.step` does the same for one line (batch 1, as the
+studio streams it) in preallocated buffers, torch for the matrix products and numpy for the
+rest. Tests check `Sampler.step` against `forward` and `LinePen.step` against it.
 """
 
 from __future__ import annotations
@@ -151,15 +153,108 @@ class Sampler:
         raw = torch.addmm(self.head_bias, torch.cat(hs + skip[1:], 1), self.head)
         return raw, State(torch.stack(hs), torch.stack(cs), kappa, window), phi
 
-    @torch.inference_mode()
-    def sample(self, raw: Tensor, bias: float, temperature: float,
-               generator: torch.Generator) -> Tensor:
-        """`sample_point(split_mixture(raw, bias, temperature))`, the same draws and math;
-        one line is done in float64 scalars, many times fewer operations than in tensors."""
-        if len(raw) > 1:
-            return sample_point(split_mixture(raw, bias, temperature), generator)
-        M = self.cfg.num_mixtures
-        r = raw[0].double().numpy()
+
+class LinePen:
+    """One line's network state at batch 1, stepped with `Sampler`'s weights in float32.
+
+    At batch 1 a step is a few matrix-vector products, and a torch operation on a small
+    tensor costs more than its arithmetic: the products stay in torch (`torch.addmm` into
+    preallocated buffers, on torch's threads) and the rest is numpy on views of the same
+    buffers, several times cheaper per operation. Each layer's input `[point, window,
+    h below, h]` lives in one buffer the layers write their new h into: nothing is
+    concatenated per point.
+    """
+
+    def __init__(self, sampler: Sampler, state: State):
+        self.sampler = sampler
+        H, V = sampler.cfg.hidden_size, sampler.text_size
+        h, c = state.h[:, 0].numpy(), state.c[:, 0].numpy()        # (L, H)
+        self.inputs = [np.zeros(len(w), np.float32) for w, _ in sampler.layers]
+        self.head_in = np.zeros(len(sampler.head), np.float32)  # [h0 .. hL-1, window]
+        for i, x in enumerate(self.inputs):
+            x[-H:] = h[i]
+            if i:
+                x[-2 * H:-H] = h[i - 1]
+            self.head_in[i * H:(i + 1) * H] = h[i]
+        self.c = c.copy()
+        self.gates = np.empty(4 * H, np.float32)
+        self.scratch = np.empty(H, np.float32)
+        self.raw = np.empty(len(sampler.head_bias), np.float32)
+        self.kappa = self.window = None
+        # (1, n) torch views of the buffers, for torch.addmm
+        self.rows = [torch.from_numpy(x)[None] for x in [*self.inputs, self.head_in]]
+        self.gate_row, self.raw_row = torch.from_numpy(self.gates)[None], \
+            torch.from_numpy(self.raw)[None]
+        if V:
+            self.kappa = state.kappa[0].numpy().copy()
+            self.window = self.head_in[-V:]
+            self.window[:] = state.window[0].numpy()
+            self.inputs[0][3:3 + V] = self.window
+            self.window_row = torch.from_numpy(self.window)[None]
+
+    def state(self) -> State:
+        """The torch State (batch 1) this line has reached."""
+        L, H = len(self.inputs), self.sampler.cfg.hidden_size
+        h = torch.from_numpy(self.head_in[:L * H].reshape(L, 1, H).copy())
+        kappa = window = None
+        if self.kappa is not None:
+            kappa, window = torch.from_numpy(self.kappa[None].copy()), \
+                torch.from_numpy(self.window[None].copy())
+        return State(h, torch.from_numpy(self.c[:, None].copy()), kappa, window)
+
+    def step(self, point: np.ndarray, chars: Tensor | None = None
+             ) -> tuple[np.ndarray, np.ndarray | None]:
+        """`Sampler.step` for one line: point (3,) -> raw head output (1 + 6M,), phi or None.
+
+        `chars` is the one-hot text (U, V); the raw output is a buffer the next step reuses.
+        """
+        H, V = self.sampler.cfg.hidden_size, self.sampler.text_size
+        g, phi = self.gates, None
+        layers = zip(self.sampler.layers, self.inputs, strict=True)
+        for i, ((weight, bias), x) in enumerate(layers):
+            x[:3] = point
+            torch.addmm(bias, self.rows[i], weight, out=self.gate_row)
+            ifo = g[:3 * H]                  # sigmoid(v) = (1 + tanh(v / 2)) / 2, no overflow
+            ifo *= 0.5
+            np.tanh(ifo, out=ifo)
+            ifo *= 0.5
+            ifo += 0.5
+            np.tanh(g[3 * H:], out=g[3 * H:])
+            c = self.c[i]
+            c *= g[H:2 * H]
+            np.multiply(g[:H], g[3 * H:], out=self.scratch)
+            c += self.scratch
+            h = self.head_in[i * H:(i + 1) * H]
+            np.tanh(c, out=h)
+            h *= g[2 * H:3 * H]
+            x[-H:] = h
+            if i + 1 < len(self.inputs):
+                self.inputs[i + 1][-2 * H:-H] = h
+            if i == 0 and V:
+                phi = self.attend(h, chars)
+                for later in self.inputs[1:]:
+                    later[3:3 + V] = self.window
+        torch.addmm(self.sampler.head_bias, self.rows[-1], self.sampler.head, out=self.raw_row)
+        return self.raw, phi
+
+    def attend(self, h: np.ndarray, chars: Tensor) -> np.ndarray:
+        """`model.attend` (Graves eqs. 46-51) for one line whose text fills `chars` (U, V)."""
+        params = torch.addmm(self.sampler.window_bias, torch.from_numpy(h)[None],
+                             self.sampler.window)[0].numpy()
+        alpha, beta, kappa_step = np.split(np.exp(params), 3)
+        self.kappa += kappa_step
+        u = np.arange(len(chars) + 1, dtype=np.float32)
+        phi = (alpha[:, None] * np.exp(-beta[:, None] * (self.kappa[:, None] - u) ** 2)).sum(0)
+        torch.mm(torch.from_numpy(phi[:-1])[None], chars, out=self.window_row)  # eq. 47
+        self.inputs[0][3:3 + len(self.window)] = self.window
+        return phi
+
+    def sample(self, raw: np.ndarray, bias: float, temperature: float,
+               generator: torch.Generator) -> tuple[float, float, float]:
+        """`sample_point(split_mixture(raw, bias, temperature))` for one line, the same
+        draws and math in float64 scalars: many times fewer operations than in tensors."""
+        M = self.sampler.cfg.num_mixtures
+        r = raw.astype(np.float64)
         u = torch.rand(1, 2, generator=generator)[0].tolist()
         weight = r[1:1 + M] * ((1 + bias) / temperature)
         weight = np.exp(weight - weight.max())
@@ -172,7 +267,7 @@ class Sampler:
         dx = mu_x + sigma_x * n[0]
         dy = mu_y + sigma_y * (rho * n[0] + math.sqrt(1 - rho * rho) * n[1])
         pen = u[1] < 1 / (1 + math.exp(-r[0] / temperature))
-        return torch.tensor([[dx, dy, float(pen)]], dtype=raw.dtype)
+        return dx, dy, float(pen)
 
 
 class Pen(NamedTuple):
@@ -268,7 +363,29 @@ def draw(writer: Writer, cfg: SampleConfig, texts: list[str] | None = None,
         B = cfg.n
     if pen is None:
         pen = start_pen(writer, B, codes, text_mask, primer)
+    step = draw_line if B == 1 else draw_batch
+    lines, done, phis, pen = step(sampler, cfg, pen, chars, text_mask, ends, generator)
+    inks = []
+    for b, strokes in enumerate(lines):
+        strokes = strokes.copy()
+        strokes[:, :2] *= writer.offset_scale
+        complete = done[b] if texts else True
+        if complete:  # an unfinished line may yet be carried on from its pen
+            strokes[-1, 2] = 1.0
+        inks.append(Ink(strokes, text=texts[b] if texts else "",
+                        meta={"finished": complete, "units": MODEL_UNITS}))
+    return inks, phis, pen
+
+
+Drawn = tuple[list[np.ndarray], list[bool], list[Tensor], Pen]  # strokes, finished, phis, pen
+
+
+def draw_batch(sampler: Sampler, cfg: SampleConfig, pen: Pen, chars: Tensor | None,
+               text_mask: Tensor | None, ends: Tensor | None,
+               generator: torch.Generator) -> Drawn:
+    """`draw`'s loop for a batch of lines, in torch; a line with text stops by Graves' rule."""
     state, point = pen
+    B = len(point)
     points = torch.zeros(B, cfg.max_points, 3)
     lengths = torch.full((B,), cfg.max_points)
     done = torch.zeros(B, dtype=torch.bool)
@@ -276,7 +393,7 @@ def draw(writer: Writer, cfg: SampleConfig, texts: list[str] | None = None,
     phis = []
     for t in range(cfg.max_points):
         raw, state, phi = sampler.step(point, state, chars, text_mask)
-        point = sampler.sample(raw, cfg.bias, cfg.temperature, generator)
+        point = sample_point(split_mixture(raw, cfg.bias, cfg.temperature), generator)
         points[:, t] = point
         if phi is not None:
             phis.append(phi)
@@ -286,17 +403,30 @@ def draw(writer: Writer, cfg: SampleConfig, texts: list[str] | None = None,
             done |= finished
             if done.all():
                 break
-    inks = []
-    for b in range(B):
-        strokes = points[b, :lengths[b]].numpy().copy()
-        strokes[:, :2] *= writer.offset_scale
-        complete = bool(done[b]) if texts else True
-        if complete:  # an unfinished line may yet be carried on from its pen
-            strokes[-1, 2] = 1.0
-        inks.append(Ink(strokes, text=texts[b] if texts else "",
-                        meta={"finished": complete, "units": MODEL_UNITS}))
-    return inks, [torch.stack([p[b] for p in phis]) for b in range(B)] if phis else [], \
-        Pen(state, point)
+    return [points[b, :lengths[b]].numpy() for b in range(B)], done.tolist(), \
+        [torch.stack([p[b] for p in phis]) for b in range(B)] if phis else [], Pen(state, point)
+
+
+def draw_line(sampler: Sampler, cfg: SampleConfig, pen: Pen, chars: Tensor | None,
+              text_mask: Tensor | None, ends: Tensor | None,
+              generator: torch.Generator) -> Drawn:
+    """`draw_batch` for one line (whose text fills `chars`, so no mask), stepped by a LinePen:
+    the same math and random draws, several times faster per point."""
+    line = LinePen(sampler, pen.state)
+    chars = chars[0] if chars is not None else None
+    points = np.zeros((cfg.max_points, 3), np.float32)
+    point = pen.point[0].numpy()
+    phis, finished = [], False
+    for t in range(cfg.max_points):
+        raw, phi = line.step(point, chars)
+        point = points[t] = line.sample(raw, cfg.bias, cfg.temperature, generator)
+        if phi is not None:
+            phis.append(phi)
+            if phi[-1] > phi[:-1].max():  # Graves' stop rule, as in draw_batch
+                finished = True
+                break
+    return [points[:t + 1]], [finished], [torch.from_numpy(np.stack(phis))] if phis else [], \
+        Pen(line.state(), torch.from_numpy(points[t:t + 1].copy()))
 
 
 def sample_lines(n: int = 1, bias: float = 0.5, seed: int = 0, model: str | Path | None = None

@@ -6,7 +6,16 @@ import torch.nn.functional as F
 from handwriter.data import START, collate, encode_text, prepare
 from handwriter.ink import Ink, read_lines
 from handwriter.model import sample_point, split_mixture
-from handwriter.sample import SampleConfig, Writer, generate
+from handwriter.sample import (
+    LinePen,
+    SampleConfig,
+    Writer,
+    draw_batch,
+    draw_line,
+    encode_texts,
+    generate,
+    start_pen,
+)
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +66,53 @@ def test_sampler_step_matches_forward(model, request):
         torch.testing.assert_close(step_raw, raw[:, t], atol=1e-5, rtol=1e-5)
         if phi is not None:
             torch.testing.assert_close(step_phi, phi[:, t], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("model", ["writer", "synth"])
+def test_a_line_pen_steps_as_the_batch_sampler_does(model, request):
+    w = request.getfixturevalue(model)
+    strokes = torch.randn(8, 1, 3, generator=torch.Generator().manual_seed(2))
+    strokes[..., 2] = (strokes[..., 2] > 0).float()
+    chars = None
+    if w.net.text_size:
+        text = torch.from_numpy(encode_text("ab cd", w.alphabet))[None]
+        chars = F.one_hot(text, w.net.text_size).float()
+    state = w.net.initial_state(1)
+    pen = LinePen(w.sampler, state)
+    for t in range(8):
+        raw, state, phi = w.sampler.step(strokes[t], state, chars, torch.ones(1, 5))
+        line_raw, line_phi = pen.step(strokes[t, 0].numpy(), None if chars is None else chars[0])
+        np.testing.assert_allclose(line_raw, raw[0].numpy(), rtol=1e-5, atol=1e-5)
+        if phi is not None:
+            np.testing.assert_allclose(line_phi, phi[0].numpy(), rtol=1e-5, atol=1e-5)
+    for a, b in zip(pen.state(), state, strict=True):
+        assert (a is None) == (b is None)
+        if a is not None:
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("model", ["writer", "synth"])
+def test_one_line_draws_the_ink_the_batch_loop_draws_for_its_seed(model, request):
+    w = request.getfixturevalue(model)
+    texts = ["ab cd"] if w.net.text_size else None
+    codes = chars = mask = ends = None
+    if texts:
+        codes, mask, ends = encode_texts(w, texts)
+        chars = F.one_hot(codes, w.net.text_size).float()
+    cfg = SampleConfig(max_points=80, bias=0.5)
+    drawn = []
+    for loop in (draw_line, draw_batch):
+        with torch.inference_mode():
+            drawn.append(loop(w.sampler, cfg, start_pen(w, 1, codes, mask), chars, mask, ends,
+                              torch.Generator().manual_seed(5)))
+    (line,), finished, phis, pen = drawn[0]
+    (batch_line,), batch_finished, batch_phis, batch_pen = drawn[1]
+    assert len(line) > 5 and finished == batch_finished
+    np.testing.assert_allclose(line, batch_line, atol=1e-4)
+    np.testing.assert_array_equal(line[:, 2], batch_line[:, 2])
+    torch.testing.assert_close(pen.state.h, batch_pen.state.h, rtol=1e-4, atol=1e-4)
+    if texts:
+        torch.testing.assert_close(phis[0], batch_phis[0], rtol=1e-4, atol=1e-4)
 
 
 # ---------------------------------------------------------------- seeds, bias, temperature

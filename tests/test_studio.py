@@ -119,6 +119,23 @@ def test_downloads_in_every_format_parse(client):
     assert bad.status_code == 400 and "three finite numbers" in bad.json()["error"]
 
 
+def test_plotter_downloads_lay_the_page_on_an_a4_sheet_in_mm(client):
+    lines = [LINE, {**LINE, "text": "there"}]  # two strokes a line: 3 points, then 2
+    svg = ET.fromstring(client.post("/api/export/plotter.svg", json={"lines": lines}).content)
+    assert (svg.get("width"), svg.get("height")) == ("210mm", "297mm")
+    assert len(svg.findall(".//{http://www.w3.org/2000/svg}path")) == 4
+    gcode = client.post("/api/export/gcode", json={"lines": lines}).text.splitlines()
+    moves = [line.split() for line in gcode if line.startswith(("G0 X", "G1 X"))]
+    assert sum(m[0] == "G1" for m in moves) == 2 * (2 + 1)  # every point after a start
+    assert sum(m[0] == "G0" for m in moves) == 4 + 1       # to each stroke, then home
+    xy = np.array([[float(m[1][1:]), float(m[2][1:])] for m in moves[:-1]])
+    assert (xy >= 15).all() and (xy[:, 0] <= 195).all() and (xy[:, 1] <= 282).all()  # margins
+    hpgl = client.post("/api/export/hpgl", json={"lines": lines}).text
+    assert hpgl.startswith("IN;") and hpgl.count("PD") == 4
+    too_many = client.post("/api/export/gcode", json={"lines": [LINE] * 40})
+    assert too_many.status_code == 400 and "sheets of A4" in too_many.json()["error"]
+
+
 def test_ink_over_the_limit_is_refused(tmp_path):
     app = create_app(StudioConfig(max_ink=4), Models())
     with TestClient(app) as c:

@@ -5,8 +5,10 @@ Skipped where no browser starts, except in CI (CI=true), where that is a failure
 
 import io
 import os
+import re
 import xml.etree.ElementTree as ET
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -61,19 +63,31 @@ def test_typed_text_is_written_live_and_downloads_in_every_format(page, tmp_path
     assert len(set(seen)) >= 4 and seen == sorted(seen)  # the page grew chunk by chunk
     assert page.locator("#page path").count() > 0
     assert "seed 3" in page.text_content("#message")
-    for kind in ("svg", "png", "gif", "inkml"):
+    files = {}
+    for kind in ("svg", "png", "gif", "inkml", "plotter.svg", "gcode", "hpgl"):
         with page.expect_download() as download:
-            page.click(f"[data-export={kind}]")
+            page.click(f"[data-export='{kind}']")
         path = tmp_path / download.value.suggested_filename
         download.value.save_as(path)
-        assert path.suffix == f".{kind}"
-        if kind in ("png", "gif"):
-            assert Image.open(io.BytesIO(path.read_bytes())).format == kind.upper()
-        else:
-            root = ET.parse(path).getroot()
-            assert root.tag == (f"{SVG_NS}svg" if kind == "svg" else f"{INKML_NS}ink")
-    annotation = root.find(f".//{INKML_NS}annotation")
+        assert path.name == f"handwriter.{kind}"
+        files[kind] = path.read_bytes()
+    for kind in ("png", "gif"):
+        assert Image.open(io.BytesIO(files[kind])).format == kind.upper()
+    for kind in ("svg", "plotter.svg"):
+        root = ET.fromstring(files[kind])
+        assert root.tag == f"{SVG_NS}svg" and len(root.findall(f".//{SVG_NS}path")) > 10
+    assert ET.fromstring(files["plotter.svg"]).get("width") == "210mm"  # an A4 sheet
+    annotation = ET.fromstring(files["inkml"]).find(f".//{INKML_NS}annotation")
     assert annotation.text == "the quick brown fox jumps"
+    gcode = files["gcode"].decode("ascii").splitlines()
+    assert all(re.fullmatch(r"G21|G90|M3 S[\d.]+|G4 P[\d.]+|G[01] X[\d.]+ Y[\d.]+( F[\d.]+)?",
+                            line) for line in gcode), gcode
+    xy = np.array([re.findall(r"[\d.]+", line)[1:3] for line in gcode if " X" in line], float)
+    points = int(page.get_attribute("#page", "data-points"))
+    assert len(xy) == points + 1  # a move to every point on the page, then home
+    assert (xy[:, 0] <= 210).all() and (xy[:, 1] <= 297).all()  # on the sheet
+    hpgl = files["hpgl"].decode("ascii")
+    assert hpgl.startswith("IN;SP1;PU") and hpgl.rstrip().endswith("PU;SP0;")
 
 
 def test_from_nothing_shows_a_seed_that_writes_the_same_lines_again(page):

@@ -23,6 +23,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..ink import Ink, inkml_bytes
+from ..layout import PageConfig, TextLine, place_lines
+from ..plotter import PlotterConfig, plot_file, plot_order
 from ..render import ink_to_svg, render_gif, render_png
 from ..styles import MAX_POINTS as MAX_STYLE_POINTS
 from ..styles import list_styles, remove_style, save_style
@@ -31,7 +33,9 @@ from .live import STYLES, Models, page_events, parse_job
 
 STATIC = resources.files("handwriter") / "studio" / "static"
 EXPORTS = {"svg": "image/svg+xml", "png": "image/png", "gif": "image/gif",
-           "inkml": "application/inkml+xml"}
+           "inkml": "application/inkml+xml", "plotter.svg": "image/svg+xml",
+           "gcode": "text/plain", "hpgl": "application/vnd.hp-hpgl"}
+PLOTTER_PAGE = PageConfig(page="A4")  # room for the studio's longest page on one sheet
 
 
 class Busy(Exception):
@@ -180,7 +184,10 @@ def create_app(cfg: StudioConfig | None = None, models: Models | None = None) ->
             inks = inks_from(await read_json(request, cfg.max_body), cfg.max_ink)
         except ValueError as e:
             return error(400, str(e))
-        body = await in_thread(render, inks, kind)
+        try:
+            body = await in_thread(render, inks, kind)
+        except ValueError as e:
+            return error(400, str(e))
         return Response(body, media_type=EXPORTS[kind], headers={
             "Content-Disposition": f'attachment; filename="handwriter.{kind}"'})
 
@@ -232,7 +239,15 @@ def sse(event: dict) -> str:
 
 
 def render(inks: list[Ink], kind: str) -> bytes:
-    """The page as a file of `kind`, in memory (the server writes no files)."""
+    """The page as a file of `kind`, in memory (the server writes no files). Plotter files
+    hold the lines laid out on an A4 sheet as `write --output` would (`layout.place_lines`)."""
+    if kind in ("plotter.svg", "gcode", "hpgl"):
+        sheets = place_lines(inks, [TextLine(ink.text) for ink in inks], PLOTTER_PAGE)
+        if len(sheets) > 1:
+            raise ValueError(f"the page needs {len(sheets)} sheets of A4; plotter files hold one")
+        cfg = PlotterConfig()
+        return plot_file(sheets[0], plot_order(sheets[0], cfg), "." + kind.split(".")[-1],
+                         cfg).encode("ascii")
     if kind == "inkml":
         return inkml_bytes(inks)
     if kind == "svg":
