@@ -137,7 +137,8 @@ def test_a_drawn_style_is_saved_then_written_in_and_removed(client, models):
     hand = write_page(models.synthesis, ["my hand"], SampleConfig(seed=2, bias=2.0,
                       max_points=1500, candidates=1))[0]
     body = {"name": "mine", "lines": [{"strokes": hand.strokes.tolist(), "text": "my hand"}]}
-    assert client.post("/api/styles", json=body).status_code == 201
+    saved = client.post("/api/styles", json=body)
+    assert saved.status_code == 201 and saved.json()["warnings"] == []
     assert client.get("/api/styles").json()["saved"] == ["mine"]
     request = {"mode": "write", "text": "ten", "seed": 1}
     plain = strokes_of(events(client.post("/api/write", json=request)))
@@ -149,6 +150,9 @@ def test_a_drawn_style_is_saved_then_written_in_and_removed(client, models):
     assert refused.status_code == 400 and "style name" in refused.json()["error"]
     unwritable = {**body, "lines": [{**body["lines"][0], "text": "Hand"}]}
     assert "cannot write" in client.post("/api/styles", json=unwritable).json()["error"]
+    wordy = {**body, "lines": [{**body["lines"][0], "text": "my hand " * 12}]}
+    assert "line 1: 'my hand my hand" in client.post("/api/styles", json=wordy).json()[
+        "warnings"][0]
 
 
 def test_the_gate_runs_a_bounded_number_and_queues_the_rest_in_order():
