@@ -96,6 +96,12 @@ def test_bad_requests_get_a_4xx_with_a_one_line_json_error(client, request_json,
     assert message in response.json()["error"] and "\n" not in response.json()["error"]
 
 
+def test_style_zero_is_the_first_numbered_style_and_an_empty_one_none(models):
+    write = {"mode": "write", "text": "hi"}
+    assert live.parse_job({**write, "style": 0}, models, 100).style == 0
+    assert live.parse_job({**write, "style": ""}, models, 100).style is None
+
+
 def test_a_body_that_is_not_a_json_object_is_a_400(client):
     for body in (b"{not json", b"[1, 2]"):
         response = client.post("/api/write", content=body)
