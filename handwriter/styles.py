@@ -2,8 +2,8 @@
 
 Each style is one InkML file, `<name>.inkml`, in the user data folder (platformdirs), or in
 `$HANDWRITER_DATA_DIR/styles` when that is set (tests, portable installs). A style holds
-one or more lines, each with its transcription; `write_page(..., primer=..., primer_text=...)`
-writes in it.
+one or more lines, each with its transcription; `write_page(..., style=name)` writes in it,
+primed with one of its lines (`primer_line`). `check_style` is what a style must pass first.
 """
 
 from __future__ import annotations
