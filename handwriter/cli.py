@@ -9,7 +9,7 @@ import sys
 import typing
 from pathlib import Path
 
-from .ink import FORMATS, InkError
+from .ink import FORMATS, Ink, InkError
 
 # Short names for the flags people type most (the long field names work too).
 ALIASES = {"num_layers": "--layers", "hidden_size": "--hidden", "num_mixtures": "--mixtures",
@@ -120,6 +120,7 @@ def cmd_write(args: argparse.Namespace) -> int:
     from .plotter import PlotterConfig, check_plotter
     from .reader import InkReader
     from .sample import WRITING, SampleConfig, Writer, read_primer
+    from .styles import check_style
     from .writing import write_page, write_sheets
 
     if (args.text is None) == (args.file is None):
@@ -135,12 +136,17 @@ def cmd_write(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.output}: a page can be saved as {' '.join(PAPER_FORMATS)}")
     if on_paper:
         check_plotter(config_from_args(PlotterConfig, args))
+    if args.prime and args.style is not None:
+        raise ValueError("give --style or --prime, not both")
     writer = Writer.load(args.model, synthesis=True)
     primer = read_primer(args.prime) if args.prime else None
-    if primer is not None and not (args.prime_text or primer.text):
-        raise ValueError("--prime needs --prime-text (the primer file has no transcription)")
+    if primer is not None:
+        primer.text = args.prime_text or primer.text
+        if not primer.text.strip():
+            raise ValueError("--prime needs --prime-text (the primer file has no transcription)")
+        warn(check_style(writer, [primer], [args.prime]))
     style = dict(style=args.style, primer=primer,
-                 primer_text=args.prime_text or (primer.text if primer else ""),
+                 primer_text=primer.text.strip() if primer else "",
                  reader=InkReader.load(args.reader), progress=True)
     if on_paper:
         save_paper(write_sheets(writer, text, page, cfg, **style), args)
@@ -152,6 +158,16 @@ def cmd_write(args: argparse.Namespace) -> int:
 
 
 PAPER_ONLY = (".gcode", ".hpgl")
+
+
+def warn(warnings: list[str]) -> None:
+    for warning in warnings:
+        print(f"handwriter: warning: {warning}", file=sys.stderr)
+
+
+def style_choice(value: str) -> int | str:
+    """`--style`: a number is one of the model's own styles, anything else a saved style."""
+    return int(value) if value.isdigit() else value
 
 
 def save_paper(sheets: list, args: argparse.Namespace) -> None:
@@ -205,6 +221,79 @@ def cmd_read(args: argparse.Namespace) -> int:
     for ink, text in zip(inks, reader.read(inks), strict=True):
         print(f"{text}\t{ink.text}" if ink.text else text)
     return 0
+
+
+def cmd_style(args: argparse.Namespace) -> int:
+    from . import styles
+
+    if args.style_command == "add":
+        return style_add(args)
+    if args.style_command == "list":
+        for name in styles.list_styles():
+            lines = styles.load_style(name)
+            words = " / ".join(ink.text for ink in lines)
+            print(f"{name}\t{len(lines)} line{'s' * (len(lines) != 1)}, "
+                  f"{sum(map(len, lines))} points\t{words[:40] + '...' * (len(words) > 40)}")
+    elif args.style_command == "show":
+        lines = styles.load_style(args.name)
+        for ink in lines:
+            print(ink.text)
+        if args.output:
+            from .render import save_inks
+
+            save_inks(lines, args.output)
+            print(args.output)
+    else:
+        styles.remove_style(args.name)
+        print(f"removed style {args.name!r}")
+    return 0
+
+
+def style_add(args: argparse.Namespace) -> int:
+    """Check everything (name, ink, text, characters) before the one atomic save."""
+    from .ink import read_ink
+    from .reader import InkReader
+    from .sample import Writer
+    from .styles import check_name, check_style, list_styles, save_style
+
+    if check_name(args.name) in list_styles() and not args.replace:
+        raise ValueError(f"a style named {args.name!r} exists; --replace replaces it")
+    inks, where = [], []
+    for path in args.ink:
+        lines = read_ink(path)
+        if not lines:
+            raise InkError(path, None, "no ink in the file")
+        inks += lines
+        where += [path] if len(lines) == 1 else [f"{path} line {i}" for i in
+                                                   range(1, len(lines) + 1)]
+    if args.text is not None:
+        if len(args.text) != len(inks):
+            raise ValueError(f"--text given {len(args.text)} times for {len(inks)} lines of "
+                             "ink: give one per line, in order")
+        for ink, text in zip(inks, args.text, strict=True):
+            ink.text = text
+    unread = [i for i, ink in enumerate(inks) if not ink.text.strip()]
+    if unread:
+        readings = InkReader.load(args.reader).read([inks[i] for i in unread])
+        confirm_readings([inks[i] for i in unread], [where[i] for i in unread], readings)
+    warn(check_style(Writer.load(args.model, synthesis=True), inks, where))
+    path = save_style(args.name, inks)
+    print(f"saved style {args.name!r}: {len(inks)} line{'s' * (len(inks) != 1)} in {path}")
+    return 0
+
+
+def confirm_readings(inks: list[Ink], where: list[str], readings: list[str]) -> None:
+    """Each line's text as the recogniser reads it; at a terminal the person may correct it."""
+    ask = sys.stdin.isatty()
+    for ink, at, reading in zip(inks, where, readings, strict=True):
+        print(f"{at}: the recogniser reads {reading!r}")
+        typed = input("  Enter keeps it, or type what the line says: ").strip() if ask else ""
+        ink.text = typed or reading
+        if not ink.text.strip():
+            raise ValueError(f"{at}: no text was read; give it with --text")
+    if not ask:
+        print("if a reading is wrong, add the style again with --text for each line and "
+              "--replace")
 
 
 def cmd_data(args: argparse.Namespace) -> int:
@@ -273,6 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .render import PenStyle
     from .sample import WRITING, SampleConfig
     from .studio import StudioConfig
+    from .styles import MAX_PRIMER_POINTS
     from .train import TrainConfig
 
     parser = argparse.ArgumentParser(
@@ -304,12 +394,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="output file (.svg .png .gif .npz "
                    ".inkml; on paper .svg .png .gcode .hpgl)")
     p.add_argument("--model", help=model_help)
-    p.add_argument("--style", type=int, default=None,
-                   help="a style number: every line is primed with the model's own writing "
-                   "for that seed (default: no priming; on paper, the --seed's style, so a "
-                   "letter is in one hand)")
-    p.add_argument("--prime", help="ink file whose first line sets the style")
-    p.add_argument("--prime-text", help="transcription of the primer line")
+    p.add_argument("--style", type=style_choice, default=None,
+                   help="a saved style's name (see `handwriter style`), or a number: every "
+                   "line is primed with the model's own writing for that seed (default: no "
+                   "priming; on paper, the --seed's style, so a letter is in one hand)")
+    p.add_argument("--prime", help="ink file whose first line sets the style (one line of "
+                   f"at most {MAX_PRIMER_POINTS} points once resampled)")
+    p.add_argument("--prime-text", help="transcription of the primer line (default: the "
+                   "file's)")
     p.add_argument("--width", type=int, default=45,
                    help="characters per line without --page; the shipped model trained on "
                    "lines up to about 50 characters (default: 45)")
@@ -364,6 +456,33 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with text, skip lines longer than this (default: as in training)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=cmd_eval)
+
+    p = commands.add_parser("style", help="keep your own hand as a style to write in",
+                            description="Styles are lines of your own ink with what they say, "
+                            "kept on this machine (in the user data folder, or "
+                            "$HANDWRITER_DATA_DIR/styles); `write --style NAME` writes in one. "
+                            "The longest line the model handles primes it.")
+    style = p.add_subparsers(dest="style_command", required=True, metavar="STYLE_COMMAND")
+    q = style.add_parser("add", help="save lines of your ink as a style",
+                         description="Saves every line of the ink files (InkML from tablet and "
+                         "note apps, IAM-OnDB, UNIPEN, lines.npz, stroke-3). Each line's text "
+                         "comes from --text, else the file, else the recogniser reads it: at a "
+                         "terminal you may correct it.")
+    q.add_argument("name", help="the style's name: letters, digits, '-' or '_'")
+    q.add_argument("ink", nargs="+", help="ink files, one or more lines each")
+    q.add_argument("--text", action="append", help="what a line says; once per line, in order")
+    q.add_argument("--replace", action="store_true", help="replace a style of that name")
+    q.add_argument("--model", help="synthesis checkpoint whose alphabet the text must use "
+                   "(default: the one shipped)")
+    q.add_argument("--reader", help="recogniser for lines without text (default: the one "
+                   "shipped)")
+    style.add_parser("list", help="the saved styles: lines, points and what they say")
+    q = style.add_parser("show", help="print a style's text; draw it with -o")
+    q.add_argument("name")
+    q.add_argument("-o", "--output", help="picture of its lines (.png .svg .gif) or .inkml")
+    q = style.add_parser("remove", help="delete a saved style")
+    q.add_argument("name")
+    p.set_defaults(run=cmd_style)
 
     p = commands.add_parser("data", help="convert, summarise and look at ink data")
     data = p.add_subparsers(dest="data_command", required=True, metavar="DATA_COMMAND")

@@ -2,8 +2,8 @@
 
 Each style is one InkML file, `<name>.inkml`, in the user data folder (platformdirs), or in
 `$HANDWRITER_DATA_DIR/styles` when that is set (tests, portable installs). A style holds
-one or more lines, each with its transcription; `write_page(..., primer=..., primer_text=...)`
-writes in it.
+one or more lines, each with its transcription; `write_page(..., style=name)` writes in it,
+primed with one of its lines (`primer_line`). `check_style` is what a style must pass first.
 """
 
 from __future__ import annotations
@@ -11,8 +11,15 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import numpy as np
+
+from .data import prepared
 from .ink import Ink, read_inkml, write_inkml
+
+if TYPE_CHECKING:
+    from .sample import Writer
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")  # a safe file name on every platform
 MAX_POINTS = 20_000  # per style: a few lines of ink at any tablet's rate
@@ -32,6 +39,9 @@ def check_name(name: str) -> str:
     if not NAME.fullmatch(name):
         raise ValueError(f"style name {name!r}: use 1-40 letters, digits, '-' or '_', starting "
                          "with a letter or digit")
+    if name.isdigit():  # `write --style 3` is the model's own style number 3
+        raise ValueError(f"style name {name!r}: numbers are the model's own styles; put a "
+                         "letter in the name")
     return name
 
 
@@ -73,3 +83,61 @@ def remove_style(name: str) -> None:
     if not path.is_file():
         raise FileNotFoundError(f"no style named {name!r}")
     path.unlink()
+
+
+# ---------------------------------------------------------------- lines that can prime
+
+# A primer is one line, at most this many points after `data.prepare`: the synthesis model
+# trains on pairs "line A, then line B" of one writer, each up to 700 points, so a longer
+# primer is further out of what it knows (it writes ever smaller, or scribbles).
+MAX_PRIMER_POINTS = 700
+# Characters per line height of width (after `data.prepare`) that real lines hold: the
+# 9973 UNIPEN lines of lines.npz run 0.41-3.2 (1st to 99th percentile, median 1.0). This
+# band, with SLACK_CHARS either side, flags 30 of them (0.3%): text outside it is most
+# likely not what the ink says.
+CHARS_PER_HEIGHT = (0.25, 5.0)
+SLACK_CHARS = 3
+
+
+def check_line(writer: Writer, ink: Ink, where: str) -> str:
+    """Refuse a line that cannot prime `writer` (too little ink, characters it cannot write);
+    return a warning ("" if none) when its text is far too long or short for its width."""
+    if len(ink) < 2:
+        raise ValueError(f"{where}: {'one point' if len(ink) else 'no ink'} is not enough to "
+                         "prime with; it needs a line of writing")
+    strokes = prepared(ink, writer.resample_step, writer.max_jump)
+    if strokes is None:
+        raise ValueError(f"{where}: the ink has no height; a primer needs a line of writing")
+    text = ink.text.strip()
+    try:
+        writer.check_text(text)
+    except ValueError as e:
+        raise ValueError(f"{where}: {e}") from None
+    width = float(np.ptp(np.cumsum(strokes[:, 0], dtype=np.float64)))
+    low, high = CHARS_PER_HEIGHT
+    if low * width - SLACK_CHARS <= len(text) <= high * width + SLACK_CHARS:
+        return ""
+    return (f"{where}: {text!r} has {len(text)} characters for ink {width:.1f} line heights "
+            f"wide, where lines hold {low}-{high} per line height: is it what the ink says?")
+
+
+def primer_line(writer: Writer, inks: list[Ink], where: str) -> Ink:
+    """The line that primes: the longest the model handles (MAX_PRIMER_POINTS), or an error."""
+    lines = (prepared(ink, writer.resample_step, writer.max_jump) for ink in inks)
+    lengths = [0 if strokes is None else len(strokes) for strokes in lines]
+    fits = [(n, i) for i, n in enumerate(lengths) if 0 < n <= MAX_PRIMER_POINTS]
+    if not fits:
+        shortest = "its shortest line" if len(inks) > 1 else "the line"
+        points = min((n for n in lengths if n), default=0)
+        raise ValueError(f"{where}: {shortest} is {points} points long as the model reads it; "
+                         f"it primes with one line of at most {MAX_PRIMER_POINTS}: add a "
+                         "shorter line")
+    return inks[max(fits)[1]]
+
+
+def check_style(writer: Writer, inks: list[Ink], where: list[str]) -> list[str]:
+    """Refuse lines that cannot prime `writer` or a style with no line short enough to prime;
+    return the warnings about the rest (`where[i]` names line i in messages)."""
+    warnings = [check_line(writer, ink, at) for ink, at in zip(inks, where, strict=True)]
+    primer_line(writer, inks, where[0] if len(inks) == 1 else "the style")
+    return [w for w in warnings if w]

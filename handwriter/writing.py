@@ -22,6 +22,7 @@ from .ink import Ink
 from .layout import PageConfig, Sheet, chars_per_line, place_lines, wrap_text
 from .reader import InkReader
 from .sample import WRITING, Pen, SampleConfig, Writer, draw, encode_texts, start_pen
+from .styles import load_style, primer_line
 
 STYLE_TEXT = "in my hand"  # what the model writes to make a --style primer
 # Limits no UNIPEN validation or test line (835) reaches, in line heights: the longest
@@ -176,12 +177,13 @@ def write_lines_together(writer: Writer, texts: list[str], cfg: SampleConfig,
     return lines
 
 
-def write_page(writer: Writer, lines: list[str], cfg: SampleConfig, style: int | None = None,
-               primer: Ink | None = None, primer_text: str = "", retries: int = 3,
-               reader: InkReader | None = None, progress: bool = False) -> list[Ink]:
+def write_page(writer: Writer, lines: list[str], cfg: SampleConfig,
+               style: int | str | None = None, primer: Ink | None = None, primer_text: str = "",
+               retries: int = 3, reader: InkReader | None = None,
+               progress: bool = False) -> list[Ink]:
     """Write the text lines together (`write_lines_together`), in one hand if primed.
 
-    `style` N primes every line with the model's own writing of STYLE_TEXT for seed N.
+    `style` (see `resolve_style`) primes every line, unless `primer` is given.
     (Priming with a whole first line would be simpler, but primer plus line is then
     longer than any line the model trained on, and it writes smaller and smaller.)
     """
@@ -189,7 +191,7 @@ def write_page(writer: Writer, lines: list[str], cfg: SampleConfig, style: int |
         raise ValueError(f"candidates and segment must be at least 1, got {cfg.candidates} "
                          f"and {cfg.segment}")
     if style is not None and primer is None:
-        primer, primer_text = style_primer(writer, style, cfg, reader), STYLE_TEXT
+        primer, primer_text = resolve_style(writer, style, cfg, reader)
     prefix = primer_text + " " if primer else ""
     return write_lines_together(writer, lines, cfg, primer, prefix, reader, retries=retries,
                                 progress=progress)
@@ -203,10 +205,21 @@ def style_primer(writer: Writer, style: int, cfg: SampleConfig,
     return write_page(writer, [STYLE_TEXT], style_cfg, reader=reader)[0]
 
 
-def write(text: str, bias: float = WRITING.bias, seed: int = 0, style: int | None = None,
+def resolve_style(writer: Writer, style: int | str, cfg: SampleConfig,
+                  reader: InkReader | None = None) -> tuple[Ink, str]:
+    """The primer and its text for a style: a number N is the model's own hand for seed N
+    (`style_primer`), a name is a saved style's line that primes (`styles.primer_line`)."""
+    if isinstance(style, str):
+        line = primer_line(writer, load_style(style), f"style {style!r}")
+        return line, line.text.strip()
+    return style_primer(writer, style, cfg, reader), STYLE_TEXT
+
+
+def write(text: str, bias: float = WRITING.bias, seed: int = 0, style: int | str | None = None,
           model: str | Path | None = None, width: int = 45) -> list[Ink]:
     """`text` in handwriting, one Ink per line of at most `width` characters (its own line
-    breaks kept), by the shipped synthesis model unless `model`."""
+    breaks kept), by the shipped synthesis model unless `model`; `style` a number or the
+    name of a saved style (`handwriter style add`)."""
     writer = Writer.load(model, synthesis=True)
     lines = [line.text for line in wrap_text(text, width)]
     return write_page(writer, lines, replace(WRITING, seed=seed, bias=bias), style=style,
@@ -214,8 +227,9 @@ def write(text: str, bias: float = WRITING.bias, seed: int = 0, style: int | Non
 
 
 def write_sheets(writer: Writer, text: str, page: PageConfig, cfg: SampleConfig,
-                 style: int | None = None, primer: Ink | None = None, primer_text: str = "",
-                 reader: InkReader | None = None, progress: bool = False) -> list[Sheet]:
+                 style: int | str | None = None, primer: Ink | None = None,
+                 primer_text: str = "", reader: InkReader | None = None,
+                 progress: bool = False) -> list[Sheet]:
     """A letter on paper: wrapped to the page (`layout.wrap_text`), its lines written in one
     batch (`write_page`), laid out on as many sheets as it needs (`layout.place_lines`).
 
@@ -231,10 +245,11 @@ def write_sheets(writer: Writer, text: str, page: PageConfig, cfg: SampleConfig,
 
 
 def write_pages(text: str, page: str | PageConfig = "A5", bias: float = WRITING.bias,
-                seed: int = 0, style: int | None = None, model: str | Path | None = None,
-                progress: bool = False) -> list[Sheet]:
+                seed: int = 0, style: int | str | None = None,
+                model: str | Path | None = None, progress: bool = False) -> list[Sheet]:
     """`text` written on sheets of `page` (a name like "A5", "WxH" in mm, or a PageConfig),
-    by the shipped models unless `model`; save them with `handwriter.save_sheets`."""
+    by the shipped models unless `model`, in `style` (a number or a saved style's name);
+    save them with `handwriter.save_sheets`."""
     page = PageConfig(page=page) if isinstance(page, str) else page
     return write_sheets(Writer.load(model, synthesis=True), text, page,
                         replace(WRITING, seed=seed, bias=bias), style=style,

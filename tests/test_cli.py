@@ -9,10 +9,11 @@ import torch
 from PIL import Image
 
 from handwriter.cli import build_parser, config_from_args, main
-from handwriter.ink import read_inkml, read_lines, write_inkml
+from handwriter.ink import Ink, read_inkml, read_lines, write_inkml
 from handwriter.layout import PageConfig
 from handwriter.model import ModelConfig, load_model
 from handwriter.plotter import PlotterConfig
+from handwriter.reader import InkReader
 from handwriter.render import PenStyle
 from handwriter.sample import WRITING, SampleConfig
 from handwriter.train import TrainConfig
@@ -305,3 +306,136 @@ def test_flags_set_config_fields():
     # configs that share a parser must not share a field name
     model, train = ({f.name for f in dataclasses.fields(c)} for c in (ModelConfig, TrainConfig))
     assert not model & train
+
+
+# ---------------------------------------------------------------- styles
+
+
+@pytest.fixture
+def styles_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("HANDWRITER_DATA_DIR", str(tmp_path / "data"))
+    return tmp_path / "data" / "styles"
+
+
+def wavy_line(i: int, text: str = "") -> Ink:
+    """A wavy pen-down line about three line heights wide (60 points), different for each i."""
+    x = np.linspace(0, 60, 60)
+    return Ink.from_stroke_list([np.stack([x, 10 * np.sin(x / (5 + i))], 1)], text=text)
+
+
+def note_app_file(path, count: int) -> str:
+    """InkML as note apps write it: <ink> inside their own root, a traceGroup per line."""
+    groups = "".join("<traceGroup><trace>" + ", ".join(f"{x:g} {y:g}" for x, y in
+                                                       wavy_line(i).points) + "</trace>"
+                     "</traceGroup>" for i in range(count))
+    path.write_text(f'<notes><page><ink xmlns="http://www.w3.org/2003/InkML">{groups}</ink>'
+                    "</page></notes>")
+    return str(path)
+
+
+def test_a_style_is_added_listed_shown_written_in_and_removed(styles_folder, synth_model,
+                                                                tmp_path, capsys):
+    ink = note_app_file(tmp_path / "mine.xml", 2)
+    code, out, err = run(capsys, "style", "add", "mine", ink, "--text", "ab ab", "--text",
+                         "hello", "--model", synth_model)
+    assert code == 0 and "saved style 'mine': 2 lines" in out and not err
+    assert [(i.text, len(i)) for i in read_inkml(styles_folder / "mine.inkml")] == \
+        [("ab ab", 60), ("hello", 60)]
+    assert run(capsys, "style", "list")[1] == "mine\t2 lines, 120 points\tab ab / hello\n"
+
+    picture = tmp_path / "mine.png"
+    code, out, _ = run(capsys, "style", "show", "mine", "-o", picture)
+    assert code == 0 and out.splitlines() == ["ab ab", "hello", str(picture)]
+    with Image.open(picture) as image:
+        assert image.format == "PNG" and image.size[0] > 100 and image.size[1] > 200  # 2 lines
+
+    write = ["write", "ab", "--model", synth_model, "--max-points", 40, "--candidates", 2]
+    styled, plain = tmp_path / "styled.npz", tmp_path / "plain.npz"
+    assert run(capsys, *write, "--style", "mine", "-o", styled)[0] == 0
+    assert run(capsys, *write, "-o", plain)[0] == 0
+    assert not np.array_equal(read_lines(styled)[0].strokes, read_lines(plain)[0].strokes)
+    svg = tmp_path / "styled.svg"
+    assert run(capsys, *write, "--style", "mine", "-o", svg)[0] == 0
+    assert ET.parse(svg).getroot().tag == "{http://www.w3.org/2000/svg}svg"
+
+    assert run(capsys, "style", "remove", "mine")[1] == "removed style 'mine'\n"
+    assert run(capsys, "style", "list")[1] == "" and not list(styles_folder.iterdir())
+    assert "no style named 'mine'" in fails(capsys, *write, "--style", "mine", "-o", svg)
+
+
+def test_bad_styles_are_one_line_errors_that_leave_the_folder_as_it_was(
+        styles_folder, synth_model, tmp_path, capsys):
+    ink = note_app_file(tmp_path / "mine.xml", 2)
+    add = ["style", "add", "mine", ink, "--model", synth_model]
+    assert run(capsys, *add, "--text", "ab", "--text", "cd")[0] == 0
+    saved = (styles_folder / "mine.inkml").read_bytes()
+    one_point = tmp_path / "dot.inkml"
+    one_point.write_text('<ink><traceGroup><annotation type="truth">a</annotation>'
+                         "<trace>1 1</trace></traceGroup></ink>")
+    empty = tmp_path / "empty.inkml"
+    empty.write_text("<ink/>")
+    errors = {
+        "a style named 'mine' exists; --replace replaces it": add,
+        "--text given 1 times for 2 lines of ink": [*add[:2], "other", *add[3:], "--text", "ab"],
+        "the model cannot write '!A'": [*add, "--replace", "--text", "ab", "--text", "Ab!"],
+        f"{one_point}: one point is not enough to prime with": [
+            "style", "add", "dot", one_point, "--model", synth_model],
+        f"{empty}: no ink in the file": ["style", "add", "e", empty, "--model", synth_model],
+        "style name '7': numbers are the model's own styles": [*add[:2], "7", *add[3:]],
+        "no style named 'nobody'": ["style", "remove", "nobody"],
+        "no style named 'ghost'": ["style", "show", "ghost"],
+        f"{one_point}: one point is not enough": ["write", "ab", "--model", synth_model, "-o",
+                                                  tmp_path / "x.svg", "--prime", one_point],
+        "give --style or --prime, not both": ["write", "ab", "--model", synth_model, "-o",
+                                              tmp_path / "x.svg", "--prime", ink, "--style", 3],
+    }
+    for message, argv in errors.items():
+        err = fails(capsys, *argv)
+        assert message in err and len(err.splitlines()) == 1, err
+    assert [p.name for p in styles_folder.iterdir()] == ["mine.inkml"]
+    assert (styles_folder / "mine.inkml").read_bytes() == saved
+
+
+def test_text_that_cannot_be_what_the_ink_says_is_a_warning(styles_folder, synth_model,
+                                                            tmp_path, capsys):
+    ink = tmp_path / "line.inkml"
+    write_inkml(ink, [wavy_line(0)])
+    code, _, err = run(capsys, "style", "add", "long", ink, "--text", "a" * 30, "--model",
+                       synth_model)
+    assert code == 0 and err.startswith(f"handwriter: warning: {ink}: {'a' * 30!r} has 30 "
+                                        "characters for ink 3.")
+    code, _, err = run(capsys, "write", "ab", "--model", synth_model, "--max-points", 20,
+                       "--candidates", 1, "-o", tmp_path / "x.npz", "--prime", ink,
+                       "--prime-text", "abc")
+    assert code == 0 and "warning" not in err
+    code, _, err = run(capsys, "write", "ab", "--model", synth_model, "--max-points", 20,
+                       "--candidates", 1, "-o", tmp_path / "x.npz", "--prime", ink,
+                       "--prime-text", "a" * 30)
+    assert code == 0 and "handwriter: warning: " in err and "30 characters" in err
+
+
+def test_lines_without_text_are_read_by_the_recogniser(styles_folder, synth_model, tmp_path,
+                                                       capsys, monkeypatch):
+    ink = tmp_path / "lines.inkml"
+    write_inkml(ink, [wavy_line(0, "ab ab"), wavy_line(1)])  # the second line has no text
+    read = []
+    monkeypatch.setattr(InkReader, "read", lambda self, inks: read.extend(inks) or ["hello"])
+    code, out, _ = run(capsys, "style", "add", "mine", ink, "--model", synth_model)
+    assert code == 0 and len(read) == 1 and len(read[0]) == 60
+    assert f"{ink} line 2: the recogniser reads 'hello'" in out and "--text" in out
+    assert [i.text for i in read_inkml(styles_folder / "mine.inkml")] == ["ab ab", "hello"]
+    monkeypatch.setattr(InkReader, "read", lambda self, inks: [""])
+    assert f"{ink} line 2: no text was read; give it with --text" in fails(
+        capsys, "style", "add", "other", ink, "--model", synth_model)
+
+
+def test_the_api_writes_in_a_saved_style(styles_folder, synth_model, tmp_path, capsys):
+    import handwriter
+
+    ink = tmp_path / "line.inkml"
+    write_inkml(ink, [wavy_line(0, "ab")])
+    assert run(capsys, "style", "add", "mine", ink, "--model", synth_model)[0] == 0
+    styled = handwriter.write("ab", style="mine", model=synth_model)
+    plain = handwriter.write("ab", model=synth_model)
+    assert [i.text for i in styled] == ["ab"]
+    assert not np.array_equal(styled[0].strokes[:20], plain[0].strokes[:20])

@@ -88,3 +88,34 @@ def test_unknown_trace_reference_is_an_error(tmp_path):
     f.write_text(GROUPS.replace("#t0", "#t9"))
     with pytest.raises(InkError, match=r"ref\.inkml:9: traceView refers to unknown id 't9'"):
         read_inkml(f)
+
+
+NOTE_APP = """<?xml version="1.0"?>
+<document app="notes">
+  <page>
+    <ink xmlns="http://www.w3.org/2003/InkML">
+      <traceGroup><trace>0 0, 1 1</trace><trace>2 2, 3 3, 4 4</trace></traceGroup>
+      <traceGroup><annotation type="truth">second</annotation><trace>5 5, 6 6</trace></traceGroup>
+      <traceGroup><trace>7 7, 8 8, 9 9</trace></traceGroup>
+    </ink>
+  </page>
+  <ink><trace>1 1, 2 2</trace></ink>
+</document>
+"""
+
+
+def test_ink_inside_another_root_and_lines_in_groups(tmp_path):
+    f = tmp_path / "notes.xml"
+    f.write_text(NOTE_APP)
+    inks = read_inkml(f)
+    assert [(i.text, len(i)) for i in inks] == [("", 5), ("second", 2), ("", 3), ("", 2)]
+    np.testing.assert_array_equal(inks[0].strokes[:, 2], [0, 1, 0, 0, 1])
+    np.testing.assert_array_equal(inks[2].points, [[7, -7], [8, -8], [9, -9]])
+
+
+def test_a_document_without_ink_is_an_error(tmp_path):
+    f = tmp_path / "other.xml"
+    f.write_text("<document>\n<page/>\n</document>\n")
+    with pytest.raises(InkError, match=r"other\.xml:1: expected an <ink> document, got "
+                                       r"<document> with no <ink> inside"):
+        read_inkml(f)

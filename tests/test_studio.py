@@ -96,6 +96,12 @@ def test_bad_requests_get_a_4xx_with_a_one_line_json_error(client, request_json,
     assert message in response.json()["error"] and "\n" not in response.json()["error"]
 
 
+def test_style_zero_is_the_first_numbered_style_and_an_empty_one_none(models):
+    write = {"mode": "write", "text": "hi"}
+    assert live.parse_job({**write, "style": 0}, models, 100).style == 0
+    assert live.parse_job({**write, "style": ""}, models, 100).style is None
+
+
 def test_a_body_that_is_not_a_json_object_is_a_400(client):
     for body in (b"{not json", b"[1, 2]"):
         response = client.post("/api/write", content=body)
@@ -154,7 +160,8 @@ def test_a_drawn_style_is_saved_then_written_in_and_removed(client, models):
     hand = write_page(models.synthesis, ["my hand"], SampleConfig(seed=2, bias=2.0,
                       max_points=1500, candidates=1))[0]
     body = {"name": "mine", "lines": [{"strokes": hand.strokes.tolist(), "text": "my hand"}]}
-    assert client.post("/api/styles", json=body).status_code == 201
+    saved = client.post("/api/styles", json=body)
+    assert saved.status_code == 201 and saved.json()["warnings"] == []
     assert client.get("/api/styles").json()["saved"] == ["mine"]
     request = {"mode": "write", "text": "ten", "seed": 1}
     plain = strokes_of(events(client.post("/api/write", json=request)))
@@ -166,6 +173,9 @@ def test_a_drawn_style_is_saved_then_written_in_and_removed(client, models):
     assert refused.status_code == 400 and "style name" in refused.json()["error"]
     unwritable = {**body, "lines": [{**body["lines"][0], "text": "Hand"}]}
     assert "cannot write" in client.post("/api/styles", json=unwritable).json()["error"]
+    wordy = {**body, "lines": [{**body["lines"][0], "text": "my hand " * 12}]}
+    assert "line 1: 'my hand my hand" in client.post("/api/styles", json=wordy).json()[
+        "warnings"][0]
 
 
 def test_the_gate_runs_a_bounded_number_and_queues_the_rest_in_order():

@@ -2,7 +2,17 @@ import numpy as np
 import pytest
 
 from handwriter.ink import Ink
-from handwriter.styles import list_styles, load_style, remove_style, save_style, styles_dir
+from handwriter.styles import (
+    MAX_PRIMER_POINTS,
+    check_line,
+    check_style,
+    list_styles,
+    load_style,
+    primer_line,
+    remove_style,
+    save_style,
+    styles_dir,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -55,3 +65,65 @@ def test_a_style_needs_ink_and_its_text():
     with pytest.raises(ValueError, match="line 2 .* transcription"):
         save_style("a", [line("ok"), line("  ")])
     assert list_styles() == []
+
+
+# ---------------------------------------------------------------- lines that can prime
+
+
+class FakeWriter:
+    """What the checks need of a Writer: its preprocessing and alphabet."""
+
+    resample_step, max_jump = 0.2, 8.0
+
+    def check_text(self, text: str) -> None:
+        unknown = sorted(set(text) - set("abcdefghijklmnopqrstuvwxyz ."))
+        if unknown:
+            raise ValueError(f"the model cannot write {''.join(unknown)!r}")
+
+
+def wave(width: float, text: str) -> Ink:
+    """One pen-down wave one unit high and `width` units wide: `width` line heights."""
+    x = np.linspace(0, width, int(width * 20) + 1)
+    points = np.stack([x, 0.5 * np.sin(3 * x)], 1)
+    return Ink.from_stroke_list([points], text=text)
+
+
+def test_text_far_too_long_or_short_for_the_ink_is_a_warning():
+    writer = FakeWriter()
+    assert check_line(writer, wave(8, "a good line"), "x") == ""
+    assert check_line(writer, wave(4, "a" * 40), "x").startswith(
+        f"x: {'a' * 40!r} has 40 characters for ink 4.1 line heights wide")
+    assert "has 2 characters for ink 63" in check_line(writer, wave(60, "ab"), "x")
+    assert check_line(writer, wave(60, "the ink is sixty line heights long and this is too"),
+                      "x") == ""
+
+
+@pytest.mark.parametrize("strokes, what", [(np.zeros((0, 3)), "no ink"),
+                                           ([[1, 1, 1]], "one point"),
+                                           ([[0, 0, 0], [5, 0, 1]], "no height")])
+def test_a_line_without_writing_is_refused(strokes, what):
+    with pytest.raises(ValueError, match=f"mine.inkml: .*{what}"):
+        check_line(FakeWriter(), Ink(strokes, text="ab"), "mine.inkml")
+
+
+def test_characters_the_model_cannot_write_are_named():
+    with pytest.raises(ValueError, match=r"mine.inkml line 2: the model cannot write 'A'"):
+        check_style(FakeWriter(), [wave(5, "ab"), wave(5, "Ab")],
+                    ["mine.inkml line 1", "mine.inkml line 2"])
+
+
+def test_the_longest_line_the_model_handles_primes():
+    writer = FakeWriter()
+    short, longest, too_long = wave(3, "ab"), wave(20, "abc def"), wave(120, "ab")
+    assert primer_line(writer, [short, too_long, longest], "s") is longest
+    assert len(check_style(writer, [short, too_long], ["1", "2"])) == 1  # 'ab' over 120
+    with pytest.raises(ValueError, match=r"^the style: its shortest line is \d+ points long .* "
+                                         rf"at most {MAX_PRIMER_POINTS}: add a shorter line"):
+        check_style(writer, [too_long, wave(100, "ab")], ["1", "2"])
+    with pytest.raises(ValueError, match=r"^long.inkml: the line is \d+ points"):
+        check_style(writer, [too_long], ["long.inkml"])
+
+
+def test_a_number_is_not_a_style_name():
+    with pytest.raises(ValueError, match="numbers are the model's own styles"):
+        save_style("42", [line("hi")])

@@ -1,8 +1,10 @@
 """W3C InkML (https://www.w3.org/TR/InkML/) to and from `Ink`, plus XML parsing with line numbers.
 
-Reading: a document-level `<annotation type="truth">` makes the whole file one Ink (CROHME
-style, its symbol groups are ignored); otherwise each outermost `<traceGroup>` with a truth
-annotation is one Ink, and any trace no such group uses goes into one last Ink with text "".
+Reading, for each `<ink>` element (the root, or each one inside another root, as note apps
+write them): a document-level `<annotation type="truth">` makes it one Ink (CROHME style,
+its symbol groups are ignored); otherwise each outermost `<traceGroup>` with a truth
+annotation is one Ink, then each other outermost `<traceGroup>` is one with text "", and
+any trace no group uses goes into one last Ink with text "".
 The first two channels of a trace are x and y; values may use the `!`, `'` and `"` (explicit,
 first and second difference) qualifiers of the spec; other channels are ignored.
 
@@ -79,13 +81,13 @@ def _annotation(element: ET.Element, kind: str) -> str | None:
     return None
 
 
-def _truth_groups(element: ET.Element):
-    """Outermost traceGroups with a truth annotation, in document order."""
+def _outermost(element: ET.Element, name: str, keep=lambda e: True):
+    """Descendants `<name>` for which `keep` holds, not inside another, in document order."""
     for child in element:
-        if _local(child.tag) == "traceGroup" and _annotation(child, "truth") is not None:
+        if _local(child.tag) == name and keep(child):
             yield child
         else:
-            yield from _truth_groups(child)
+            yield from _outermost(child, name, keep)
 
 
 def _traces_in(group: ET.Element, by_id: dict, path: Path, lines: dict) -> list[ET.Element]:
@@ -135,14 +137,23 @@ def _trace_points(trace: ET.Element, path: Path, line: int) -> np.ndarray:
 
 
 def read_inkml(path: str | Path) -> list[Ink]:
-    """Read an InkML file into Inks with y up (see the module docstring for what is an Ink)."""
+    """Read an InkML file into Inks with y up (see the module docstring for what is an Ink).
+
+    Note apps wrap `<ink>` in a document of their own and may hold several: each is read.
+    """
     path = Path(path)
     root, lines = read_xml(path)
-    if _local(root.tag) != "ink":
-        raise InkError(path, lines[root], f"expected an <ink> document, got <{_local(root.tag)}>")
+    inks = [root] if _local(root.tag) == "ink" else list(_outermost(root, "ink"))
+    if not inks:
+        raise InkError(path, lines[root], f"expected an <ink> document, got <{_local(root.tag)}> "
+                       "with no <ink> inside")
+    by_id = {e.get(XML_ID, e.get("id")): e for e in root.iter() if e.get(XML_ID, e.get("id"))}
+    return [line for ink in inks for line in _read_ink_element(ink, by_id, path, lines)]
+
+
+def _read_ink_element(root: ET.Element, by_id: dict, path: Path, lines: dict) -> list[Ink]:
     y_up = any(_local(e.tag) == "channel" and e.get("name") == "Y"
                and e.get("orientation") == "-ve" for e in root.iter())
-    by_id = {e.get(XML_ID, e.get("id")): e for e in root.iter() if e.get(XML_ID, e.get("id"))}
     all_traces = [e for e in root.iter() if _local(e.tag) == "trace"]
 
     def make_ink(traces: list[ET.Element], text: str, writer: str) -> Ink:
@@ -153,12 +164,20 @@ def read_inkml(path: str | Path) -> list[Ink]:
     text = _annotation(root, "truth")
     if text is not None:
         return [make_ink(all_traces, text, writer)]
-    inks, used = [], set()
-    for group in _truth_groups(root):
-        traces = _traces_in(group, by_id, path, lines)
+    truth_groups = list(_outermost(root, "traceGroup", lambda g: _annotation(g, "truth")
+                                   is not None))
+    used = {t for group in truth_groups for t in _traces_in(group, by_id, path, lines)}
+    # then each other group is a line with text "" (apps group a line's strokes), in order
+    groups = truth_groups + list(_outermost(root, "traceGroup", lambda g: g not in truth_groups))
+    order = {e: i for i, e in enumerate(root.iter())}
+    inks = []
+    for group in sorted(groups, key=order.get):
+        text = _annotation(group, "truth")
+        traces = [t for t in _traces_in(group, by_id, path, lines)
+                  if text is not None or t not in used]
         used.update(traces)
-        inks.append(make_ink(traces, _annotation(group, "truth"),
-                             _annotation(group, "writer") or writer))
+        if traces or text is not None:
+            inks.append(make_ink(traces, text or "", _annotation(group, "writer") or writer))
     rest = [t for t in all_traces if t not in used]
     if rest:
         inks.append(make_ink(rest, "", writer))

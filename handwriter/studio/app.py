@@ -27,7 +27,7 @@ from ..layout import PageConfig, TextLine, place_lines
 from ..plotter import PlotterConfig, plot_file, plot_order
 from ..render import ink_to_svg, render_gif, render_png
 from ..styles import MAX_POINTS as MAX_STYLE_POINTS
-from ..styles import list_styles, remove_style, save_style
+from ..styles import check_style, list_styles, remove_style, save_style
 from . import StudioConfig
 from .live import STYLES, Models, page_events, parse_job
 
@@ -202,16 +202,16 @@ def create_app(cfg: StudioConfig | None = None, models: Models | None = None) ->
         try:
             body = await read_json(request, cfg.max_body)
             inks = inks_from(body, MAX_STYLE_POINTS, texts=True)
-            for ink in inks:
-                models.synthesis.check_text(ink.text.strip())
-            models.synthesis.prime_strokes(inks[0])  # the line that primes must have ink
+            warnings = check_style(models.synthesis, inks, [f"line {i}" for i in
+                                                            range(1, len(inks) + 1)])
             name = body.get("name")
             if not isinstance(name, str):
                 raise ValueError("the style needs a name")
             save_style(name, inks)
         except ValueError as e:
             return error(400, str(e))
-        return JSONResponse({"name": name, "saved": list_styles()}, status_code=201)
+        return JSONResponse({"name": name, "saved": list_styles(), "warnings": warnings},
+                            status_code=201)
 
     async def remove(request: Request) -> Response:
         try:

@@ -22,7 +22,7 @@ from ..layout import wrap_text
 from ..reader import InkReader
 from ..sample import WRITING, SampleConfig, Writer, draw
 from ..styles import load_style
-from ..writing import STYLE_TEXT, style_primer, write_line
+from ..writing import resolve_style, write_line
 
 CHUNK = 8            # points per event: small enough to look continuous
 STYLES = 10          # numbered styles offered (`write --style N`)
@@ -49,7 +49,7 @@ class Models:
     def __init__(self, synthesis: str | Path | None = None,
                  unconditional: str | Path | None = None, reader: str | Path | None = None):
         self.paths = synthesis, unconditional, reader
-        self.styles: dict[int, Ink] = {}
+        self.styles: dict[int, tuple[Ink, str]] = {}
 
     @cached_property
     def synthesis(self) -> Writer:
@@ -63,10 +63,13 @@ class Models:
     def reader(self) -> InkReader:
         return InkReader.load(self.paths[2])
 
-    def numbered_style(self, style: int) -> Ink:
-        """`write --style N`'s primer, made once per N (it takes a few seconds)."""
+    def style(self, style: int | str) -> tuple[Ink, str]:
+        """A style's primer and its text (`resolve_style`); a numbered one is made once (it
+        takes a few seconds), a saved one read each time (it may have changed)."""
+        if isinstance(style, str):
+            return resolve_style(self.synthesis, style, WRITING)
         if style not in self.styles:
-            self.styles[style] = style_primer(self.synthesis, style, WRITING, self.reader)
+            self.styles[style] = resolve_style(self.synthesis, style, WRITING, self.reader)
         return self.styles[style]
 
 
@@ -106,10 +109,12 @@ def parse_job(request: dict, models: Models, max_text: int) -> Job:
     style = request.get("style")
     if isinstance(style, int) and not isinstance(style, bool):
         style = number("style", int, None, 0, STYLES - 1)
-    elif style not in (None, ""):
+    elif style in (None, ""):
+        style = None
+    else:
         style = str(style)
         load_style(style)  # a clear error now rather than mid-page
-    return Job(lines, 0, seed, number("bias", float, WRITING.bias, 0.0, 10.0), style or None,
+    return Job(lines, 0, seed, number("bias", float, WRITING.bias, 0.0, 10.0), style,
                number("drafts", int, 1, 1, MAX_DRAFTS))
 
 
@@ -130,12 +135,7 @@ def page_events(models: Models, job: Job) -> Iterator[dict]:
         return
     writer = models.synthesis
     yield {"type": "start", "seed": job.seed, "lines": job.lines}
-    primer, primer_text = None, ""
-    if isinstance(job.style, int):
-        primer, primer_text = models.numbered_style(job.style), STYLE_TEXT
-    elif job.style:
-        primer = load_style(job.style)[0]
-        primer_text = primer.text
+    primer, primer_text = models.style(job.style) if job.style is not None else (None, "")
     prefix = primer_text + " " if primer is not None else ""
     cfg = replace(WRITING, bias=job.bias, seed=job.seed, candidates=job.drafts)
     for i, text in enumerate(job.lines):

@@ -280,9 +280,10 @@ $("save-style").addEventListener("click", async () => {
     return;
   }
   try {
-    await postJSON("/api/styles", {name, lines});
+    const {warnings} = await (await postJSON("/api/styles", {name, lines})).json();
     await loadStyles(`s:${name}`);
-    say(`Saved style “${name}”. Pick it under Write to write anything in your hand.`);
+    say(`Saved style “${name}”. Pick it under Write to write anything in your hand.` +
+        (warnings.length ? ` Check the text: ${warnings.join(" ")}` : ""));
   } catch (e) {
     say(e.message, true);
   }
