@@ -1,8 +1,19 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
+import torch
 
 from handwriter.ink import Ink
-from handwriter.styles import list_styles, load_style, remove_style, save_style, styles_dir
+from handwriter.styles import (
+    list_styles,
+    load_style,
+    load_style_weights,
+    remove_style,
+    save_style,
+    save_style_weights,
+    styles_dir,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -55,3 +66,37 @@ def test_a_style_needs_ink_and_its_text():
     with pytest.raises(ValueError, match="line 2 .* transcription"):
         save_style("a", [line("ok"), line("  ")])
     assert list_styles() == []
+
+
+def test_style_weights_round_trip_beside_the_ink_and_go_with_it(data_dir):
+    save_style("a", [line("one")])
+    assert load_style_weights("a") is None
+    weights = {"head.bias": torch.arange(4.0), "head.weight": torch.ones(4, 2)}
+    path = save_style_weights("a", weights)
+    assert path == data_dir / "styles" / "a.pt"
+    assert not list(path.parent.glob("*.tmp"))  # written atomically
+    loaded = load_style_weights("a")
+    assert loaded.keys() == weights.keys()
+    torch.testing.assert_close(loaded["head.bias"], weights["head.bias"])
+    assert list_styles() == ["a"]
+    save_style("a", [line("new ink")])  # weights fitted to the old ink are stale
+    assert load_style_weights("a") is None
+    save_style_weights("a", weights)
+    remove_style("a")
+    assert not path.exists() and list_styles() == []
+    with pytest.raises(FileNotFoundError, match="no style named 'a'"):
+        save_style_weights("a", weights)
+
+
+def test_a_crash_while_saving_weights_keeps_the_old_file(monkeypatch):
+    save_style("a", [line("one")])
+    save_style_weights("a", {"head.bias": torch.zeros(2)})
+
+    def crash(obj, f):
+        Path(f).write_bytes(b"half a fi")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", crash)
+    with pytest.raises(OSError, match="disk full"):
+        save_style_weights("a", {"head.bias": torch.ones(2)})
+    torch.testing.assert_close(load_style_weights("a")["head.bias"], torch.zeros(2))
