@@ -21,6 +21,7 @@ from .data import Batch, collate_primed, prepared
 from .ink import Ink
 from .model import mixture_nll, split_mixture
 from .sample import Writer
+from .styles import load_style, save_style_weights
 
 PARTS = {"head": ("head.weight", "head.bias"), "head-bias": ("head.bias",)}
 
@@ -125,6 +126,15 @@ def fit_head(writer: Writer, train: tuple[Batch, Tensor], held: tuple[Batch, Ten
         else:
             stale += 1
     return FineTuned(kept, before, best, steps, time.monotonic() - start)
+
+
+def fine_tune_style(name: str, minutes: float, writer: Writer | None = None) -> FineTuned:
+    """`fine_tune` the shipped synthesis model (or `writer`) to saved style `name`; the weights
+    are stored beside it when that helped (`styles.load_style_weights` gives them back)."""
+    result = fine_tune(writer or Writer.load(synthesis=True), load_style(name), minutes)
+    if result.helped:
+        save_style_weights(name, result.tensors)
+    return result
 
 
 def as_line(writer: Writer, ink: Ink, number: int) -> tuple[np.ndarray, str]:

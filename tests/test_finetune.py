@@ -1,10 +1,21 @@
+import time
+
 import numpy as np
 import pytest
 import torch
 
-from handwriter.finetune import FineTuneConfig, as_line, fine_tune, primed_nll
+from handwriter.finetune import (
+    FineTuneConfig,
+    as_line,
+    fine_tune,
+    fine_tune_style,
+    fit_head,
+    head_inputs,
+    primed_nll,
+)
 from handwriter.ink import Ink
 from handwriter.sample import Writer
+from handwriter.styles import load_style_weights, save_style
 
 
 @pytest.fixture
@@ -38,7 +49,7 @@ def held_back_score(writer: Writer, lines: list[Ink]) -> float:
                                          ("head-bias", {"head.bias"})])
 def test_fine_tuning_adapts_only_the_chosen_part_and_helps(synth, part, names):
     shipped = {k: v.clone() for k, v in synth.net.state_dict().items()}
-    result = fine_tune(synth, LINES, 1, FineTuneConfig(part=part, lr=1e-2, patience=3))
+    result = fine_tune(synth, LINES, 10, FineTuneConfig(part=part, lr=1e-2, patience=3))
     assert result.helped and result.after < result.before and result.tensors.keys() == names
     for k, v in synth.net.state_dict().items():  # the writer given is untouched
         torch.testing.assert_close(v, shipped[k], rtol=0, atol=0)
@@ -52,7 +63,7 @@ def test_fine_tuning_adapts_only_the_chosen_part_and_helps(synth, part, names):
 
 
 def test_when_nothing_helps_the_shipped_weights_are_kept(synth):
-    result = fine_tune(synth, LINES, 1, FineTuneConfig(lr=100.0, check_every=1, patience=3))
+    result = fine_tune(synth, LINES, 10, FineTuneConfig(lr=100.0, check_every=1, patience=3))
     assert not result.helped and result.tensors == {} and result.after == result.before
     assert result.steps == 3  # three checks without a better score
     assert "did not help: keeping the shipped weights" in result.summary()
@@ -60,8 +71,20 @@ def test_when_nothing_helps_the_shipped_weights_are_kept(synth):
 
 
 def test_the_time_budget_is_kept(synth):
-    result = fine_tune(synth, LINES[:2], 0.02, FineTuneConfig(patience=10**6))
-    assert 1.2 <= result.seconds < 6  # only the 1.2 s budget stops it; a step takes ms
+    first, held = (as_line(synth, ink, i) for i, ink in enumerate(LINES[:2], 1))
+    train, held = head_inputs(synth, [(None, first)]), head_inputs(synth, [(first, held)])
+    start = time.monotonic()
+    result = fit_head(synth, train, held, FineTuneConfig(patience=10**6), start + 1.2, start)
+    assert 1.2 <= result.seconds < 6 and result.steps > 10  # only the deadline stops it
+
+
+def test_a_saved_style_keeps_its_weights_when_they_help(synth, tmp_path, monkeypatch):
+    monkeypatch.setenv("HANDWRITER_DATA_DIR", str(tmp_path))
+    save_style("me", LINES)
+    result = fine_tune_style("me", 10, synth)
+    assert result.helped and (tmp_path / "styles" / "me.pt").is_file()
+    for name, tensor in load_style_weights("me").items():
+        torch.testing.assert_close(tensor, result.tensors[name])
 
 
 def test_bad_input_is_refused_clearly(synth):
