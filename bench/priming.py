@@ -10,8 +10,8 @@ it as `data.join_lines` places it, as in `train --pairs`); after a line of anoth
 Same-writer priming should win clearly. Prints markdown for docs/BENCHMARKS.md.
 
 With `--fine-tune`, writers with three lines or more are scored again on their third line
-on, primed with their first: as shipped, then with the head fine-tuned (`finetune.fine_tune`)
-for MINUTES on the first line with the second held back; the scored lines are never seen.
+on, primed with their first: as shipped, then fine-tuned (`finetune.fine_tune`, its default
+part) for MINUTES on the first line with the second held back; scored lines are never seen.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def main() -> None:
     parser.add_argument("--split", default="valid", choices=["valid", "test"])
     parser.add_argument("--max-points", type=int, default=700, help="longest line scored")
     parser.add_argument("--fine-tune", type=float, default=0.0, metavar="MINUTES",
-                        help="also score with the head fine-tuned this long per writer")
+                        help="also score fine-tuned to each writer for this long")
     parser.add_argument("--writers", type=int, default=0, help="only the first N writers")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
