@@ -74,7 +74,8 @@ def fine_tune(writer: Writer, lines: list[Ink], minutes: float,
     """Adapt `cfg.part` to `lines` (each with its text) for at most `minutes`, stopping early.
 
     The last line is held back and scored written after the first, as writing in the style
-    primes; the others are trained on, each alone and each after the one before it.
+    primes; the others are trained on, each alone and each after the one before it. A single
+    line is refused: nothing would be left to tell whether fine-tuning helped.
     """
     start = time.monotonic()
     cfg = cfg or FineTuneConfig()
