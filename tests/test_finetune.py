@@ -75,7 +75,7 @@ def test_the_time_budget_is_kept(synth):
     train, held = head_inputs(synth, [(None, first)]), head_inputs(synth, [(first, held)])
     start = time.monotonic()
     result = fit_head(synth, train, held, FineTuneConfig(patience=10**6), start + 1.2, start)
-    assert 1.2 <= result.seconds < 6 and result.steps > 10  # only the deadline stops it
+    assert 1.2 <= result.seconds < 6 and result.steps > 0  # only the deadline stops it
 
 
 def test_a_saved_style_keeps_its_weights_when_they_help(synth, tmp_path, monkeypatch):
