@@ -1,51 +1,60 @@
 """Does priming with a writer's line make the model expect that writer's hand?
 
     python bench/priming.py [--model synthesis.pt] [--data lines.npz] [--split valid]
+                            [--fine-tune MINUTES] [--writers N]
 
 For each validation writer (never trained on) with two lines or more, each of their lines is
 scored three ways, in nats per point of that line alone: unprimed; after another line of the
 same writer (primer ink and text run through the network first, the line written on after
 it as `data.join_lines` places it, as in `train --pairs`); after a line of another writer.
 Same-writer priming should win clearly. Prints markdown for docs/BENCHMARKS.md.
+
+With `--fine-tune`, writers with three lines or more are scored again on their third line
+on, primed with their first: as shipped, then fine-tuned (`finetune.fine_tune`, its default
+part) for MINUTES on the first line with the second held back; scored lines are never seen.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 from dataclasses import replace
-from importlib import resources
 
 import torch
 
-from handwriter.data import collate, encode_text, join_lines
-from handwriter.model import load_model, mixture_nll, split_mixture
+from handwriter.data import MODEL_UNITS
+from handwriter.finetune import fine_tune, primed_nll
+from handwriter.ink import Ink
+from handwriter.sample import Writer
 from handwriter.train import TrainConfig, load_splits
 
 
-@torch.no_grad()
-def nats(net, offset_scale: float, alphabet: str, jobs: list[tuple], batch: int = 32
-         ) -> tuple[float, int]:
-    """Total NLL of each job's line and its points; a job is (primer or None, line)."""
-    total, points = 0.0, 0
-    for start in range(0, len(jobs), batch):
-        strokes, texts, skip = [], [], []
-        for primer, (line, text) in jobs[start:start + batch]:
-            if primer is None:
-                strokes.append(line)
-                texts.append(text)
-                skip.append(0)
-            else:
-                strokes.append(join_lines(primer[0], line))
-                texts.append(f"{primer[1]} {text}")
-                skip.append(len(primer[0]) + 1)  # the primer and the move to the line
-        b = collate(strokes, [encode_text(t, alphabet) for t in texts], offset_scale)
-        for i, n in enumerate(skip):
-            b.mask[i, :n] = 0
-        raw, _ = net(b.strokes_in, b.text, b.text_mask)
-        total += float(mixture_nll(split_mixture(raw), b.strokes_out, b.mask).sum())
-        points += int(b.mask.sum())
-    return total + 2 * math.log(offset_scale) * points, points
+def per_point(writer: Writer, columns: list[list[tuple]], totals: list[list[float]]) -> None:
+    """Add each column's NLL and points (`primed_nll`) to `totals`."""
+    for jobs, total in zip(columns, totals, strict=True):
+        nll, points = primed_nll(writer, jobs)
+        total[0] += nll
+        total[1] += points
+
+
+def fine_tuned_rows(writer: Writer, by_writer: dict[str, list], minutes: float) -> list[str]:
+    """Markdown rows: lines 3 on of each writer with three or more, as shipped and fine-tuned."""
+    writers = [w for w in sorted(by_writer) if len(by_writer[w]) >= 3]
+    shipped, tuned = ([[0.0, 0] for _ in range(3)] for _ in range(2))
+    helped = 0
+    for k, name in enumerate(writers):
+        own, stranger = by_writer[name], by_writer[writers[(k + 1) % len(writers)]]
+        scored = own[2:]
+        columns = [[(None, line) for line in scored], [(own[0], line) for line in scored],
+                   [(stranger[i % len(stranger)], line) for i, line in enumerate(scored)]]
+        result = fine_tune(writer, [Ink(s, text=t, meta={"units": MODEL_UNITS})
+                                    for s, t in own[:2]], minutes)
+        print(f"{name}: {result.summary()}", flush=True)
+        helped += result.helped
+        per_point(writer, columns, shipped)
+        per_point(writer.adapted(result.tensors), columns, tuned)
+    return [f"| {label} | {len(writers)} | " + " | ".join(f"{n / p:.3f}" for n, p in totals)
+            + " |" for label, totals in
+            (("as shipped", shipped), (f"fine-tuned {minutes:g} min ({helped} helped)", tuned))]
 
 
 def main() -> None:
@@ -55,6 +64,9 @@ def main() -> None:
     parser.add_argument("--data", default="../shared/data/unipen/lines.npz")
     parser.add_argument("--split", default="valid", choices=["valid", "test"])
     parser.add_argument("--max-points", type=int, default=700, help="longest line scored")
+    parser.add_argument("--fine-tune", type=float, default=0.0, metavar="MINUTES",
+                        help="also score fine-tuned to each writer for this long")
+    parser.add_argument("--writers", type=int, default=0, help="only the first N writers")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -63,7 +75,8 @@ def main() -> None:
     by_writer: dict[str, list] = {}
     for strokes, text, writer in lines:
         by_writer.setdefault(writer, []).append((strokes, text))
-    writers = sorted(w for w, own in by_writer.items() if len(own) >= 2)
+    writers = sorted(w for w, own in by_writer.items() if len(own) >= 2)[:args.writers or None]
+    by_writer = {w: by_writer[w] for w in writers}
     same, other, alone = [], [], []
     for k, writer in enumerate(writers):
         own, stranger = by_writer[writer], by_writer[writers[(k + 1) % len(writers)]]
@@ -74,14 +87,20 @@ def main() -> None:
     print(f"{len(alone)} lines of {len(writers)} {args.split} writers with two lines or more\n")
     print("| model | unprimed | primed, same writer | primed, another writer |")
     print("|---|---:|---:|---:|")
-    for model in args.model:
-        model = model or resources.files("handwriter") / "models" / "synthesis.pt"
-        net, state = load_model(model)
-        row = []
-        for jobs in (alone, same, other):
-            total, points = nats(net, state["offset_scale"], net.cfg.alphabet, jobs)
-            row.append(f"{total / points:.3f}")
-        print(f"| {model} | " + " | ".join(row) + " |", flush=True)
+    models = [(model or "shipped", Writer.load(model, synthesis=True)) for model in args.model]
+    for name, writer in models:
+        totals = [[0.0, 0] for _ in range(3)]
+        per_point(writer, [alone, same, other], totals)
+        print(f"| {name} | " + " | ".join(f"{n / p:.3f}" for n, p in totals) + " |", flush=True)
+    if not args.fine_tune:
+        return
+    print("\nLines 3 on of writers with three lines or more, primed with their first line")
+    print("\n| model | weights | writers | unprimed | primed, same writer | "
+          "primed, another writer |")
+    print("|---|---|---:|---:|---:|---:|")
+    for name, writer in models:
+        for row in fine_tuned_rows(writer, by_writer, args.fine_tune):
+            print(f"| {name} {row}", flush=True)
 
 
 if __name__ == "__main__":

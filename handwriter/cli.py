@@ -276,9 +276,17 @@ def style_add(args: argparse.Namespace) -> int:
     if unread:
         readings = InkReader.load(args.reader).read([inks[i] for i in unread])
         confirm_readings([inks[i] for i in unread], [where[i] for i in unread], readings)
-    warn(check_style(Writer.load(args.model, synthesis=True), inks, where))
+    if args.fine_tune is not None and (len(inks) < 2 or not args.fine_tune > 0):
+        raise ValueError("--fine-tune needs a time above 0 and two lines or more (one is held "
+                         "back to check that it helps)")
+    writer = Writer.load(args.model, synthesis=True)
+    warn(check_style(writer, inks, where))
     path = save_style(args.name, inks)
     print(f"saved style {args.name!r}: {len(inks)} line{'s' * (len(inks) != 1)} in {path}")
+    if args.fine_tune is not None:
+        from .finetune import fine_tune_style
+
+        print(fine_tune_style(args.name, args.fine_tune, writer).summary())
     return 0
 
 
@@ -476,6 +484,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: the one shipped)")
     q.add_argument("--reader", help="recogniser for lines without text (default: the one "
                    "shipped)")
+    q.add_argument("--fine-tune", type=float, metavar="MINUTES",
+                   help="also adapt the model's output layer to your lines for up to this "
+                   "long, keeping the result only if a held-back line scores better")
     style.add_parser("list", help="the saved styles: lines, points and what they say")
     q = style.add_parser("show", help="print a style's text; draw it with -o")
     q.add_argument("name")

@@ -209,6 +209,26 @@ def collate(lines: list[np.ndarray], texts: list[np.ndarray] | None = None,
     return batch
 
 
+def collate_primed(jobs: list[tuple[tuple[np.ndarray, str] | None, tuple[np.ndarray, str]]],
+                   alphabet: str, offset_scale: float = 1.0) -> Batch:
+    """A Batch of `(primer or None, line)` jobs, each `(strokes, text)`: the line written on
+    after its primer (`join_lines`, texts joined by a space), masked to score the line alone."""
+    strokes, texts, skip = [], [], []
+    for primer, (line, text) in jobs:
+        if primer is None:
+            strokes.append(line)
+            texts.append(text)
+            skip.append(0)
+        else:
+            strokes.append(join_lines(primer[0], line))
+            texts.append(f"{primer[1]} {text}")
+            skip.append(len(primer[0]) + 1)  # the primer and the move to the line
+    batch = collate(strokes, [encode_text(t, alphabet) for t in texts], offset_scale)
+    for i, n in enumerate(skip):
+        batch.mask[i, :n] = 0
+    return batch
+
+
 class LineSet:
     """Prepared lines sorted by length, so a batch of neighbours wastes little padding."""
 

@@ -193,6 +193,17 @@ class HandwritingNet(nn.Module):
 
         With `return_phi`, also the window weights (B, T, U + 1) for attention plots.
         """
+        head_in, new_state, phi = self.features(strokes, text, text_mask, state)
+        raw = self.head(head_in)                                 # (B, T, 1 + 6M)
+        return (raw, new_state, phi) if return_phi else (raw, new_state)
+
+    def features(self, strokes: Tensor, text: Tensor | None = None,
+                 text_mask: Tensor | None = None, state: State | None = None
+                 ) -> tuple[Tensor, State, Tensor | None]:
+        """What the head sees (B, T, L * H + V), the state after T steps and phi or None.
+
+        Apart from `forward` so that adapting only the head (`finetune`) runs the LSTMs once.
+        """
         B, T, _ = strokes.shape
         state = state or self.initial_state(B)
         hs, cs, outputs, phis = [], [], [], []
@@ -221,11 +232,8 @@ class HandwritingNet(nn.Module):
             hs.append(h)
             cs.append(c)
         head_in = torch.cat(outputs + ([skip[..., 3:]] if self.text_size else []), -1)
-        raw = self.head(head_in)                                 # (B, T, 1 + 6M)
-        new_state = State(torch.cat(hs), torch.cat(cs), kappa, window)
-        if return_phi:
-            return raw, new_state, torch.stack(phis, 1) if phis else None
-        return raw, new_state
+        return (head_in, State(torch.cat(hs), torch.cat(cs), kappa, window),
+                torch.stack(phis, 1) if phis else None)
 
 
 # ---------------------------------------------------------------- checkpoints

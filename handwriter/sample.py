@@ -76,6 +76,18 @@ class Writer:
         net, checkpoint = load_model(path)
         return cls(net, checkpoint)
 
+    def adapted(self, tensors: dict[str, Tensor]) -> Writer:
+        """A copy with the named weights replaced (a style's fine-tuned ones); self is untouched."""
+        if not tensors:
+            return self
+        weights = self.net.state_dict()
+        misfits = [k for k, v in tensors.items() if k not in weights or v.shape != weights[k].shape]
+        if misfits:
+            raise ValueError(f"weights that do not fit this model: {', '.join(misfits)}")
+        net = HandwritingNet(self.net.cfg)
+        net.load_state_dict({**weights, **{k: v.float() for k, v in tensors.items()}})
+        return Writer(net.eval(), self.checkpoint)
+
     def check_text(self, text: str) -> np.ndarray:
         """Character indices of `text`, or an error listing the characters the model lacks."""
         if not self.alphabet:

@@ -4,6 +4,7 @@ Each style is one InkML file, `<name>.inkml`, in the user data folder (platformd
 `$HANDWRITER_DATA_DIR/styles` when that is set (tests, portable installs). A style holds
 one or more lines, each with its transcription; `write_page(..., style=name)` writes in it,
 primed with one of its lines (`primer_line`). `check_style` is what a style must pass first.
+Weights fine-tuned to a style (`finetune.fine_tune`) sit beside it, `<name>.pt`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
 
 from .data import prepared
 from .ink import Ink, read_inkml, write_inkml
@@ -59,6 +61,7 @@ def save_style(name: str, inks: list[Ink]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.inkml"
     write_inkml(path, [Ink(ink.strokes, text=ink.text.strip()) for ink in inks])  # atomic
+    path.with_suffix(".pt").unlink(missing_ok=True)  # weights fine-tuned to the old ink
     return path
 
 
@@ -83,6 +86,7 @@ def remove_style(name: str) -> None:
     if not path.is_file():
         raise FileNotFoundError(f"no style named {name!r}")
     path.unlink()
+    path.with_suffix(".pt").unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------- lines that can prime
@@ -141,3 +145,20 @@ def check_style(writer: Writer, inks: list[Ink], where: list[str]) -> list[str]:
     warnings = [check_line(writer, ink, at) for ink, at in zip(inks, where, strict=True)]
     primer_line(writer, inks, where[0] if len(inks) == 1 else "the style")
     return [w for w in warnings if w]
+
+
+def save_style_weights(name: str, tensors: dict[str, torch.Tensor]) -> Path:
+    """Store the weights fine-tuned to style `name` (`finetune.fine_tune`) beside its ink."""
+    ink = styles_dir() / f"{check_name(name)}.inkml"
+    if not ink.is_file():
+        raise FileNotFoundError(f"no style named {name!r}")
+    path, tmp = ink.with_suffix(".pt"), ink.with_suffix(".pt.tmp")
+    torch.save({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp)
+    os.replace(tmp, path)  # a crash never leaves half a file
+    return path
+
+
+def load_style_weights(name: str) -> dict[str, torch.Tensor] | None:
+    """The weights fine-tuned to style `name` (for `Writer.adapted`), or None if it has none."""
+    path = styles_dir() / f"{check_name(name)}.pt"
+    return torch.load(path, map_location="cpu", weights_only=True) if path.is_file() else None

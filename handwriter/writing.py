@@ -22,7 +22,7 @@ from .ink import Ink
 from .layout import PageConfig, Sheet, chars_per_line, place_lines, wrap_text
 from .reader import InkReader
 from .sample import WRITING, Pen, SampleConfig, Writer, draw, encode_texts, start_pen
-from .styles import load_style, primer_line
+from .styles import load_style, load_style_weights, primer_line
 
 STYLE_TEXT = "in my hand"  # what the model writes to make a --style primer
 # Limits no UNIPEN validation or test line (835) reaches, in line heights: the longest
@@ -191,7 +191,7 @@ def write_page(writer: Writer, lines: list[str], cfg: SampleConfig,
         raise ValueError(f"candidates and segment must be at least 1, got {cfg.candidates} "
                          f"and {cfg.segment}")
     if style is not None and primer is None:
-        primer, primer_text = resolve_style(writer, style, cfg, reader)
+        writer, primer, primer_text = resolve_style(writer, style, cfg, reader)
     prefix = primer_text + " " if primer else ""
     return write_lines_together(writer, lines, cfg, primer, prefix, reader, retries=retries,
                                 progress=progress)
@@ -206,13 +206,14 @@ def style_primer(writer: Writer, style: int, cfg: SampleConfig,
 
 
 def resolve_style(writer: Writer, style: int | str, cfg: SampleConfig,
-                  reader: InkReader | None = None) -> tuple[Ink, str]:
-    """The primer and its text for a style: a number N is the model's own hand for seed N
-    (`style_primer`), a name is a saved style's line that primes (`styles.primer_line`)."""
+                  reader: InkReader | None = None) -> tuple[Writer, Ink, str]:
+    """The writer, primer and its text for a style: a number N is the model's own hand for
+    seed N (`style_primer`), a name is a saved style's line that primes (`styles.primer_line`),
+    written by the model with the style's fine-tuned weights if it has any."""
     if isinstance(style, str):
         line = primer_line(writer, load_style(style), f"style {style!r}")
-        return line, line.text.strip()
-    return style_primer(writer, style, cfg, reader), STYLE_TEXT
+        return writer.adapted(load_style_weights(style) or {}), line, line.text.strip()
+    return writer, style_primer(writer, style, cfg, reader), STYLE_TEXT
 
 
 def write(text: str, bias: float = WRITING.bias, seed: int = 0, style: int | str | None = None,

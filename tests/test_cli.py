@@ -15,7 +15,8 @@ from handwriter.model import ModelConfig, load_model
 from handwriter.plotter import PlotterConfig
 from handwriter.reader import InkReader
 from handwriter.render import PenStyle
-from handwriter.sample import WRITING, SampleConfig
+from handwriter.sample import WRITING, SampleConfig, Writer
+from handwriter.styles import save_style_weights
 from handwriter.train import TrainConfig
 
 SAMPLE = ["--n", "2", "--max-points", "50"]
@@ -388,12 +389,32 @@ def test_bad_styles_are_one_line_errors_that_leave_the_folder_as_it_was(
                                                   tmp_path / "x.svg", "--prime", one_point],
         "give --style or --prime, not both": ["write", "ab", "--model", synth_model, "-o",
                                               tmp_path / "x.svg", "--prime", ink, "--style", 3],
+        "--fine-tune needs a time above 0 and two lines or more": [
+            "style", "add", "solo", note_app_file(tmp_path / "one.xml", 1), "--text", "ab",
+            "--model", synth_model, "--fine-tune", 1],
     }
     for message, argv in errors.items():
         err = fails(capsys, *argv)
         assert message in err and len(err.splitlines()) == 1, err
     assert [p.name for p in styles_folder.iterdir()] == ["mine.inkml"]
     assert (styles_folder / "mine.inkml").read_bytes() == saved
+
+
+def test_a_fine_tuned_style_writes_with_its_own_weights(styles_folder, synth_model, tmp_path,
+                                                        capsys):
+    ink = note_app_file(tmp_path / "mine.xml", 2)
+    code, out, _ = run(capsys, "style", "add", "mine", ink, "--text", "ab ab", "--text", "hello",
+                       "--model", synth_model, "--fine-tune", 0.02)
+    assert code == 0 and "fine-tuned" in out and "held-back line" in out
+    assert (styles_folder / "mine.pt").exists() == ("it helped" in out)
+    write = ["write", "ab", "--model", synth_model, "--max-points", 40, "--candidates", 1,
+             "--style", "mine", "-o"]
+    assert run(capsys, *write, tmp_path / "a.npz")[0] == 0
+    bias = Writer.load(synth_model, synthesis=True).net.head.bias.detach()
+    save_style_weights("mine", {"head.bias": bias + 0.5})
+    assert run(capsys, *write, tmp_path / "b.npz")[0] == 0
+    assert not np.array_equal(read_lines(tmp_path / "a.npz")[0].strokes,
+                              read_lines(tmp_path / "b.npz")[0].strokes)
 
 
 def test_text_that_cannot_be_what_the_ink_says_is_a_warning(styles_folder, synth_model,

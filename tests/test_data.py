@@ -8,6 +8,7 @@ from handwriter.data import (
     build_alphabet,
     clip_jumps,
     collate,
+    collate_primed,
     deskew,
     distort,
     encode_text,
@@ -246,6 +247,14 @@ def test_join_lines_writes_the_second_line_on_after_the_first_and_level():
     np.testing.assert_allclose(points[3:], [[3, -0.5], [3, 0.5]])  # right of 2 by the gap
     assert np.median(points[3:, 1]) == np.median(points[:2, 1])      # level with the first
     np.testing.assert_array_equal(joined[:, 2], [0, 1, 0, 0, 1])
+
+
+def test_collate_primed_scores_only_the_line_after_its_primer():
+    primer, line = np.ones((3, 3), np.float32), np.full((2, 3), 2, np.float32)
+    batch = collate_primed([((primer, "ab"), (line, "c")), (None, (line, "c"))], "abc", 2.0)
+    np.testing.assert_array_equal(batch.mask, [[0, 0, 0, 0, 1, 1], [1, 1, 0, 0, 0, 0]])
+    np.testing.assert_allclose(batch.strokes_out[0], join_lines(primer, line) / [2, 2, 1])
+    np.testing.assert_array_equal(batch.text, [[1, 2, 0, 3], [3, 0, 0, 0]])  # "ab c", "c"
 
 
 def test_pair_lines_pairs_each_writers_lines_once():

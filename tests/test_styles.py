@@ -1,5 +1,8 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
+import torch
 
 from handwriter.ink import Ink
 from handwriter.styles import (
@@ -8,9 +11,11 @@ from handwriter.styles import (
     check_style,
     list_styles,
     load_style,
+    load_style_weights,
     primer_line,
     remove_style,
     save_style,
+    save_style_weights,
     styles_dir,
 )
 
@@ -127,3 +132,35 @@ def test_the_longest_line_the_model_handles_primes():
 def test_a_number_is_not_a_style_name():
     with pytest.raises(ValueError, match="numbers are the model's own styles"):
         save_style("42", [line("hi")])
+def test_style_weights_round_trip_beside_the_ink_and_go_with_it(data_dir):
+    save_style("a", [line("one")])
+    assert load_style_weights("a") is None
+    weights = {"head.bias": torch.arange(4.0), "head.weight": torch.ones(4, 2)}
+    path = save_style_weights("a", weights)
+    assert path == data_dir / "styles" / "a.pt"
+    assert not list(path.parent.glob("*.tmp"))  # written atomically
+    loaded = load_style_weights("a")
+    assert loaded.keys() == weights.keys()
+    torch.testing.assert_close(loaded["head.bias"], weights["head.bias"])
+    assert list_styles() == ["a"]
+    save_style("a", [line("new ink")])  # weights fitted to the old ink are stale
+    assert load_style_weights("a") is None
+    save_style_weights("a", weights)
+    remove_style("a")
+    assert not path.exists() and list_styles() == []
+    with pytest.raises(FileNotFoundError, match="no style named 'a'"):
+        save_style_weights("a", weights)
+
+
+def test_a_crash_while_saving_weights_keeps_the_old_file(monkeypatch):
+    save_style("a", [line("one")])
+    save_style_weights("a", {"head.bias": torch.zeros(2)})
+
+    def crash(obj, f):
+        Path(f).write_bytes(b"half a fi")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", crash)
+    with pytest.raises(OSError, match="disk full"):
+        save_style_weights("a", {"head.bias": torch.ones(2)})
+    torch.testing.assert_close(load_style_weights("a")["head.bias"], torch.zeros(2))

@@ -63,8 +63,8 @@ class Models:
     def reader(self) -> InkReader:
         return InkReader.load(self.paths[2])
 
-    def style(self, style: int | str) -> tuple[Ink, str]:
-        """A style's primer and its text (`resolve_style`); a numbered one is made once (it
+    def style(self, style: int | str) -> tuple[Writer, Ink, str]:
+        """A style's writer, primer and its text (`resolve_style`); a numbered one is made once (it
         takes a few seconds), a saved one read each time (it may have changed)."""
         if isinstance(style, str):
             return resolve_style(self.synthesis, style, WRITING)
@@ -133,9 +133,9 @@ def page_events(models: Models, job: Job) -> Iterator[dict]:
             yield from live_line(writer, cfg, i, None, None, "", generator)
         yield {"type": "done"}
         return
-    writer = models.synthesis
     yield {"type": "start", "seed": job.seed, "lines": job.lines}
-    primer, primer_text = models.style(job.style) if job.style is not None else (None, "")
+    writer, primer, primer_text = (models.style(job.style) if job.style is not None
+                                   else (models.synthesis, None, ""))
     prefix = primer_text + " " if primer is not None else ""
     cfg = replace(WRITING, bias=job.bias, seed=job.seed, candidates=job.drafts)
     for i, text in enumerate(job.lines):

@@ -1,0 +1,156 @@
+"""Fine-tuning the synthesis model's output layer to a person's own lines, on the CPU.
+
+Priming carries a hand over only as far as the network's state holds it. Fine-tuning also
+moves the mixture density head toward the user's ink, for the objective priming asks of it:
+a line written on after another line of theirs. Only the head changes, so the LSTMs run
+once and every step after that is one small matrix product: a minute of CPU is plenty.
+A held-back line decides whether it helped; when it did not, the shipped weights stay.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .data import Batch, collate_primed, prepared
+from .ink import Ink
+from .model import mixture_nll, split_mixture
+from .sample import Writer
+from .styles import load_style, save_style_weights
+
+PARTS = {"head": ("head.weight", "head.bias"), "head-bias": ("head.bias",)}
+
+
+@dataclass
+class FineTuneConfig:
+    part: str = "head-bias"     # what adapts: head-bias (an offset on every mixture parameter,
+                                # 121 numbers) or head (the whole output layer, 100k: on one or
+                                # two lines it only overfits, see bench/priming.py)
+    lr: float = 1e-3            # Adam's learning rate
+    check_every: int = 1        # steps between scores of the held-back line
+    patience: int = 20          # checks without a better held-back score before stopping
+
+
+@dataclass
+class FineTuned:
+    tensors: dict[str, Tensor]  # adapted weights by state-dict name; {} when it did not help
+    before: float               # held-back line after the first line, nats/point, as shipped
+    after: float                # the same with `tensors` (= before when it did not help)
+    steps: int
+    seconds: float
+
+    @property
+    def helped(self) -> bool:
+        return bool(self.tensors)
+
+    def summary(self) -> str:
+        verdict = "it helped" if self.helped else "it did not help: keeping the shipped weights"
+        return (f"fine-tuned {self.steps} steps in {self.seconds:.0f} s; held-back line "
+                f"{self.before:.3f} -> {self.after:.3f} nats/point, {verdict}")
+
+
+@torch.no_grad()
+def primed_nll(writer: Writer, jobs: list[tuple], batch_size: int = 32) -> tuple[float, int]:
+    """Total NLL in nats of each job's line and its points; a job is `(primer or None, line)`,
+    each `(prepared strokes, text)`, scored as `data.collate_primed` masks it."""
+    total, points = 0.0, 0
+    for start in range(0, len(jobs), batch_size):
+        batch = collate_primed(jobs[start:start + batch_size], writer.alphabet,
+                               writer.offset_scale)
+        raw, _ = writer.net(batch.strokes_in, batch.text, batch.text_mask)
+        total += float(mixture_nll(split_mixture(raw), batch.strokes_out, batch.mask).sum())
+        points += int(batch.mask.sum())
+    return total + 2 * math.log(writer.offset_scale) * points, points  # unscaled offsets
+
+
+def fine_tune(writer: Writer, lines: list[Ink], minutes: float,
+              cfg: FineTuneConfig | None = None) -> FineTuned:
+    """Adapt `cfg.part` to `lines` (each with its text) for at most `minutes`, stopping early.
+
+    The last line is held back and scored written after the first, as writing in the style
+    primes; the others are trained on, each alone and each after the one before it. A single
+    line is refused: nothing would be left to tell whether fine-tuning helped.
+    """
+    start = time.monotonic()
+    cfg = cfg or FineTuneConfig()
+    if len(lines) < 2:
+        raise ValueError("fine-tuning needs two lines or more: one is held back to check "
+                         "that it helps")
+    if not minutes > 0:
+        raise ValueError(f"minutes must be above 0, got {minutes}")
+    if cfg.part not in PARTS:
+        raise ValueError(f"part must be one of {', '.join(PARTS)}, got {cfg.part!r}")
+    own = [as_line(writer, ink, i) for i, ink in enumerate(lines, 1)]
+    *train, held = own
+    jobs = [(None, line) for line in train]
+    if len(train) > 1:
+        jobs += [(train[i - 1], line) for i, line in enumerate(train)]
+    return fit_head(writer, head_inputs(writer, jobs), head_inputs(writer, [(own[0], held)]),
+                    cfg, start + 60 * minutes, start)
+
+
+def fit_head(writer: Writer, train: tuple[Batch, Tensor], held: tuple[Batch, Tensor],
+             cfg: FineTuneConfig, deadline: float, start: float) -> FineTuned:
+    """Adam on `cfg.part` of the head over `train` (a Batch and its `head_inputs`) until the
+    deadline or `cfg.patience` runs out, keeping the weights best on `held`; clock times
+    are `time.monotonic()`'s, and the work began at `start`."""
+    head = {"head.weight": writer.net.head.weight.detach().clone(),
+            "head.bias": writer.net.head.bias.detach().clone()}
+    offset = 2 * math.log(writer.offset_scale)  # nats of unscaled offsets, as `primed_nll`
+
+    def nll_per_point(batch: Batch, head_in: Tensor) -> Tensor:
+        raw = F.linear(head_in, head["head.weight"], head["head.bias"])
+        return mixture_nll(split_mixture(raw), batch.strokes_out, batch.mask).sum() \
+            / batch.mask.sum() + offset
+
+    with torch.no_grad():
+        before = best = float(nll_per_point(*held))
+    optimizer = torch.optim.Adam([head[name].requires_grad_() for name in PARTS[cfg.part]],
+                                 lr=cfg.lr)
+    kept, steps, stale = {}, 0, 0
+    while time.monotonic() < deadline and stale < cfg.patience:
+        loss = nll_per_point(*train)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        steps += 1
+        if steps % cfg.check_every:
+            continue
+        with torch.no_grad():
+            score = float(nll_per_point(*held))
+        if score < best:
+            best, stale = score, 0
+            kept = {name: head[name].detach().clone() for name in PARTS[cfg.part]}
+        else:
+            stale += 1
+    return FineTuned(kept, before, best, steps, time.monotonic() - start)
+
+
+def fine_tune_style(name: str, minutes: float, writer: Writer | None = None) -> FineTuned:
+    """`fine_tune` the shipped synthesis model (or `writer`) to saved style `name`; the weights
+    are stored beside it when that helped (`styles.load_style_weights` gives them back)."""
+    result = fine_tune(writer or Writer.load(synthesis=True), load_style(name), minutes)
+    if result.helped:
+        save_style_weights(name, result.tensors)
+    return result
+
+
+def as_line(writer: Writer, ink: Ink, number: int) -> tuple[np.ndarray, str]:
+    """A user's line as the model trained on lines: prepared strokes and the text."""
+    strokes = prepared(ink, writer.resample_step, writer.max_jump)
+    if strokes is None or len(strokes) < 2 or not ink.text.strip():
+        raise ValueError(f"line {number} needs ink (with some height) and its transcription")
+    return strokes, ink.text.strip()
+
+
+@torch.no_grad()
+def head_inputs(writer: Writer, jobs: list[tuple]) -> tuple[Batch, Tensor]:
+    """The jobs' Batch (`collate_primed`) and what the head sees on it, computed once."""
+    batch = collate_primed(jobs, writer.alphabet, writer.offset_scale)
+    return batch, writer.net.features(batch.strokes_in, batch.text, batch.text_mask)[0]
