@@ -533,7 +533,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("serve", help="the studio: write, watch and draw in a browser",
                             description="A web page to type text and watch the model write it "
                             "live, write new lines from nothing, draw your own hand and save it "
-                            "as a style, and download SVG, PNG, GIF or InkML.")
+                            "as a style, and download SVG, PNG, GIF, InkML or plotter files "
+                            "(SVG in mm, G-code, HPGL).")
     p.add_argument("--open", action="store_true", help="open the page in the default browser")
     add_config_flags(p, StudioConfig)
     p.set_defaults(run=cmd_serve)

@@ -119,7 +119,8 @@ def writer_primers(data: str, split: str = "valid", max_points: int = 600) -> li
                         split)[split]
     best: dict[str, tuple] = {}
     for strokes, text, writer in lines:
-        if len(strokes) >= 8 * len(text) and len(strokes) > len(best.get(writer, ((),))[0]):
+        whole = len(strokes) >= 8 * len(text)
+        if whole and (writer not in best or len(strokes) > len(best[writer][0])):
             best[writer] = (strokes, text)
     return [Ink(strokes, text=text, writer=writer, meta={"units": MODEL_UNITS})
             for writer, (strokes, text) in sorted(best.items())]
