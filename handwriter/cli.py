@@ -70,7 +70,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         state = load_checkpoint(last)
         changed = [f.name for f in dataclasses.fields(ModelConfig)
                    if getattr(args, f.name, None) is not None
-                   and getattr(args, f.name) != state["model_config"][f.name]]
+                   and getattr(args, f.name) != state["model_config"].get(f.name)]
         if changed:
             raise ValueError(f"--resume keeps the model of {last}; it differs in "
                              f"{', '.join(changed)}")
@@ -92,7 +92,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     cfg = dataclasses.replace(trained, data=args.data, synthesis=bool(net.cfg.alphabet)
                               or args.text_lines, max_points=args.max_points or
                               trained.max_points)
-    lines = line_set(load_splits(cfg, args.split)[args.split], net.cfg.alphabet)
+    lines = line_set(load_splits(cfg, args.split)[args.split], net.cfg.alphabet,
+                     style=bool(net.cfg.style_size))
     result = evaluate(net, lines, state["offset_scale"])
     if args.json:
         print(json.dumps(result))

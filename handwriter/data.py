@@ -97,6 +97,7 @@ def prepare(ink: Ink, resample_step: float = 0.2, max_jump: float = 8.0) -> np.n
     return clip_jumps(strokes, max_jump)[1:]
 
 
+PRIMER_POINTS = 600  # a style is read from at most this many points of another line
 MODEL_UNITS = "line heights"  # Ink.meta["units"] of ink already as `prepare` makes it
 
 
@@ -176,10 +177,13 @@ class Batch:
     mask: torch.Tensor         # (B, T) 1 on real points
     text: torch.Tensor | None = None       # (B, U) character indices, 0-padded
     text_mask: torch.Tensor | None = None  # (B, U) 1 on real characters
+    primer: torch.Tensor | None = None     # (B, P, 3) another line of each writer, scaled
+    primer_mask: torch.Tensor | None = None  # (B, P) 1 on real points; a zero row: no primer
 
     def to(self, device: torch.device | str) -> Batch:
         return Batch(*(t.to(device) if t is not None else None for t in
-                       (self.strokes_in, self.strokes_out, self.mask, self.text, self.text_mask)))
+                       (self.strokes_in, self.strokes_out, self.mask, self.text, self.text_mask,
+                        self.primer, self.primer_mask)))
 
 
 START = np.array([[0.0, 0.0, 1.0]], dtype=np.float32)  # "the pen has just lifted"
@@ -209,6 +213,20 @@ def collate(lines: list[np.ndarray], texts: list[np.ndarray] | None = None,
     return batch
 
 
+def with_primers(batch: Batch, primers: list[np.ndarray | None], offset_scale: float) -> Batch:
+    """`batch` with each line's style primer (prepared strokes, or None for no style)."""
+    P = max([len(p) for p in primers if p is not None] + [1])
+    strokes = np.zeros((len(primers), P, 3), dtype=np.float32)
+    mask = np.zeros((len(primers), P), dtype=np.float32)
+    for i, p in enumerate(primers):
+        if p is not None:
+            strokes[i, :len(p)] = p
+            mask[i, :len(p)] = 1
+    strokes[:, :, :2] /= offset_scale
+    batch.primer, batch.primer_mask = torch.from_numpy(strokes), torch.from_numpy(mask)
+    return batch
+
+
 def collate_primed(jobs: list[tuple[tuple[np.ndarray, str] | None, tuple[np.ndarray, str]]],
                    alphabet: str, offset_scale: float = 1.0) -> Batch:
     """A Batch of `(primer or None, line)` jobs, each `(strokes, text)`: the line written on
@@ -230,23 +248,51 @@ def collate_primed(jobs: list[tuple[tuple[np.ndarray, str] | None, tuple[np.ndar
 
 
 class LineSet:
-    """Prepared lines sorted by length, so a batch of neighbours wastes little padding."""
+    """Prepared lines sorted by length, so a batch of neighbours wastes little padding.
 
-    def __init__(self, strokes: list[np.ndarray], texts: list[np.ndarray] | None = None):
+    With `writers`, each batch also carries a style primer per line (`Batch.primer`):
+    another line of the same writer, at most `primer_points` long.
+    """
+
+    def __init__(self, strokes: list[np.ndarray], texts: list[np.ndarray] | None = None,
+                 writers: list[str] | None = None, primer_points: int = PRIMER_POINTS):
         order = np.argsort([len(s) for s in strokes], kind="stable")
         self.strokes = [strokes[i] for i in order]
         self.texts = [texts[i] for i in order] if texts is not None else None
         self.lengths = np.array([len(s) for s in self.strokes])
+        self.primer_points = primer_points
+        self.same_writer = None  # line index -> indices of the writer's other lines
+        if writers is not None:
+            by_writer: dict[str, list[int]] = {}
+            for i, k in enumerate(order):
+                by_writer.setdefault(writers[k], []).append(i)
+            self.same_writer = [[j for j in by_writer[writers[k]] if j != i]
+                                for i, k in enumerate(order)]
+
+    def primer(self, i: int, rng: np.random.Generator | None) -> np.ndarray | None:
+        """Another line of line i's writer, cut to `primer_points`: at random with `rng`,
+        else the writer's next line and its start (for evaluation)."""
+        others = self.same_writer[i]
+        if not others:
+            return None
+        if rng is None:
+            return self.strokes[next((j for j in others if j > i), others[0])][
+                :self.primer_points]
+        s = self.strokes[others[int(rng.integers(len(others)))]]
+        at = int(rng.integers(0, max(len(s) - self.primer_points, 0) + 1))
+        return s[at:at + self.primer_points]
 
     def __len__(self) -> int:
         return len(self.strokes)
 
     def sample(self, rng: np.random.Generator, batch_size: int, max_points: int,
-               offset_scale: float, crop: bool, distortion: float = 0.0) -> Batch:
+               offset_scale: float, crop: bool, distortion: float = 0.0,
+               style_dropout: float = 0.0) -> Batch:
         """Neighbouring lines from a random place among those `max_points` long or shorter.
 
         With `crop`, longer lines are eligible too and cut to a random `max_points` window
         (fine without text); otherwise they are never drawn. See `distort` for `distortion`.
+        With primers, a share `style_dropout` of lines gets none, so "no style" stays learnt.
         """
         eligible = len(self) if crop else max(int(np.searchsorted(self.lengths, max_points,
                                                                   side="right")), 1)
@@ -260,14 +306,23 @@ class LineSet:
                 s = s[at:at + max_points]
             lines.append(distort(s, rng, distortion) if distortion else s)
         texts = [self.texts[i] for i in picked] if self.texts is not None else None
-        return collate(lines, texts, offset_scale)
+        batch = collate(lines, texts, offset_scale)
+        if self.same_writer is None:
+            return batch
+        primers = [self.primer(i, rng) if rng.random() >= style_dropout else None
+                   for i in picked]
+        return with_primers(batch, primers, offset_scale)
 
     def in_batches(self, batch_size: int, offset_scale: float):
         """Every line once, whole, in length order: for evaluation."""
         for start in range(0, len(self), batch_size):
             stop = start + batch_size
             texts = self.texts[start:stop] if self.texts is not None else None
-            yield collate(self.strokes[start:stop], texts, offset_scale)
+            batch = collate(self.strokes[start:stop], texts, offset_scale)
+            if self.same_writer is not None:
+                batch = with_primers(batch, [self.primer(i, None) for i in range(start, stop)
+                                             if i < len(self)], offset_scale)
+            yield batch
 
 
 def distort(strokes: np.ndarray, rng: np.random.Generator, amount: float) -> np.ndarray:

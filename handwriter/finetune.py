@@ -1,10 +1,12 @@
-"""Fine-tuning the synthesis model's output layer to a person's own lines, on the CPU.
+"""Fine-tuning the synthesis model to a person's own lines, on the CPU.
 
-Priming carries a hand over only as far as the network's state holds it. Fine-tuning also
-moves the mixture density head toward the user's ink, for the objective priming asks of it:
-a line written on after another line of theirs. Only the head changes, so the LSTMs run
-once and every step after that is one small matrix product: a minute of CPU is plenty.
-A held-back line decides whether it helped; when it did not, the shipped weights stay.
+A model with a style input adapts the style vector itself: the encoder's reading of the
+lines is the start, and the lines' likelihood moves it (a few dozen numbers).
+Otherwise priming carries a hand over only as far as the network's state holds it, and
+fine-tuning moves the mixture density head toward the user's ink, for the objective priming
+asks of it: a line written on after another line of theirs. Only the head changes, so the
+LSTMs run once and every step after that is one small matrix product.
+Either way a held-back line decides whether it helped; when it did not, nothing is kept.
 """
 
 from __future__ import annotations
@@ -18,7 +20,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .data import Batch, collate_primed, prepared
+from .data import (
+    PRIMER_POINTS,
+    Batch,
+    collate,
+    collate_primed,
+    encode_text,
+    prepared,
+    with_primers,
+)
 from .ink import Ink
 from .model import mixture_nll, split_mixture
 from .sample import Writer
@@ -32,7 +42,8 @@ class FineTuneConfig:
     part: str = "head-bias"     # what adapts: head-bias (an offset on every mixture parameter,
                                 # 121 numbers) or head (the whole output layer, 100k: on one or
                                 # two lines it only overfits, see bench/priming.py)
-    lr: float = 1e-3            # Adam's learning rate
+    lr: float = 1e-3            # Adam's learning rate for the head
+    style_lr: float = 1e-2      # Adam's learning rate for a style vector
     check_every: int = 1        # steps between scores of the held-back line
     patience: int = 20          # checks without a better held-back score before stopping
 
@@ -58,15 +69,31 @@ class FineTuned:
 @torch.no_grad()
 def primed_nll(writer: Writer, jobs: list[tuple], batch_size: int = 32) -> tuple[float, int]:
     """Total NLL in nats of each job's line and its points; a job is `(primer or None, line)`,
-    each `(prepared strokes, text)`, scored as `data.collate_primed` masks it."""
+    each `(prepared strokes, text)`. The primer is written first (`data.collate_primed`), or
+    for a model with a style input, gives the style (`data.with_primers`)."""
     total, points = 0.0, 0
     for start in range(0, len(jobs), batch_size):
-        batch = collate_primed(jobs[start:start + batch_size], writer.alphabet,
-                               writer.offset_scale)
-        raw, _ = writer.net(batch.strokes_in, batch.text, batch.text_mask)
+        if writer.style_net is None:
+            batch = collate_primed(jobs[start:start + batch_size], writer.alphabet,
+                                   writer.offset_scale)
+            raw, _ = writer.net(batch.strokes_in, batch.text, batch.text_mask)
+        else:
+            batch = styled_batch(writer, jobs[start:start + batch_size])
+            net = writer.style_net
+            raw, _ = net(batch.strokes_in, batch.text, batch.text_mask,
+                         style=net.encode_style(batch.primer, batch.primer_mask))
         total += float(mixture_nll(split_mixture(raw), batch.strokes_out, batch.mask).sum())
         points += int(batch.mask.sum())
     return total + 2 * math.log(writer.offset_scale) * points, points  # unscaled offsets
+
+
+def styled_batch(writer: Writer, jobs: list[tuple]) -> Batch:
+    """The jobs' lines in a Batch, each primer (cut as in training) giving its style."""
+    lines = [line for _, line in jobs]
+    batch = collate([s for s, _ in lines], [encode_text(t, writer.alphabet) for _, t in lines],
+                    writer.offset_scale)
+    return with_primers(batch, [None if p is None else p[0][:PRIMER_POINTS] for p, _ in jobs],
+                        writer.offset_scale)
 
 
 def fine_tune(writer: Writer, lines: list[Ink], minutes: float,
@@ -88,6 +115,8 @@ def fine_tune(writer: Writer, lines: list[Ink], minutes: float,
         raise ValueError(f"part must be one of {', '.join(PARTS)}, got {cfg.part!r}")
     own = [as_line(writer, ink, i) for i, ink in enumerate(lines, 1)]
     *train, held = own
+    if writer.style_net is not None:
+        return fit_style(writer, train, held, cfg, start + 60 * minutes, start)
     jobs = [(None, line) for line in train]
     if len(train) > 1:
         jobs += [(train[i - 1], line) for i, line in enumerate(train)]
@@ -129,6 +158,54 @@ def fit_head(writer: Writer, train: tuple[Batch, Tensor], held: tuple[Batch, Ten
             kept = {name: head[name].detach().clone() for name in PARTS[cfg.part]}
         else:
             stale += 1
+    return FineTuned(kept, before, best, steps, time.monotonic() - start)
+
+
+def fit_style(writer: Writer, train: list[tuple], held: tuple, cfg: FineTuneConfig,
+              deadline: float, start: float) -> FineTuned:
+    """Adam on the style vector, starting from the encoder's reading of the `train` lines
+    (`(strokes, text)` each), until the deadline or patience runs out, kept best on `held`."""
+    net = writer.style_net
+    offset = 2 * math.log(writer.offset_scale)
+    train_batch = styled_batch(writer, [(None, line) for line in train])
+    held_batch = styled_batch(writer, [(None, held)])
+    with torch.no_grad():
+        first = styled_batch(writer, [(line, line) for line in train])
+        style = net.encode_style(first.primer, first.primer_mask).mean(0)
+
+    def nll_per_point(batch: Batch) -> Tensor:
+        raw, _ = net(batch.strokes_in, batch.text, batch.text_mask,
+                     style=style.expand(len(batch.mask), -1))
+        return mixture_nll(split_mixture(raw), batch.strokes_out, batch.mask).sum() \
+            / batch.mask.sum() + offset
+
+    frozen = [p for p in net.parameters() if p.requires_grad]
+    for p in frozen:  # only the style learns; the shared network stays as it is
+        p.requires_grad_(False)
+    try:
+        with torch.no_grad():
+            before = best = float(nll_per_point(held_batch))
+        style = style.clone().requires_grad_()
+        optimizer = torch.optim.Adam([style], lr=cfg.style_lr)
+        kept, steps, stale = {}, 0, 0
+        while time.monotonic() < deadline and stale < cfg.patience:
+            loss = nll_per_point(train_batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            steps += 1
+            if steps % cfg.check_every:
+                continue
+            with torch.no_grad():
+                score = float(nll_per_point(held_batch))
+            if score < best:
+                best, stale = score, 0
+                kept = {"style": style.detach().clone()}
+            else:
+                stale += 1
+    finally:
+        for p in frozen:
+            p.requires_grad_(True)
     return FineTuned(kept, before, best, steps, time.monotonic() - start)
 
 

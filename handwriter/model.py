@@ -6,12 +6,15 @@ the input and the layer below (skip connections), the output head sees every lay
 Synthesis (section 5): the first layer drives a soft window over the one-hot text
 (eqs. 46-51), and the window is fed to the first layer at the next step, to every higher
 layer, and to the output head.
+Style (ours, for writing in a given hand): a small LSTM reads another line of the writer
+and its mean output becomes a style vector fed, like the window, to every layer and the
+head. It is constant along a line, so `fold_style` can bake it into the biases.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import NamedTuple
 
@@ -33,6 +36,9 @@ class ModelConfig:
     alphabet: str = ""          # characters the text window knows; "" = unconditional
     chars_per_step: float = 0.08  # initial window speed: characters per pen point
     dropout: float = 0.0        # on each LSTM layer's output to the layers above and the head
+    style_size: int = 0         # style vector read from another line of the writer, which
+                                # training draws at random; 0 = none
+    style_hidden: int = 128     # LSTM units of the style encoder
 
 
 # ---------------------------------------------------------------- the mixture density head
@@ -145,6 +151,28 @@ def attend(params: Tensor, kappa: Tensor, chars: Tensor, text_mask: Tensor
     return window, kappa, phi
 
 
+# ---------------------------------------------------------------- the style encoder
+
+
+class StyleEncoder(nn.Module):
+    """A writer's hand from a line of their ink: an LSTM over its points, averaged over time.
+
+    A row whose mask is all zero (no primer) gets the zero vector: "no particular hand".
+    """
+
+    def __init__(self, hidden_size: int, style_size: int):
+        super().__init__()
+        self.lstm = nn.LSTM(3, hidden_size, batch_first=True)
+        self.out = nn.Linear(hidden_size, style_size)
+
+    def forward(self, strokes: Tensor, mask: Tensor) -> Tensor:
+        """strokes (B, T, 3) scaled as the network's input, mask (B, T) -> style (B, S)."""
+        out, _ = self.lstm(strokes)
+        points = mask.sum(1, keepdim=True)
+        pooled = (out * mask[..., None]).sum(1) / points.clamp(min=1)
+        return torch.tanh(self.out(pooled)) * (points > 0)
+
+
 # ---------------------------------------------------------------- the network
 
 
@@ -161,16 +189,19 @@ class HandwritingNet(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
-        H, V = cfg.hidden_size, self.text_size
+        H, V, S = cfg.hidden_size, self.text_size, cfg.style_size
         if V:
             # Layer 1 must run step by step: its input includes the previous step's window.
-            self.cell = nn.LSTMCell(3 + V, H)
+            self.cell = nn.LSTMCell(3 + V + S, H)
             self.window = Window(H, cfg.window_mixtures, cfg.chars_per_step)
-        layers = [nn.LSTM(3 + V + (H if i else 0), H, batch_first=True)
+        # The style comes last in every input, so `widen` can add it to a trained network.
+        layers = [nn.LSTM(3 + V + (H if i else 0) + S, H, batch_first=True)
                   for i in range(1 if V else 0, cfg.num_layers)]
         self.layers = nn.ModuleList(layers)
-        self.head = nn.Linear(cfg.num_layers * H + V, 1 + 6 * cfg.num_mixtures)
+        self.head = nn.Linear(cfg.num_layers * H + V + S, 1 + 6 * cfg.num_mixtures)
         self.drop = nn.Dropout(cfg.dropout)
+        if S:
+            self.style_encoder = StyleEncoder(cfg.style_hidden, S)
 
     @property
     def text_size(self) -> int:
@@ -188,19 +219,24 @@ class HandwritingNet(nn.Module):
 
     def forward(self, strokes: Tensor, text: Tensor | None = None,
                 text_mask: Tensor | None = None, state: State | None = None,
-                return_phi: bool = False):
+                return_phi: bool = False, style: Tensor | None = None):
         """strokes (B, T, 3) -> raw head output (B, T, 1 + 6M) and the state after T steps.
 
         With `return_phi`, also the window weights (B, T, U + 1) for attention plots.
+        `style` (B, S) from `encode_style`; None is the zero style.
         """
-        head_in, new_state, phi = self.features(strokes, text, text_mask, state)
+        head_in, new_state, phi = self.features(strokes, text, text_mask, state, style)
         raw = self.head(head_in)                                 # (B, T, 1 + 6M)
         return (raw, new_state, phi) if return_phi else (raw, new_state)
 
+    def encode_style(self, primer: Tensor, mask: Tensor) -> Tensor:
+        """Style vectors (B, S) of primer lines (B, T, 3), scaled like `strokes`."""
+        return self.style_encoder(primer, mask)
+
     def features(self, strokes: Tensor, text: Tensor | None = None,
-                 text_mask: Tensor | None = None, state: State | None = None
-                 ) -> tuple[Tensor, State, Tensor | None]:
-        """What the head sees (B, T, L * H + V), the state after T steps and phi or None.
+                 text_mask: Tensor | None = None, state: State | None = None,
+                 style: Tensor | None = None) -> tuple[Tensor, State, Tensor | None]:
+        """What the head sees (B, T, L * H + V + S), the state after T steps and phi or None.
 
         Apart from `forward` so that adapting only the head (`finetune`) runs the LSTMs once.
         """
@@ -208,12 +244,17 @@ class HandwritingNet(nn.Module):
         state = state or self.initial_state(B)
         hs, cs, outputs, phis = [], [], [], []
         kappa = window = None
+        styles = []  # the style, appended to every input
+        if self.cfg.style_size:
+            style = style if style is not None else strokes.new_zeros(B, self.cfg.style_size)
+            styles = [style.to(strokes.dtype)[:, None].expand(B, T, -1)]
         if self.text_size:
             chars = F.one_hot(text, self.text_size).to(strokes.dtype)  # (B, U, V)
             h, c, kappa, window = state.h[0], state.c[0], state.kappa, state.window
             h1, windows = [], []
             for t in range(T):
-                h, c = self.cell(torch.cat([strokes[:, t], window], -1), (h, c))
+                step_in = [strokes[:, t], window] + [s[:, t] for s in styles]
+                h, c = self.cell(torch.cat(step_in, -1), (h, c))
                 window, kappa, phi = self.window(h, kappa, chars, text_mask)
                 h1.append(h)
                 windows.append(window)
@@ -226,14 +267,56 @@ class HandwritingNet(nn.Module):
             skip = strokes
         for layer in self.layers:
             i = len(hs)
-            x = torch.cat([skip, outputs[-1]], -1) if outputs else skip
+            x = torch.cat([skip] + outputs[-1:] + styles, -1)
             out, (h, c) = layer(x, (state.h[i:i + 1].contiguous(), state.c[i:i + 1].contiguous()))
             outputs.append(self.drop(out))
             hs.append(h)
             cs.append(c)
-        head_in = torch.cat(outputs + ([skip[..., 3:]] if self.text_size else []), -1)
+        head_in = torch.cat(outputs + ([skip[..., 3:]] if self.text_size else []) + styles, -1)
         return (head_in, State(torch.cat(hs), torch.cat(cs), kappa, window),
                 torch.stack(phis, 1) if phis else None)
+
+
+# ---------------------------------------------------------------- growing and folding
+
+
+def widen(net: HandwritingNet, weights: dict[str, Tensor]) -> None:
+    """Load a trained network's `weights` into `net`, which may add a style input.
+
+    The style's input columns start at zero and the encoder as initialised, so the widened
+    network writes exactly as the trained one did until it learns to use the style.
+    """
+    own = net.state_dict()
+    for name, w in weights.items():
+        if name not in own:
+            raise ValueError(f"{name}: not in this network")
+        if w.shape != own[name].shape:
+            if w.shape[:-1] != own[name].shape[:-1] or w.shape[-1] > own[name].shape[-1]:
+                raise ValueError(f"{name}: {tuple(w.shape)} does not fit "
+                                 f"{tuple(own[name].shape)}")
+            w = torch.cat([w, w.new_zeros(*w.shape[:-1], own[name].shape[-1] - w.shape[-1])], -1)
+        own[name] = w.float()
+    net.load_state_dict(own)
+
+
+@torch.no_grad()
+def fold_style(net: HandwritingNet, style: Tensor) -> HandwritingNet:
+    """A style-free copy of `net` writing in `style` (S,): its input columns times the style,
+    added to the biases. Every sampler then writes in that hand at no cost per point."""
+    S = net.cfg.style_size
+    if not S:
+        return net
+    folded = HandwritingNet(ModelConfig(**{**asdict(net.cfg), "style_size": 0}))
+    weights = {k: v for k, v in net.state_dict().items() if not k.startswith("style_encoder.")}
+    style = style.to(net.head.weight.dtype)
+    for weight, bias in [("cell.weight_ih", "cell.bias_ih"), ("head.weight", "head.bias")] + [
+            (f"layers.{i}.weight_ih_l0", f"layers.{i}.bias_ih_l0") for i in range(len(net.layers))]:
+        if weight in weights:
+            w = weights[weight]
+            weights[bias] = weights[bias] + w[:, -S:] @ style
+            weights[weight] = w[:, :-S]
+    folded.load_state_dict(weights)
+    return folded.eval()
 
 
 # ---------------------------------------------------------------- checkpoints

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .data import MODEL_UNITS, START, encode_text, prepared
+from .data import MODEL_UNITS, PRIMER_POINTS, START, encode_text, prepared
 from .ink import Ink, InkError
 from .model import (
     LOG_SIGMA_MIN,
@@ -28,6 +28,7 @@ from .model import (
     HandwritingNet,
     State,
     attend,
+    fold_style,
     load_model,
     sample_point,
     split_mixture,
@@ -50,9 +51,18 @@ WRITING = SampleConfig(bias=0.75, max_points=1500, candidates=32)
 
 
 class Writer:
-    """A trained model ready to write: the network, its data scale and its alphabet."""
+    """A trained model ready to write: the network, its data scale and its alphabet.
 
-    def __init__(self, net: HandwritingNet, checkpoint: dict):
+    A model with a style input keeps it in `style_net`; `net` is that network with one style
+    folded in (`model.fold_style`), the zero style ("no particular hand") unless `style`.
+    """
+
+    def __init__(self, net: HandwritingNet, checkpoint: dict, style: Tensor | None = None):
+        self.style_net = net if net.cfg.style_size else None
+        if self.style_net is not None:
+            style = style if style is not None else torch.zeros(net.cfg.style_size)
+            net = fold_style(net, style)
+        self.style = style
         self.net = net
         self.offset_scale = float(checkpoint["offset_scale"])
         train_config = checkpoint.get("train_config") or {}
@@ -77,9 +87,12 @@ class Writer:
         return cls(net, checkpoint)
 
     def adapted(self, tensors: dict[str, Tensor]) -> Writer:
-        """A copy with the named weights replaced (a style's fine-tuned ones); self is untouched."""
+        """A copy with the named weights replaced (a style's fine-tuned ones, or its "style"
+        vector for a model with a style input); self is untouched."""
         if not tensors:
             return self
+        if self.style_net is not None and set(tensors) == {"style"}:
+            return self.styled(tensors["style"].float())
         weights = self.net.state_dict()
         misfits = [k for k, v in tensors.items() if k not in weights or v.shape != weights[k].shape]
         if misfits:
@@ -87,6 +100,23 @@ class Writer:
         net = HandwritingNet(self.net.cfg)
         net.load_state_dict({**weights, **{k: v.float() for k, v in tensors.items()}})
         return Writer(net.eval(), self.checkpoint)
+
+    def style_of(self, inks: list[Ink]) -> Tensor:
+        """The style vector (S,) of a writer's lines: the mean of each line's, each read from
+        its first `PRIMER_POINTS` points as in training."""
+        if self.style_net is None:
+            raise ValueError("this model has no style input")
+        primers = [self.prime_strokes(ink)[:PRIMER_POINTS] for ink in inks]
+        strokes = torch.nn.utils.rnn.pad_sequence(primers, batch_first=True)
+        mask = torch.zeros(strokes.shape[:2])
+        for i, p in enumerate(primers):
+            mask[i, :len(p)] = 1
+        with torch.no_grad():
+            return self.style_net.encode_style(strokes, mask).mean(0)
+
+    def styled(self, style: Tensor) -> Writer:
+        """A copy writing in `style` (from `style_of`); self is untouched."""
+        return Writer(self.style_net, self.checkpoint, style)
 
     def check_text(self, text: str) -> np.ndarray:
         """Character indices of `text`, or an error listing the characters the model lacks."""

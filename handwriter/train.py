@@ -40,6 +40,7 @@ from .model import (
     load_checkpoint,
     mixture_nll,
     split_mixture,
+    widen,
 )
 
 
@@ -75,6 +76,7 @@ class TrainConfig:
     distortion: float = 0.0      # random slant and stretch of training lines (see data.distort)
     average: float = 0.0         # validate and keep best.pt with a moving average of the
                                  # weights, keeping this much per step (e.g. 0.999); 0 = off
+    style_dropout: float = 0.2   # with --style-size: share of lines trained with no style
 
 
 # ---------------------------------------------------------------- data
@@ -126,9 +128,11 @@ def writer_primers(data: str, split: str = "valid", max_points: int = 600) -> li
             for writer, (strokes, text) in sorted(best.items())]
 
 
-def line_set(lines: list, alphabet: str) -> LineSet:
+def line_set(lines: list, alphabet: str, style: bool = False) -> LineSet:
+    """A LineSet of `(strokes, text, writer)` lines; with `style`, primed by their writers."""
     texts = [encode_text(t, alphabet) for _, t, _ in lines] if alphabet else None
-    return LineSet([s for s, _, _ in lines], texts)
+    return LineSet([s for s, _, _ in lines], texts,
+                   [w or "" for _, _, w in lines] if style else None)
 
 
 # ---------------------------------------------------------------- checkpoints
@@ -174,7 +178,7 @@ def evaluate(net: HandwritingNet, lines: LineSet, offset_scale: float,
     device = next(net.parameters()).device
     for batch in lines.in_batches(batch_size, offset_scale):
         batch = batch.to(device)
-        raw, _ = net(batch.strokes_in, batch.text, batch.text_mask)
+        raw, _ = net(batch.strokes_in, batch.text, batch.text_mask, style=style_of(net, batch))
         nll = mixture_nll(split_mixture(raw), batch.strokes_out, batch.mask)
         total += float(nll.sum())
         points += int(batch.mask.sum())
@@ -182,6 +186,13 @@ def evaluate(net: HandwritingNet, lines: LineSet, offset_scale: float,
     total += 2 * math.log(offset_scale) * points  # density of unscaled offsets
     return {"nats_per_sequence": total / len(lines), "nats_per_point": total / points,
             "lines": len(lines), "points": points}
+
+
+def style_of(net: HandwritingNet, batch: Batch) -> torch.Tensor | None:
+    """The batch's style vectors from its primers, or None (no style)."""
+    if batch.primer is None or not net.cfg.style_size:
+        return None
+    return net.encode_style(batch.primer, batch.primer_mask)
 
 
 # ---------------------------------------------------------------- training
@@ -248,8 +259,12 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool = False) -> dic
     init = load_checkpoint(cfg.init) if cfg.init and not state else None
     if state:
         model_cfg = ModelConfig(**state["model_config"])
-    elif init:  # the shapes come from the weights; dropout is this run's choice
-        model_cfg = ModelConfig(**{**init["model_config"], "dropout": model_cfg.dropout})
+    elif init:  # the shapes come from the weights; dropout and style are this run's choice
+        added = {"style_size": model_cfg.style_size, "style_hidden": model_cfg.style_hidden}
+        # ... and so is a style input added to a network trained without one (`widen`)
+        model_cfg = ModelConfig(**{**init["model_config"], "dropout": model_cfg.dropout,
+                                   **(added if not init["model_config"].get("style_size")
+                                      and model_cfg.style_size else {})})
     splits = load_splits(cfg, "train", "valid")
     train_lines = splits["train"]
     if cfg.synthesis and not model_cfg.alphabet:
@@ -260,8 +275,9 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool = False) -> dic
                                    "chars_per_step": round(rate, 4)})
     elif not cfg.synthesis:
         model_cfg = ModelConfig(**{**asdict(model_cfg), "alphabet": ""})
-    train_set = line_set(train_lines, model_cfg.alphabet)
-    valid_set = line_set(splits["valid"], model_cfg.alphabet)
+    styled = bool(model_cfg.style_size)
+    train_set = line_set(train_lines, model_cfg.alphabet, styled)
+    valid_set = line_set(splits["valid"], model_cfg.alphabet, styled)
     offset_scale = ((state or init)["offset_scale"] if state or init
                     else offset_scale_of(train_set.strokes))
 
@@ -275,7 +291,7 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool = False) -> dic
     step, best = 0, math.inf
     rng = np.random.default_rng([cfg.seed, rank])
     if init:
-        net.load_state_dict({k: v.float() for k, v in init["model"].items()})
+        widen(net, init["model"])
     if state:
         net.load_state_dict(state["model"])
         if state["optimizer"]:
@@ -317,7 +333,8 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool = False) -> dic
             step_start = rng_state(rng)
             batch = train_set.sample(rng, cfg.batch_size, max_points_at(step, cfg),
                                      offset_scale, crop=not cfg.synthesis,
-                                     distortion=cfg.distortion).to(device)
+                                     distortion=cfg.distortion,
+                                     style_dropout=cfg.style_dropout).to(device)
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(step, cfg)
             optimizer.zero_grad(set_to_none=True)
@@ -412,19 +429,26 @@ def backprop(model: torch.nn.Module, batch: Batch, chunk: int, autocast) -> floa
     chunk = chunk or T
     points = batch.mask.sum()
     state, total = None, 0.0
+    # The style is read once per line; its gradient gathers over the chunks, then flows
+    # into the encoder in one backward pass.
+    style = style_of(getattr(model, "module", model), batch)
+    leaf = style.detach().requires_grad_() if style is not None else None
     for start in range(0, T, chunk):
         at = slice(start, start + chunk)
         last = start + chunk >= T
         sync = model.no_sync() if hasattr(model, "no_sync") and not last else nullcontext()
         with sync:
             with autocast:
-                raw, state = model(batch.strokes_in[:, at], batch.text, batch.text_mask, state)
+                raw, state = model(batch.strokes_in[:, at], batch.text, batch.text_mask, state,
+                                   style=leaf)
             nll = mixture_nll(split_mixture(raw.float()), batch.strokes_out[:, at],
                               batch.mask[:, at])
             loss = nll.sum() / points
             loss.backward()
         total += loss.item()
         state = State(*(x.detach().float() if x is not None else None for x in state))
+    if style is not None:
+        style.backward(leaf.grad)
     return total
 
 

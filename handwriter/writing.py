@@ -192,6 +192,7 @@ def write_page(writer: Writer, lines: list[str], cfg: SampleConfig,
                          f"and {cfg.segment}")
     if style is not None and primer is None:
         writer, primer, primer_text = resolve_style(writer, style, cfg, reader)
+    writer, primer, primer_text = in_style(writer, primer, primer_text)
     prefix = primer_text + " " if primer else ""
     return write_lines_together(writer, lines, cfg, primer, prefix, reader, retries=retries,
                                 progress=progress)
@@ -206,14 +207,33 @@ def style_primer(writer: Writer, style: int, cfg: SampleConfig,
 
 
 def resolve_style(writer: Writer, style: int | str, cfg: SampleConfig,
-                  reader: InkReader | None = None) -> tuple[Writer, Ink, str]:
+                  reader: InkReader | None = None) -> tuple[Writer, Ink | None, str]:
     """The writer, primer and its text for a style: a number N is the model's own hand for
     seed N (`style_primer`), a name is a saved style's line that primes (`styles.primer_line`),
-    written by the model with the style's fine-tuned weights if it has any."""
+    written by the model with the style's fine-tuned weights if it has any.
+
+    A model with a style input reads the hand instead (`Writer.style_of`, from all of a saved
+    style's lines): it writes in it unprimed, so the primer is None.
+    """
     if isinstance(style, str):
-        line = primer_line(writer, load_style(style), f"style {style!r}")
-        return writer.adapted(load_style_weights(style) or {}), line, line.text.strip()
-    return writer, style_primer(writer, style, cfg, reader), STYLE_TEXT
+        inks = load_style(style)
+        line = primer_line(writer, inks, f"style {style!r}")
+        tuned = load_style_weights(style) or {}
+        if writer.style_net is not None and not tuned:
+            return writer.styled(writer.style_of(inks)), None, ""
+        if writer.style_net is not None:
+            return writer.adapted(tuned), None, ""
+        return writer.adapted(tuned), line, line.text.strip()
+    return in_style(writer, style_primer(writer, style, cfg, reader), STYLE_TEXT)
+
+
+def in_style(writer: Writer, primer: Ink | None, primer_text: str
+             ) -> tuple[Writer, Ink | None, str]:
+    """Writer, primer and text for priming with `primer`: with a style input, the writer in
+    the primer's hand and no primer; otherwise as given."""
+    if primer is None or writer.style_net is None:
+        return writer, primer, primer_text
+    return writer.styled(writer.style_of([primer])), None, ""
 
 
 def write(text: str, bias: float = WRITING.bias, seed: int = 0, style: int | str | None = None,

@@ -44,6 +44,16 @@ def synth_model(tmp_path_factory):
     return path
 
 
+@pytest.fixture(scope="session")
+def style_model(tmp_path_factory):
+    """A random-init synthesis checkpoint with a style input (4 numbers)."""
+    path = tmp_path_factory.mktemp("models") / "style.pt"
+    net = tiny_net(window_mixtures=3, alphabet=ALPHABET, chars_per_step=0.5, style_size=4,
+                   style_hidden=6)
+    save_checkpoint(path, net, TrainConfig(), step=0, offset_scale=OFFSET_SCALE)
+    return path
+
+
 def wave_ink(i: int, text: str, writer: str) -> Ink:
     """A two-stroke wavy line in integer tablet units, different for every i."""
     t = np.linspace(0, 6, 60)

@@ -267,3 +267,29 @@ def test_pair_lines_pairs_each_writers_lines_once():
     assert writer == "w1" and sorted(text.split()) in (["a", "b"], ["a", "c"], ["b", "c"])
     lengths = {"a": 2, "b": 3, "c": 4}
     assert len(strokes) == sum(lengths[t] for t in text.split()) + 1
+
+
+def test_style_primers_are_other_lines_of_the_same_writer():
+    strokes = [np.full((n, 3), n, np.float32) for n in (5, 9, 7, 3, 8)]
+    writers = ["a", "b", "a", "c", "a"]
+    lines = LineSet(strokes, writers=writers, primer_points=6)
+    writer_of = {len(s): w for s, w in zip(strokes, writers, strict=True)}
+    rng = np.random.default_rng(0)
+    for i, line in enumerate(lines.strokes):
+        primers = [lines.primer(i, rng) for _ in range(20)] + [lines.primer(i, None)]
+        if writer_of[len(line)] != "a":  # b and c wrote one line: no primer
+            assert all(p is None for p in primers)
+            continue
+        sources = {int(p[0, 0]) for p in primers}  # each point holds its line's length
+        assert sources == {5, 7, 8} - {len(line)}  # never the line itself
+        assert all(len(p) == min(6, s) for p, s in zip(primers, [int(p[0, 0]) for p in primers],
+                                                       strict=True))
+    batch = lines.sample(rng, 5, 100, 2.0, crop=False, style_dropout=0.0)
+    assert batch.primer.shape == (5, 6, 3) and batch.primer[..., :2].max() == 8 / 2
+    # by length: 3 (c), 5, 7, 8 (a), 9 (b); only a's lines have primers
+    primed = batch.primer_mask.sum(1)
+    assert primed[[0, 4]].tolist() == [0, 0] and all(5 <= n <= 6 for n in primed[1:4])
+    dropped = lines.sample(rng, 5, 100, 2.0, crop=False, style_dropout=1.0)
+    assert dropped.primer_mask.sum() == 0
+    evaluation = list(lines.in_batches(2, 1.0))
+    assert [b.primer_mask.shape[0] for b in evaluation] == [2, 2, 1]

@@ -96,3 +96,20 @@ def test_bad_input_is_refused_clearly(synth):
         fine_tune(synth, LINES, 0)
     with pytest.raises(ValueError, match="part must be one of head, head-bias"):
         fine_tune(synth, LINES, 1, FineTuneConfig(part="lstm"))
+
+
+def test_a_style_model_fine_tunes_its_style_vector(style_model):
+    writer = Writer.load(style_model)
+    shipped = {k: v.clone() for k, v in writer.style_net.state_dict().items()}
+    result = fine_tune(writer, LINES, 10, FineTuneConfig(style_lr=0.1, patience=3))
+    assert result.helped and result.after < result.before
+    assert result.tensors.keys() == {"style"} and result.tensors["style"].shape == (4,)
+    for k, v in writer.style_net.state_dict().items():  # the network itself never changes
+        torch.testing.assert_close(v, shipped[k], rtol=0, atol=0)
+    assert all(p.requires_grad for p in writer.style_net.parameters())
+    tuned = writer.adapted(result.tensors)
+    torch.testing.assert_close(tuned.style, result.tensors["style"])
+    # the score it reports is the held-back line's, alone, written in the tuned style
+    folded = Writer(tuned.net, tuned.checkpoint)  # no style input: scores with the folded one
+    total, points = primed_nll(folded, [(None, as_line(writer, LINES[-1], 3))])
+    assert total / points == pytest.approx(result.after, abs=1e-4)

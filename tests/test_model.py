@@ -1,4 +1,5 @@
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -11,11 +12,14 @@ from handwriter.model import (
     HandwritingNet,
     Mixture,
     ModelConfig,
+    StyleEncoder,
     Window,
+    fold_style,
     mixture_log_density,
     mixture_nll,
     sample_point,
     split_mixture,
+    widen,
 )
 from handwriter.sample import Sampler
 
@@ -282,3 +286,43 @@ def test_sample_point_draws_from_the_mixture():
     np.testing.assert_allclose(pts.mean(0), [10, 5], atol=0.05)
     np.testing.assert_allclose(np.cov(pts.T), [[4, 0.8], [0.8, 0.25]], rtol=0.06, atol=0.02)
     assert abs(x[:, 2].mean() - 0.2) < 0.02
+
+
+@pytest.mark.parametrize("cfg", [UNCONDITIONAL, SYNTHESIS], ids=["prediction", "synthesis"])
+def test_a_widened_network_writes_as_before_and_a_folded_style_is_exact(cfg):
+    torch.manual_seed(0)
+    trained = HandwritingNet(cfg).eval()
+    styled = HandwritingNet(replace(cfg, style_size=4, style_hidden=6)).eval()
+    widen(styled, trained.state_dict())
+    strokes, text, text_mask = net_inputs(trained, 3, 7, seed=1)
+    with torch.no_grad():
+        before, _ = trained(strokes, text, text_mask)
+        # zero style columns: the same sums, up to their order
+        torch.testing.assert_close(styled(strokes, text, text_mask)[0], before, rtol=0, atol=1e-6)
+        style = torch.tensor([0.5, -0.3, 0.9, 0.1])
+        torch.testing.assert_close(styled(strokes, text, text_mask, style=style.expand(3, 4))[0],
+                                   before, rtol=0, atol=1e-6)
+        for p in styled.parameters():  # as if trained to use the style
+            p.add_(0.3 * torch.randn_like(p))
+        with_style, _ = styled(strokes, text, text_mask, style=style.expand(3, 4))
+        folded = fold_style(styled, style)
+        assert folded.cfg.style_size == 0 and not hasattr(folded, "style_encoder")
+        torch.testing.assert_close(folded(strokes, text, text_mask)[0], with_style,
+                                   rtol=1e-5, atol=1e-5)
+        assert not torch.allclose(styled(strokes, text, text_mask)[0], with_style, atol=1e-3)
+    with pytest.raises(ValueError, match=r"weight.*: \(.*\) does not fit"):
+        widen(trained, styled.state_dict())
+
+
+def test_the_style_encoder_reads_only_real_points_and_no_primer_is_no_style():
+    torch.manual_seed(0)
+    encoder = StyleEncoder(6, 4)
+    primer = torch.randn(3, 9, 3)
+    mask = torch.ones(3, 9)
+    mask[1, 5:] = 0
+    mask[2] = 0
+    with torch.no_grad():
+        style = encoder(primer, mask)
+        alone = encoder(primer[1:2, :5], torch.ones(1, 5))
+    torch.testing.assert_close(style[1], alone[0], rtol=1e-5, atol=1e-6)
+    assert style[2].abs().max() == 0 and style[0].abs().max() > 0

@@ -164,3 +164,24 @@ def test_a_crash_while_saving_weights_keeps_the_old_file(monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         save_style_weights("a", {"head.bias": torch.ones(2)})
     torch.testing.assert_close(load_style_weights("a")["head.bias"], torch.zeros(2))
+
+
+def test_a_model_with_a_style_input_reads_the_hand_instead_of_priming(style_model):
+    from handwriter.sample import WRITING, Writer
+    from handwriter.writing import in_style, resolve_style
+
+    writer = Writer.load(style_model)
+    assert writer.style_net is not None and not writer.style.any()  # no style: zero vector
+    lines = [line("one", 1), line("two", 2)]
+    save_style("mine", lines)
+    styled, primer, text = resolve_style(writer, "mine", WRITING)
+    assert primer is None and text == ""
+    torch.testing.assert_close(styled.style, writer.style_of(lines))
+    assert not torch.allclose(styled.style, writer.style_of(lines[:1]))  # both lines count
+    save_style_weights("mine", {"style": torch.full((4,), 0.5)})  # fine-tuned: used as is
+    tuned, primer, _ = resolve_style(writer, "mine", WRITING)
+    assert primer is None and tuned.style.tolist() == [0.5] * 4
+    # a primer given directly (`write --prime`) gives the hand the same way
+    from_primer, primer, text = in_style(writer, lines[0], "one")
+    assert primer is None and text == ""
+    torch.testing.assert_close(from_primer.style, writer.style_of(lines[:1]))

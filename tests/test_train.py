@@ -13,14 +13,16 @@ import pytest
 import torch
 
 import handwriter.train as train_module
-from handwriter.data import MODEL_UNITS, LineSet, collate
-from handwriter.ink import InkError
+from handwriter.data import MODEL_UNITS, LineSet, collate, with_primers
+from handwriter.ink import Ink, InkError
 from handwriter.model import (
     CHECKPOINT_VERSION,
     HandwritingNet,
     ModelConfig,
     load_checkpoint,
     load_model,
+    mixture_nll,
+    split_mixture,
 )
 from handwriter.sample import SampleConfig, Writer, generate
 from handwriter.train import (
@@ -97,6 +99,32 @@ def test_chunked_backprop_carries_the_state_and_truncates_the_gradient(alphabet)
     torch.testing.assert_close(grads[7]["head.weight"], grads[0]["head.weight"])
     lstm = "cell.weight_hh" if alphabet else "layers.0.weight_hh_l0"
     assert not torch.allclose(grads[7][lstm], grads[0][lstm])  # no gradient across chunks
+
+
+def test_the_style_gradient_reaches_the_encoder_once_per_batch():
+    torch.manual_seed(0)
+    net = HandwritingNet(replace(TINY, alphabet="abcd", style_size=3, style_hidden=5))
+    for p in net.parameters():  # style columns that are not zero, as after some training
+        p.data.add_(0.1 * torch.randn_like(p))
+    rng = np.random.default_rng(0)
+    lines = [np.c_[rng.normal(size=(n, 2)), rng.random(n) < 0.1].astype(np.float32)
+             for n in (30, 21, 12)]
+    batch = with_primers(collate(lines, [np.array([1, 2, 3]), np.array([4, 1]), np.array([2])]),
+                         [lines[1], None, lines[0][:9]], 1.0)
+    encoder = [k for k, _ in net.named_parameters() if k.startswith("style_encoder.")]
+    grads = {}
+    for chunk in (0, 7):
+        net.zero_grad()
+        backprop(net, batch, chunk, nullcontext())
+        grads[chunk] = {k: p.grad.clone() for k, p in net.named_parameters()}
+    net.zero_grad()  # the same loss in one graph, by hand
+    style = net.encode_style(batch.primer, batch.primer_mask)
+    raw, _ = net(batch.strokes_in, batch.text, batch.text_mask, style=style)
+    (mixture_nll(split_mixture(raw), batch.strokes_out, batch.mask).sum()
+     / batch.mask.sum()).backward()
+    for k in encoder:
+        torch.testing.assert_close(grads[0][k], dict(net.named_parameters())[k].grad)
+        assert grads[7][k].abs().sum() > 0 and torch.isfinite(grads[7][k]).all()
 
 
 def test_weight_average_follows_the_weights_and_swaps_in_and_out():
@@ -176,6 +204,30 @@ def test_synthesis_run_end_to_end(cursive_npz, tmp_path):
     assert [ink.text for ink in inks] == ["bad", "ace"]
     assert all(1 <= len(ink) <= 30 and ink.strokes[-1, 2] == 1 for ink in inks)
     assert phis[0].shape[1] == 4 and len(phis[0]) == max(len(ink) for ink in inks)
+
+
+def test_a_style_is_added_to_a_trained_synthesis_model(cursive_npz, tmp_path):
+    plain = config(cursive_npz, tmp_path / "plain", synthesis=True, steps=4, eval_every=4)
+    train(plain, TINY)
+    styled = replace(plain, out=str(tmp_path / "styled"), init=str(tmp_path / "plain/last.pt"),
+                     steps=6, eval_every=3, style_dropout=0.5)
+    valid = train(styled, ModelConfig(style_size=4, style_hidden=6))
+    assert math.isfinite(valid["nats_per_point"])
+    before = load_checkpoint(tmp_path / "plain/last.pt")
+    state = load_checkpoint(tmp_path / "styled/last.pt")
+    assert state["model_config"] == {**before["model_config"], "style_size": 4,
+                                     "style_hidden": 6}
+    assert state["model"]["cell.weight_ih"].shape[1] == before["model"]["cell.weight_ih"].shape[
+        1] + 4
+    # evaluation reads each line's style from another line of its writer
+    writer = Writer.load(tmp_path / "styled/last.pt")
+    lines = line_set(load_splits(styled, "valid")["valid"], writer.alphabet, style=True)
+    assert all(b.primer_mask.sum() > 0 for b in lines.in_batches(8, 1.0))
+    primer = Ink(lines.strokes[0], text="ab", meta={"units": MODEL_UNITS})
+    style = writer.style_of([primer])
+    assert style.shape == (4,) and style.abs().max() > 0
+    inks, _ = generate(writer.styled(style), SampleConfig(max_points=20), texts=["bad"])
+    assert inks[0].text == "bad" and 1 <= len(inks[0]) <= 20
 
 
 @pytest.mark.skipif(not cpu_has_bf16(), reason="this CPU has no bfloat16 (AVX512-BF16/AMX)")
