@@ -179,11 +179,12 @@ class Batch:
     text_mask: torch.Tensor | None = None  # (B, U) 1 on real characters
     primer: torch.Tensor | None = None     # (B, P, 3) another line of each writer, scaled
     primer_mask: torch.Tensor | None = None  # (B, P) 1 on real points; a zero row: no primer
+    writer: torch.Tensor | None = None     # (B,) the primer's writer (LineSet.writer_ids), or -1
 
     def to(self, device: torch.device | str) -> Batch:
         return Batch(*(t.to(device) if t is not None else None for t in
                        (self.strokes_in, self.strokes_out, self.mask, self.text, self.text_mask,
-                        self.primer, self.primer_mask)))
+                        self.primer, self.primer_mask, self.writer)))
 
 
 START = np.array([[0.0, 0.0, 1.0]], dtype=np.float32)  # "the pen has just lifted"
@@ -213,8 +214,10 @@ def collate(lines: list[np.ndarray], texts: list[np.ndarray] | None = None,
     return batch
 
 
-def with_primers(batch: Batch, primers: list[np.ndarray | None], offset_scale: float) -> Batch:
-    """`batch` with each line's style primer (prepared strokes, or None for no style)."""
+def with_primers(batch: Batch, primers: list[np.ndarray | None], offset_scale: float,
+                 writers: list[int] | None = None) -> Batch:
+    """`batch` with each line's style primer (prepared strokes, or None for no style) and the
+    primers' writer numbers (-1 where there is none)."""
     P = max([len(p) for p in primers if p is not None] + [1])
     strokes = np.zeros((len(primers), P, 3), dtype=np.float32)
     mask = np.zeros((len(primers), P), dtype=np.float32)
@@ -224,6 +227,9 @@ def with_primers(batch: Batch, primers: list[np.ndarray | None], offset_scale: f
             mask[i, :len(p)] = 1
     strokes[:, :, :2] /= offset_scale
     batch.primer, batch.primer_mask = torch.from_numpy(strokes), torch.from_numpy(mask)
+    if writers is not None:
+        batch.writer = torch.tensor([w if p is not None else -1
+                                     for w, p in zip(writers, primers, strict=True)])
     return batch
 
 
@@ -268,6 +274,8 @@ class LineSet:
                 by_writer.setdefault(writers[k], []).append(i)
             self.same_writer = [[j for j in by_writer[writers[k]] if j != i]
                                 for i, k in enumerate(order)]
+            number = {w: n for n, w in enumerate(sorted(by_writer))}
+            self.writer_ids = [number[writers[k]] for k in order]  # writers numbered by name
 
     def primer(self, i: int, rng: np.random.Generator | None) -> np.ndarray | None:
         """Another line of line i's writer, cut to `primer_points`: at random with `rng`,
@@ -311,7 +319,7 @@ class LineSet:
             return batch
         primers = [self.primer(i, rng) if rng.random() >= style_dropout else None
                    for i in picked]
-        return with_primers(batch, primers, offset_scale)
+        return with_primers(batch, primers, offset_scale, [self.writer_ids[i] for i in picked])
 
     def in_batches(self, batch_size: int, offset_scale: float):
         """Every line once, whole, in length order: for evaluation."""
@@ -320,8 +328,9 @@ class LineSet:
             texts = self.texts[start:stop] if self.texts is not None else None
             batch = collate(self.strokes[start:stop], texts, offset_scale)
             if self.same_writer is not None:
-                batch = with_primers(batch, [self.primer(i, None) for i in range(start, stop)
-                                             if i < len(self)], offset_scale)
+                rows = range(start, min(stop, len(self)))
+                batch = with_primers(batch, [self.primer(i, None) for i in rows], offset_scale,
+                                     [self.writer_ids[i] for i in rows])
             yield batch
 
 

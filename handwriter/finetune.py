@@ -70,7 +70,7 @@ class FineTuned:
 def primed_nll(writer: Writer, jobs: list[tuple], batch_size: int = 32) -> tuple[float, int]:
     """Total NLL in nats of each job's line and its points; a job is `(primer or None, line)`,
     each `(prepared strokes, text)`. The primer is written first (`data.collate_primed`), or
-    for a model with a style input, gives the style (`data.with_primers`)."""
+    for a model with a style input, gives the style; without one, the writer's style does."""
     total, points = 0.0, 0
     for start in range(0, len(jobs), batch_size):
         if writer.style_net is None:
@@ -80,8 +80,10 @@ def primed_nll(writer: Writer, jobs: list[tuple], batch_size: int = 32) -> tuple
         else:
             batch = styled_batch(writer, jobs[start:start + batch_size])
             net = writer.style_net
-            raw, _ = net(batch.strokes_in, batch.text, batch.text_mask,
-                         style=net.encode_style(batch.primer, batch.primer_mask))
+            primed = batch.primer_mask.sum(1, keepdim=True) > 0
+            style = torch.where(primed, net.encode_style(batch.primer, batch.primer_mask),
+                                writer.style)
+            raw, _ = net(batch.strokes_in, batch.text, batch.text_mask, style=style)
         total += float(mixture_nll(split_mixture(raw), batch.strokes_out, batch.mask).sum())
         points += int(batch.mask.sum())
     return total + 2 * math.log(writer.offset_scale) * points, points  # unscaled offsets

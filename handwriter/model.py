@@ -39,6 +39,8 @@ class ModelConfig:
     style_size: int = 0         # style vector read from another line of the writer, which
                                 # training draws at random; 0 = none
     style_hidden: int = 128     # LSTM units of the style encoder
+    style_writers: int = 0      # training writers the style learns to tell apart (a side
+                                # loss that keeps it a writer's; train sets it); 0 = none
 
 
 # ---------------------------------------------------------------- the mixture density head
@@ -158,12 +160,15 @@ class StyleEncoder(nn.Module):
     """A writer's hand from a line of their ink: an LSTM over its points, averaged over time.
 
     A row whose mask is all zero (no primer) gets the zero vector: "no particular hand".
+    `writers` adds a classifier over the training writers, for training only: on its own
+    the style starts unused and fades to zero before the network learns to read it.
     """
 
-    def __init__(self, hidden_size: int, style_size: int):
+    def __init__(self, hidden_size: int, style_size: int, writers: int = 0):
         super().__init__()
         self.lstm = nn.LSTM(3, hidden_size, batch_first=True)
         self.out = nn.Linear(hidden_size, style_size)
+        self.writer = nn.Linear(style_size, writers) if writers else None
 
     def forward(self, strokes: Tensor, mask: Tensor) -> Tensor:
         """strokes (B, T, 3) scaled as the network's input, mask (B, T) -> style (B, S)."""
@@ -201,7 +206,7 @@ class HandwritingNet(nn.Module):
         self.head = nn.Linear(cfg.num_layers * H + V + S, 1 + 6 * cfg.num_mixtures)
         self.drop = nn.Dropout(cfg.dropout)
         if S:
-            self.style_encoder = StyleEncoder(cfg.style_hidden, S)
+            self.style_encoder = StyleEncoder(cfg.style_hidden, S, cfg.style_writers)
 
     @property
     def text_size(self) -> int:
@@ -306,7 +311,8 @@ def fold_style(net: HandwritingNet, style: Tensor) -> HandwritingNet:
     S = net.cfg.style_size
     if not S:
         return net
-    folded = HandwritingNet(ModelConfig(**{**asdict(net.cfg), "style_size": 0}))
+    folded = HandwritingNet(ModelConfig(**{**asdict(net.cfg), "style_size": 0,
+                                           "style_writers": 0}))
     weights = {k: v for k, v in net.state_dict().items() if not k.startswith("style_encoder.")}
     style = style.to(net.head.weight.dtype)
     for weight, bias in [("cell.weight_ih", "cell.bias_ih"), ("head.weight", "head.bias")] + [

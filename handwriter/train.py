@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
 from tqdm import tqdm
 
 from .data import (
@@ -77,6 +78,9 @@ class TrainConfig:
     average: float = 0.0         # validate and keep best.pt with a moving average of the
                                  # weights, keeping this much per step (e.g. 0.999); 0 = off
     style_dropout: float = 0.2   # with --style-size: share of lines trained with no style
+    style_id_weight: float = 0.1  # with --style-size: weight of naming the primer's writer
+                                 # from its style (nats), which keeps the style a writer's
+    style_lr_scale: float = 10.0  # the style encoder learns this much faster (it is new)
 
 
 # ---------------------------------------------------------------- data
@@ -208,11 +212,17 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 
 
 def make_optimizer(net: HandwritingNet, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """The optimiser, the style encoder in a group of its own (`lr_scale`: its rate's factor)."""
+    encoder = [p for name, p in net.named_parameters() if name.startswith("style_encoder.")]
+    rest = [p for name, p in net.named_parameters() if not name.startswith("style_encoder.")]
+    groups = [{"params": rest, "lr_scale": 1.0}]
+    if encoder:
+        groups.append({"params": encoder, "lr_scale": cfg.style_lr_scale})
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(net.parameters(), lr=cfg.lr)
+        return torch.optim.Adam(groups, lr=cfg.lr)
     if cfg.optimizer == "rmsprop-graves":
         # Graves eqs. 38-41: centred RMSprop with momentum (torch adds eps outside the sqrt).
-        return torch.optim.RMSprop(net.parameters(), lr=cfg.lr, alpha=0.95, eps=1e-4,
+        return torch.optim.RMSprop(groups, lr=cfg.lr, alpha=0.95, eps=1e-4,
                                    momentum=0.9, centered=True)
     raise ValueError(f"--optimizer must be adam or rmsprop-graves, got {cfg.optimizer!r}")
 
@@ -276,8 +286,13 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool = False) -> dic
     elif not cfg.synthesis:
         model_cfg = ModelConfig(**{**asdict(model_cfg), "alphabet": ""})
     styled = bool(model_cfg.style_size)
+    if styled and cfg.style_id_weight and not model_cfg.style_writers:
+        model_cfg = ModelConfig(**{**asdict(model_cfg),
+                                   "style_writers": len({w for _, _, w in train_lines})})
     train_set = line_set(train_lines, model_cfg.alphabet, styled)
     valid_set = line_set(splits["valid"], model_cfg.alphabet, styled)
+    # with a style: also the zero style on validation, to see what the style is worth
+    unstyled = line_set(splits["valid"], model_cfg.alphabet) if styled else None
     offset_scale = ((state or init)["offset_scale"] if state or init
                     else offset_scale_of(train_set.strokes))
 
@@ -336,9 +351,9 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool = False) -> dic
                                      distortion=cfg.distortion,
                                      style_dropout=cfg.style_dropout).to(device)
             for group in optimizer.param_groups:
-                group["lr"] = lr_at(step, cfg)
+                group["lr"] = lr_at(step, cfg) * group.get("lr_scale", 1.0)
             optimizer.zero_grad(set_to_none=True)
-            loss = backprop(model, batch, cfg.chunk, autocast)
+            loss = backprop(model, batch, cfg.chunk, autocast, cfg.style_id_weight)
             if cfg.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
             optimizer.step()
@@ -352,6 +367,9 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool = False) -> dic
             if rank == 0 and (step % cfg.eval_every == 0 or step == cfg.steps):
                 with average.swapped_in():
                     valid = evaluate(net, valid_set, offset_scale)
+                    if unstyled:
+                        valid["no_style_nats_per_point"] = evaluate(
+                            net, unstyled, offset_scale)["nats_per_point"]
                     if valid["nats_per_point"] < best:
                         best = valid["nats_per_point"]
                         checkpoint(out / "best.pt", valid)
@@ -361,9 +379,11 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool = False) -> dic
                                             f"{np.mean(running[-cfg.eval_every:]):.4f}",
                                             f"{valid['nats_per_point']:.4f}",
                                             f"{valid['nats_per_sequence']:.2f}"])
+                no_style = (f" (with no style: {valid['no_style_nats_per_point']:.4f})"
+                            if unstyled else "")
                 tqdm.write(f"step {step}: train {np.mean(running[-cfg.eval_every:]):.4f} "
                            f"valid {valid['nats_per_point']:.4f} nats/point, "
-                           f"{valid['nats_per_sequence']:.1f} nats/line")
+                           f"{valid['nats_per_sequence']:.1f} nats/line{no_style}")
                 plot_log(log_path, out / "loss.png")
             if rank == 0 and (step % cfg.checkpoint_every == 0 or step == cfg.steps):
                 checkpoint(last)
@@ -419,11 +439,14 @@ class WeightAverage:
                     p.copy_(w)
 
 
-def backprop(model: torch.nn.Module, batch: Batch, chunk: int, autocast) -> float:
+def backprop(model: torch.nn.Module, batch: Batch, chunk: int, autocast,
+             style_id_weight: float = 0.0) -> float:
     """Gradients of the batch's nats per point, `chunk` points at a time (0: all at once).
 
     The state after one chunk starts the next, detached: a long line costs the memory of a
     chunk, yet the network still learns how lines begin and carries on across them.
+    With a style, also `style_id_weight` times the cross-entropy of naming each primer's
+    writer from its style (not in the returned nats per point).
     """
     T = batch.mask.shape[1]
     chunk = chunk or T
@@ -431,7 +454,8 @@ def backprop(model: torch.nn.Module, batch: Batch, chunk: int, autocast) -> floa
     state, total = None, 0.0
     # The style is read once per line; its gradient gathers over the chunks, then flows
     # into the encoder in one backward pass.
-    style = style_of(getattr(model, "module", model), batch)
+    net = getattr(model, "module", model)
+    style = style_of(net, batch)
     leaf = style.detach().requires_grad_() if style is not None else None
     for start in range(0, T, chunk):
         at = slice(start, start + chunk)
@@ -448,7 +472,14 @@ def backprop(model: torch.nn.Module, batch: Batch, chunk: int, autocast) -> floa
         total += loss.item()
         state = State(*(x.detach().float() if x is not None else None for x in state))
     if style is not None:
-        style.backward(leaf.grad)
+        side = style.new_zeros(())
+        classify = net.style_encoder.writer
+        if style_id_weight and classify is not None and batch.writer is not None:
+            named = batch.writer >= 0
+            if named.any():
+                side = style_id_weight * F.cross_entropy(classify(style[named]),
+                                                         batch.writer[named])
+        (torch.sum(style * leaf.grad) + side).backward()
     return total
 
 

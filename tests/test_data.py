@@ -289,6 +289,7 @@ def test_style_primers_are_other_lines_of_the_same_writer():
     # by length: 3 (c), 5, 7, 8 (a), 9 (b); only a's lines have primers
     primed = batch.primer_mask.sum(1)
     assert primed[[0, 4]].tolist() == [0, 0] and all(5 <= n <= 6 for n in primed[1:4])
+    assert batch.writer.tolist() == [-1, 0, 0, 0, -1]  # a, b, c numbered 0, 1, 2
     dropped = lines.sample(rng, 5, 100, 2.0, crop=False, style_dropout=1.0)
     assert dropped.primer_mask.sum() == 0
     evaluation = list(lines.in_batches(2, 1.0))

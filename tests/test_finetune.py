@@ -109,7 +109,9 @@ def test_a_style_model_fine_tunes_its_style_vector(style_model):
     assert all(p.requires_grad for p in writer.style_net.parameters())
     tuned = writer.adapted(result.tensors)
     torch.testing.assert_close(tuned.style, result.tensors["style"])
-    # the score it reports is the held-back line's, alone, written in the tuned style
-    folded = Writer(tuned.net, tuned.checkpoint)  # no style input: scores with the folded one
-    total, points = primed_nll(folded, [(None, as_line(writer, LINES[-1], 3))])
-    assert total / points == pytest.approx(result.after, abs=1e-4)
+    # the score it reports is the held-back line's, alone, written in the tuned style,
+    # by the style network and by the network with that style folded in
+    held = [(None, as_line(writer, LINES[-1], 3))]
+    for scorer in (tuned, Writer(tuned.net, tuned.checkpoint)):
+        total, points = primed_nll(scorer, held)
+        assert total / points == pytest.approx(result.after, abs=1e-4)

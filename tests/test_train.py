@@ -125,6 +125,22 @@ def test_the_style_gradient_reaches_the_encoder_once_per_batch():
     for k in encoder:
         torch.testing.assert_close(grads[0][k], dict(net.named_parameters())[k].grad)
         assert grads[7][k].abs().sum() > 0 and torch.isfinite(grads[7][k]).all()
+    # naming the primers' writers adds its own gradient, and only to the encoder
+    net = HandwritingNet(replace(net.cfg, style_writers=5))
+    batch.writer = torch.tensor([3, -1, 0])
+    side = {}
+    for weight in (0.0, 1.0):
+        net.zero_grad()
+        backprop(net, batch, 0, nullcontext(), weight)
+        side[weight] = {k: p.grad.clone() for k, p in net.named_parameters()
+                        if p.grad is not None}
+    assert "style_encoder.writer.weight" in side[1.0]
+    assert side[0.0].get("style_encoder.writer.weight") is None
+    for k, g in side[0.0].items():
+        if not k.startswith("style_encoder."):
+            torch.testing.assert_close(side[1.0][k], g)
+    assert not torch.allclose(side[1.0]["style_encoder.out.weight"],
+                              side[0.0]["style_encoder.out.weight"])
 
 
 def test_weight_average_follows_the_weights_and_swaps_in_and_out():
@@ -215,8 +231,10 @@ def test_a_style_is_added_to_a_trained_synthesis_model(cursive_npz, tmp_path):
     assert math.isfinite(valid["nats_per_point"])
     before = load_checkpoint(tmp_path / "plain/last.pt")
     state = load_checkpoint(tmp_path / "styled/last.pt")
+    writers = len({w for _, _, w in load_splits(styled, "train")["train"]})
     assert state["model_config"] == {**before["model_config"], "style_size": 4,
-                                     "style_hidden": 6}
+                                     "style_hidden": 6, "style_writers": writers}
+    assert [g["lr_scale"] for g in state["optimizer"]["param_groups"]] == [1.0, 10.0]
     assert state["model"]["cell.weight_ih"].shape[1] == before["model"]["cell.weight_ih"].shape[
         1] + 4
     # evaluation reads each line's style from another line of its writer
