@@ -7,11 +7,15 @@ For each validation writer (never trained on) with two lines or more, each of th
 scored three ways, in nats per point of that line alone: unprimed; after another line of the
 same writer (primer ink and text run through the network first, the line written on after
 it as `data.join_lines` places it, as in `train --pairs`); after a line of another writer.
+A model with a style input reads the primer's style instead (`finetune.primed_nll`): the
+line is scored alone, in that style; unprimed is the zero style.
 Same-writer priming should win clearly. Prints markdown for docs/BENCHMARKS.md.
 
 With `--fine-tune`, writers with three lines or more are scored again on their third line
 on, primed with their first: as shipped, then fine-tuned (`finetune.fine_tune`, its default
 part) for MINUTES on the first line with the second held back; scored lines are never seen.
+With a style input, the fine-tuned row scores the lines in the tuned style vector alone
+(its unprimed and another-writer columns are as shipped).
 """
 
 from __future__ import annotations
@@ -46,12 +50,22 @@ def fine_tuned_rows(writer: Writer, by_writer: dict[str, list], minutes: float) 
         scored = own[2:]
         columns = [[(None, line) for line in scored], [(own[0], line) for line in scored],
                    [(stranger[i % len(stranger)], line) for i, line in enumerate(scored)]]
-        result = fine_tune(writer, [Ink(s, text=t, meta={"units": MODEL_UNITS})
-                                    for s, t in own[:2]], minutes)
+        inks = [Ink(s, text=t, meta={"units": MODEL_UNITS}) for s, t in own[:2]]
+        result = fine_tune(writer, inks, minutes)
         print(f"{name}: {result.summary()}", flush=True)
         helped += result.helped
         per_point(writer, columns, shipped)
-        per_point(writer.adapted(result.tensors), columns, tuned)
+        if writer.style_net is None:
+            per_point(writer.adapted(result.tensors), columns, tuned)
+            continue
+        # the tuned style, or where it did not help the first line's, written unprimed
+        mine = (writer.adapted(result.tensors) if result.helped
+                else writer.styled(writer.style_of(inks[:1])))
+        for scorer, jobs, total in zip((writer, mine, writer),
+                                       (columns[0], columns[0], columns[2]), tuned, strict=True):
+            nll, points = primed_nll(scorer, jobs)
+            total[0] += nll
+            total[1] += points
     return [f"| {label} | {len(writers)} | " + " | ".join(f"{n / p:.3f}" for n, p in totals)
             + " |" for label, totals in
             (("as shipped", shipped), (f"fine-tuned {minutes:g} min ({helped} helped)", tuned))]
