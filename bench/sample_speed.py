@@ -1,13 +1,15 @@
 """Sampling speed: handwriter's `generate` vs a naive loop, and what the matrix products cost.
 
     python bench/sample_speed.py [--threads 1] [--points 300] [--batches 1 64] [--clock cpu]
+                                 [--columns generate int8 ...] [--models graves ...]
 
 Columns, points per second: `generate` (a LinePen at batch 1, `draw_batch` above); the
-torch batch loop `draw_batch` at that batch too (at batch 1, what `generate` did before
-LinePen); a naive loop that calls `HandwritingNet.forward` on one point at a time, as a
-direct port would; and the step's matrix products alone (`torch.addmm` with the stacked
-weights), the bound no step can beat without faster products. Candidates alternate within
-each repeat and the median is shown, so a load that comes and goes hits them alike.
+same with int8 products (`SampleConfig.int8`); the torch batch loop `draw_batch` at that
+batch too (at batch 1, what `generate` did before LinePen); a naive loop that calls
+`HandwritingNet.forward` on one point at a time, as a direct port would; and the step's
+matrix products alone (the stacked weights, fp32 `torch.addmm`, then the int8 sampler's),
+the bound no step can beat without faster products. Candidates alternate within each
+repeat and the median is shown, so a load that comes and goes hits them alike.
 `--clock cpu` counts the process's CPU time instead of wall time: on a busy machine that
 measures the work, not the scheduler. Models: the two shipped (3x256) and Graves' 3x400
 prediction network (random weights: speed does not depend on them).
@@ -24,7 +26,15 @@ import torch.nn.functional as F
 
 from handwriter.data import START, encode_text
 from handwriter.model import HandwritingNet, ModelConfig, sample_point, split_mixture
-from handwriter.sample import SampleConfig, Writer, draw_batch, encode_texts, generate, start_pen
+from handwriter.sample import (
+    SampleConfig,
+    Sampler,
+    Writer,
+    draw_batch,
+    encode_texts,
+    generate,
+    start_pen,
+)
 
 TEXT = "the quick brown fox jumps over the lazy dog and runs far away into the night"
 
@@ -49,8 +59,9 @@ def naive(writer: Writer, batch: int, points: int) -> int:
     return batch * points
 
 
-def ours(writer: Writer, batch: int, points: int) -> int:
-    inks, _ = generate(writer, SampleConfig(n=batch, max_points=points), texts_for(writer, batch))
+def ours(writer: Writer, batch: int, points: int, int8: bool = False) -> int:
+    inks, _ = generate(writer, SampleConfig(n=batch, max_points=points, int8=int8),
+                       texts_for(writer, batch))
     return sum(len(ink) for ink in inks)
 
 
@@ -68,16 +79,13 @@ def batch_loop(writer: Writer, batch: int, points: int) -> int:
 
 
 @torch.inference_mode()
-def products(writer: Writer, batch: int, points: int) -> int:
+def products(sampler: Sampler, batch: int, points: int) -> int:
     """Only the matrix products of `points` steps, on inputs of the right shapes."""
-    sampler = writer.sampler
-    weights = sampler.layers + [(sampler.head, sampler.head_bias)]
-    if sampler.text_size:
-        weights.append((sampler.window, sampler.window_bias))
-    inputs = [torch.randn(batch, len(w)) for w, _ in weights]
+    linears = [*sampler.layers, sampler.head] + ([sampler.window] if sampler.window else [])
+    inputs = [torch.randn(batch, len(linear.weight)) for linear in linears]
     for _ in range(points):
-        for x, (weight, bias) in zip(inputs, weights, strict=True):
-            torch.addmm(bias, x, weight)
+        for x, linear in zip(inputs, linears, strict=True):
+            linear(x)
     return batch * points
 
 
@@ -95,6 +103,16 @@ def rates(runs: dict, clock, repeats: int) -> dict[str, float]:
     return {name: statistics.median(r) for name, r in seen.items()}
 
 
+COLUMNS = {  # name: (heading, run(writer, batch, points) -> points drawn)
+    "generate": ("generate points/s", ours),
+    "int8": ("generate, int8", lambda w, b, p: ours(w, b, p, int8=True)),
+    "batch": ("torch batch loop", batch_loop),
+    "naive": ("naive loop", naive),
+    "products": ("matrix products alone (bound)", lambda w, b, p: products(w.sampler, b, p)),
+    "products-int8": ("products alone, int8", lambda w, b, p: products(w.int8_sampler, b, p)),
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1)
@@ -102,26 +120,30 @@ def main() -> None:
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 64])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--clock", choices=["wall", "cpu"], default="wall")
+    parser.add_argument("--columns", nargs="+", choices=list(COLUMNS), default=list(COLUMNS))
+    parser.add_argument("--models", nargs="+", choices=["unconditional", "synthesis", "graves"],
+                        default=["unconditional", "synthesis", "graves"])
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     clock = time.perf_counter if args.clock == "wall" else time.process_time
     graves = HandwritingNet(ModelConfig(hidden_size=400)).eval()
-    writers = {"unconditional 3x256 (shipped)": Writer.load(),
-               "synthesis 3x256 (shipped)": Writer.load(synthesis=True),
-               "Graves 3x400 (random weights)": Writer(graves, {"offset_scale": 1.0})}
+    writers = {"unconditional": ("unconditional 3x256 (shipped)", Writer.load),
+               "synthesis": ("synthesis 3x256 (shipped)", lambda: Writer.load(synthesis=True)),
+               "graves": ("Graves 3x400 (random weights)",
+                          lambda: Writer(graves, {"offset_scale": 1.0}))}
     print(f"{args.points} points per line; {args.threads} thread(s); {args.clock} clock; "
           f"median of {args.repeats}; torch {torch.__version__}\n")
-    print("| model | batch | generate points/s | torch batch loop | naive loop | "
-          "matrix products alone (bound) |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for name, writer in writers.items():
+    print("| model | batch | " + " | ".join(COLUMNS[c][0] for c in args.columns) + " |")
+    print("|---|---:|" + "---:|" * len(args.columns))
+    for model in args.models:
+        name, load = writers[model]
+        writer = load()
         for batch in args.batches:
-            runs = {kind: lambda f=f, w=writer, b=batch: f(w, b, args.points)
-                    for kind, f in [("ours", ours), ("batch", batch_loop), ("naive", naive),
-                                    ("products", products)]}
+            runs = {c: lambda f=COLUMNS[c][1], w=writer, b=batch: f(w, b, args.points)
+                    for c in args.columns}
             r = rates(runs, clock, args.repeats)
-            print(f"| {name} | {batch} | {r['ours']:,.0f} | {r['batch']:,.0f} | "
-                  f"{r['naive']:,.0f} | {r['products']:,.0f} |", flush=True)
+            print(f"| {name} | {batch} | " + " | ".join(f"{r[c]:,.0f}" for c in args.columns)
+                  + " |", flush=True)
 
 
 if __name__ == "__main__":

@@ -3,14 +3,17 @@
 `Sampler.step` does the arithmetic of `HandwritingNet.forward` for one point of a batch of
 lines with the weights laid out once for inference, so no module, autograd or concatenation
 overhead is paid per point; `LinePen.step` does the same for one line (batch 1, as the
-studio streams it) in preallocated buffers, torch for the matrix products and numpy for the
-rest. Tests check `Sampler.step` against `forward` and `LinePen.step` against it.
+studio streams it) in preallocated buffers, torch for the matrix products (fp32, or int8
+weights with `SampleConfig.int8`) and numpy for the rest. Tests check `Sampler.step`
+against `forward` and `LinePen.step` against it.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 from typing import NamedTuple
@@ -44,6 +47,8 @@ class SampleConfig:
     max_points: int = 700       # points per line (unconditional), cap for text
     candidates: int = 1         # text: drafts of each segment of a line; the best is kept
     segment: int = 120          # text: points a line grows between choices (about two words)
+    int8: bool = False          # int8 weights in the LSTMs' products: 2x faster at 3x400,
+    # not at the shipped 3x256; 0.07-0.12 nats/point less likely (docs/BENCHMARKS.md)
 
 
 # Writing text wants legible ink by default: Graves' bias, and room for long lines.
@@ -70,6 +75,11 @@ class Writer:
         self.max_jump = float(train_config.get("max_jump", 8.0))
         self.checkpoint = {k: v for k, v in checkpoint.items() if k != "model"}
         self.sampler = Sampler(net)
+
+    @cached_property
+    def int8_sampler(self) -> Sampler:
+        """`sampler` with int8 matrix products, packed on first use."""
+        return Sampler(self.net, int8=True)
 
     @property
     def alphabet(self) -> str:
@@ -139,37 +149,75 @@ class Writer:
         return torch.from_numpy(strokes)
 
 
+def int8_packed(weight: Tensor, bias: Tensor) -> torch.ScriptObject:
+    """`weight` (in, out) rounded to int8 with one scale per output unit, packed for fbgemm."""
+    w = weight.T.contiguous()
+    scale = (w.abs().amax(1) / 127).clamp_min(1e-12).double()
+    # torch 2.13 deprecates quantised tensors (pytorch#184982): ours to track, not the user's
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*quantized tensor creation functions")
+        q = torch.quantize_per_channel(w, scale, torch.zeros(len(w), dtype=torch.long), 0,
+                                       torch.qint8)
+    return torch.ops.quantized.linear_prepack(q, bias)
+
+
+class Linear:
+    """`x @ weight + bias` for the sampler: float32 `addmm`, or int8 weights (`int8=True`).
+
+    int8 weights are a quarter of the bytes to read, what bounds a 3x400 step at batch 1;
+    fbgemm also rounds x to 7 bits of its range on each call, so the product is not exact.
+    """
+
+    def __init__(self, weight: Tensor, bias: Tensor, int8: bool = False):
+        self.weight, self.bias = weight, bias  # (in, out), (out,)
+        self.packed = int8_packed(weight, bias) if int8 else None
+
+    @classmethod
+    def of(cls, module: torch.nn.Linear, int8: bool = False) -> Linear:
+        return cls(module.weight.detach().T.contiguous(), module.bias.detach(), int8)
+
+    def __call__(self, x: Tensor, out: Tensor | None = None) -> Tensor:
+        """x (B, in) -> (B, out), written into `out` when given."""
+        if self.packed is None:
+            return torch.addmm(self.bias, x, self.weight, out=out)
+        # reduce_range: 7-bit x; with 8 bits AVX2's int16 multiply-adds saturate (4x the error)
+        y = torch.ops.quantized.linear_dynamic(x, self.packed, True)
+        return y if out is None else out.copy_(y)
+
+
 class Sampler:
     """Inference-only weights of a HandwritingNet, stepped one point at a time.
 
     Each LSTM's input and recurrent weights are stacked into one matrix with the gates
     reordered i, f, o, g: one matmul and one sigmoid per layer. At batch 1, the time per
     point goes mostly to per-operation overhead, so fewer operations means faster ink.
+    With `int8` the LSTMs' products go through int8 weights (`Linear`); the head and the
+    window stay float32: 4% of a 3x400 network's weights, a third of int8's cost in
+    likelihood (docs/BENCHMARKS.md, "Sampling speed").
     """
 
-    def __init__(self, net: HandwritingNet):
+    def __init__(self, net: HandwritingNet, int8: bool = False):
         self.cfg = net.cfg
         self.text_size = net.text_size
         H = net.cfg.hidden_size
         order = torch.cat([torch.arange(2 * H), torch.arange(3 * H, 4 * H),
                            torch.arange(2 * H, 3 * H)])  # torch's i, f, g, o -> i, f, o, g
         weights = []  # (W_ih, W_hh, b_ih, b_hh) per layer
+        self.window: Linear | None = None
         if self.text_size:
             cell = net.cell
             weights.append((cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh))
-            self.window = net.window.linear.weight.detach().T.contiguous()
-            self.window_bias = net.window.linear.bias.detach()
+            self.window = Linear.of(net.window.linear)
         weights += [(lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0, lstm.bias_hh_l0)
                     for lstm in net.layers]
-        self.layers = [(torch.cat([w_ih, w_hh], 1)[order].detach().T.contiguous(),  # (in + H, 4H)
-                        (b_ih + b_hh)[order].detach()) for w_ih, w_hh, b_ih, b_hh in weights]
-        self.head = net.head.weight.detach().T.contiguous()
-        self.head_bias = net.head.bias.detach()
+        self.layers = [Linear(torch.cat([w_ih, w_hh], 1)[order].detach().T.contiguous(),
+                              (b_ih + b_hh)[order].detach(), int8)  # (in + H, 4H), (4H,)
+                       for w_ih, w_hh, b_ih, b_hh in weights]
+        self.head = Linear.of(net.head)
 
     @staticmethod
-    def lstm(inputs: list[Tensor], h: Tensor, c: Tensor, layer: tuple) -> tuple[Tensor, Tensor]:
-        weight, bias = layer
-        gates = torch.addmm(bias, torch.cat([*inputs, h], 1), weight)
+    def lstm(inputs: list[Tensor], h: Tensor, c: Tensor, layer: Linear) -> tuple[Tensor, Tensor]:
+        gates = layer(torch.cat([*inputs, h], 1))
         H = h.shape[1]
         i, f, o = gates[:, :3 * H].sigmoid().chunk(3, 1)
         c = torch.addcmul(f * c, i, gates[:, 3 * H:].tanh())
@@ -185,22 +233,21 @@ class Sampler:
         for i, layer in enumerate(self.layers):
             if i == 0 and self.text_size:
                 h, c = self.lstm([point, state.window], state.h[0], state.c[0], layer)
-                window, kappa, phi = attend(torch.addmm(self.window_bias, h, self.window),
-                                            state.kappa, chars, text_mask)
+                window, kappa, phi = attend(self.window(h), state.kappa, chars, text_mask)
                 skip = [point, window]
             else:
                 h, c = self.lstm(skip + hs[-1:], state.h[i], state.c[i], layer)
             hs.append(h)
             cs.append(c)
-        raw = torch.addmm(self.head_bias, torch.cat(hs + skip[1:], 1), self.head)
+        raw = self.head(torch.cat(hs + skip[1:], 1))
         return raw, State(torch.stack(hs), torch.stack(cs), kappa, window), phi
 
 
 class LinePen:
-    """One line's network state at batch 1, stepped with `Sampler`'s weights in float32.
+    """One line's network state at batch 1, stepped with `Sampler`'s weights.
 
     At batch 1 a step is a few matrix-vector products, and a torch operation on a small
-    tensor costs more than its arithmetic: the products stay in torch (`torch.addmm` into
+    tensor costs more than its arithmetic: the products stay in torch (`Linear`, into
     preallocated buffers, on torch's threads) and the rest is numpy on views of the same
     buffers, several times cheaper per operation. Each layer's input `[point, window,
     h below, h]` lives in one buffer the layers write their new h into: nothing is
@@ -211,8 +258,8 @@ class LinePen:
         self.sampler = sampler
         H, V = sampler.cfg.hidden_size, sampler.text_size
         h, c = state.h[:, 0].numpy(), state.c[:, 0].numpy()        # (L, H)
-        self.inputs = [np.zeros(len(w), np.float32) for w, _ in sampler.layers]
-        self.head_in = np.zeros(len(sampler.head), np.float32)  # [h0 .. hL-1, window]
+        self.inputs = [np.zeros(len(layer.weight), np.float32) for layer in sampler.layers]
+        self.head_in = np.zeros(len(sampler.head.weight), np.float32)  # [h0 .. hL-1, window]
         for i, x in enumerate(self.inputs):
             x[-H:] = h[i]
             if i:
@@ -221,9 +268,9 @@ class LinePen:
         self.c = c.copy()
         self.gates = np.empty(4 * H, np.float32)
         self.scratch = np.empty(H, np.float32)
-        self.raw = np.empty(len(sampler.head_bias), np.float32)
+        self.raw = np.empty(len(sampler.head.bias), np.float32)
         self.kappa = self.window = None
-        # (1, n) torch views of the buffers, for torch.addmm
+        # (1, n) torch views of the buffers, for the products
         self.rows = [torch.from_numpy(x)[None] for x in [*self.inputs, self.head_in]]
         self.gate_row, self.raw_row = torch.from_numpy(self.gates)[None], \
             torch.from_numpy(self.raw)[None]
@@ -253,9 +300,9 @@ class LinePen:
         H, V = self.sampler.cfg.hidden_size, self.sampler.text_size
         g, phi = self.gates, None
         layers = zip(self.sampler.layers, self.inputs, strict=True)
-        for i, ((weight, bias), x) in enumerate(layers):
+        for i, (layer, x) in enumerate(layers):
             x[:3] = point
-            torch.addmm(bias, self.rows[i], weight, out=self.gate_row)
+            layer(self.rows[i], out=self.gate_row)
             ifo = g[:3 * H]                  # sigmoid(v) = (1 + tanh(v / 2)) / 2, no overflow
             ifo *= 0.5
             np.tanh(ifo, out=ifo)
@@ -276,13 +323,12 @@ class LinePen:
                 phi = self.attend(h, chars)
                 for later in self.inputs[1:]:
                     later[3:3 + V] = self.window
-        torch.addmm(self.sampler.head_bias, self.rows[-1], self.sampler.head, out=self.raw_row)
+        self.sampler.head(self.rows[-1], out=self.raw_row)
         return self.raw, phi
 
     def attend(self, h: np.ndarray, chars: Tensor) -> np.ndarray:
         """`model.attend` (Graves eqs. 46-51) for one line whose text fills `chars` (U, V)."""
-        params = torch.addmm(self.sampler.window_bias, torch.from_numpy(h)[None],
-                             self.sampler.window)[0].numpy()
+        params = self.sampler.window(torch.from_numpy(h)[None])[0].numpy()
         alpha, beta, kappa_step = np.split(np.exp(params), 3)
         self.kappa += kappa_step
         u = np.arange(len(chars) + 1, dtype=np.float32)
@@ -385,7 +431,7 @@ def draw(writer: Writer, cfg: SampleConfig, texts: list[str] | None = None,
          generator: torch.Generator | None = None, pen: Pen | None = None
          ) -> tuple[list[Ink], list[Tensor], Pen]:
     """`generate`, also returning the pen where each line stopped; `pen` carries on from one."""
-    net, sampler = writer.net, writer.sampler
+    net, sampler = writer.net, writer.int8_sampler if cfg.int8 else writer.sampler
     if not cfg.temperature > 0:
         raise ValueError(f"temperature must be above 0, got {cfg.temperature}")
     if cfg.max_points < 1:

@@ -15,7 +15,7 @@ from handwriter.model import ModelConfig, load_model
 from handwriter.plotter import PlotterConfig
 from handwriter.reader import InkReader
 from handwriter.render import PenStyle
-from handwriter.sample import WRITING, SampleConfig, Writer
+from handwriter.sample import WRITING, SampleConfig, Writer, generate
 from handwriter.styles import save_style_weights
 from handwriter.train import TrainConfig
 
@@ -61,6 +61,16 @@ def test_sample_writes_each_kind_the_same_for_one_seed(kind, tiny_model, tmp_pat
         for read, saved in zip(read_inkml(first), read_lines(tmp_path / "same.npz"), strict=True):
             np.testing.assert_allclose(read.points, saved.points, rtol=1e-4, atol=1e-6)
             np.testing.assert_array_equal(read.strokes[:, 2], saved.strokes[:, 2])
+
+
+def test_sample_int8_writes_what_generate_writes_with_int8(tiny_model, tmp_path, capsys):
+    path = tmp_path / "int8.npz"
+    assert run(capsys, "sample", "-o", path, "--model", tiny_model, *SAMPLE, "--int8")[0] == 0
+    inks, _ = generate(Writer.load(tiny_model), SampleConfig(n=2, max_points=50, int8=True))
+    for read, drawn in zip(read_lines(path), inks, strict=True):
+        np.testing.assert_allclose(read.strokes, drawn.strokes, atol=1e-4)
+    fp32, _ = generate(Writer.load(tiny_model), SampleConfig(n=2, max_points=50))
+    assert not np.allclose(read_lines(path)[0].strokes, fp32[0].strokes, atol=1e-4)
 
 
 def test_sample_split_writes_numbered_files(tiny_model, tmp_path, capsys):

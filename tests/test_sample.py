@@ -115,6 +115,44 @@ def test_one_line_draws_the_ink_the_batch_loop_draws_for_its_seed(model, request
         torch.testing.assert_close(phis[0], batch_phis[0], rtol=1e-4, atol=1e-4)
 
 
+# ---------------------------------------------------------------- int8 products
+
+
+@pytest.mark.parametrize("model", ["writer", "synth"])
+def test_an_int8_line_pen_steps_close_to_the_fp32_sampler(model, request):
+    # fbgemm rounds each product's input to 7 bits of its range (here about 2.5: steps of
+    # 0.02) and each weight to 8 bits of its row's largest; over the ~40 inputs of these
+    # 16-unit layers (weights of init scale, 1/4) the errors add to a few 1e-3 (measured: 2e-3
+    # on raw, 3e-3 on h). 0.02 leaves room; a wrong weight or gate order misses by 0.1 or more.
+    w = request.getfixturevalue(model)
+    strokes = torch.randn(8, 1, 3, generator=torch.Generator().manual_seed(2))
+    strokes[..., 2] = (strokes[..., 2] > 0).float()
+    chars = None
+    if w.net.text_size:
+        text = torch.from_numpy(encode_text("ab cd", w.alphabet))[None]
+        chars = F.one_hot(text, w.net.text_size).float()
+    state = w.net.initial_state(1)
+    pen = LinePen(w.int8_sampler, state)
+    worst = 0.0
+    for t in range(8):
+        raw, state, phi = w.sampler.step(strokes[t], state, chars, torch.ones(1, 5))
+        line_raw, line_phi = pen.step(strokes[t, 0].numpy(), None if chars is None else chars[0])
+        np.testing.assert_allclose(line_raw, raw[0].numpy(), atol=0.02)
+        worst = max(worst, np.abs(line_raw - raw[0].numpy()).max())
+        if phi is not None:
+            np.testing.assert_allclose(line_phi, phi[0].numpy(), atol=0.02)
+    np.testing.assert_allclose(pen.state().h.numpy(), state.h.numpy(), atol=0.02)
+    assert worst > 1e-5  # the products really were int8
+
+
+def test_an_int8_draw_is_the_same_for_one_seed(writer):
+    cfg = SampleConfig(seed=3, max_points=40, int8=True)
+    first, again = (generate(writer, cfg)[0][0].strokes for _ in range(2))
+    np.testing.assert_array_equal(first, again)
+    fp32 = generate(writer, SampleConfig(seed=3, max_points=40))[0][0].strokes
+    assert not np.array_equal(first, fp32)
+
+
 # ---------------------------------------------------------------- seeds, bias, temperature
 
 
