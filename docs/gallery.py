@@ -30,12 +30,14 @@ def draw_rows(rows: list[tuple[str, Ink]], path: Path) -> None:
     """One row per line, all at one scale, so sizes compare between rows."""
     fig, axes = plt.subplots(len(rows), 1, figsize=(12, 1.3 * len(rows)), dpi=100)
     width = max(np.ptp(ink.points[:, 0]) for _, ink in rows)
+    height = max(max(np.ptp(ink.points[:, 1]) for _, ink in rows), 0.1 * width)
     for ax, (label, ink) in zip(axes, rows, strict=True):
         for stroke in ink.stroke_list:
             ax.plot(stroke[:, 0], stroke[:, 1], color="black", lw=1.2, solid_capstyle="round")
-        left = ink.points[:, 0].min()
-        ax.set_xlim(left - 0.01 * width, left + 1.01 * width)
-        ax.set_aspect("equal", adjustable="datalim")
+        left, middle = ink.points[:, 0].min(), np.ptp(ink.points[:, 1]) / 2 + ink.points[:, 1].min()
+        ax.set_xlim(left - 0.01 * width, left + 1.01 * width)  # every row the same box of ink:
+        ax.set_ylim(middle - 0.55 * height, middle + 0.55 * height)  # nothing cropped
+        ax.set_aspect("equal", adjustable="box")
         ax.axis("off")
         ax.set_title(label, loc="left", fontsize=8, color="gray")
     fig.tight_layout()

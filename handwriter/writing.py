@@ -190,9 +190,10 @@ def write_page(writer: Writer, lines: list[str], cfg: SampleConfig,
     if cfg.candidates < 1 or cfg.segment < 1:
         raise ValueError(f"candidates and segment must be at least 1, got {cfg.candidates} "
                          f"and {cfg.segment}")
-    if style is not None and primer is None:
+    if primer is not None:
+        writer, primer, primer_text = in_style(writer, primer, primer_text)
+    elif style is not None:
         writer, primer, primer_text = resolve_style(writer, style, cfg, reader)
-    writer, primer, primer_text = in_style(writer, primer, primer_text)
     prefix = primer_text + " " if primer else ""
     return write_lines_together(writer, lines, cfg, primer, prefix, reader, retries=retries,
                                 progress=progress)
@@ -212,8 +213,9 @@ def resolve_style(writer: Writer, style: int | str, cfg: SampleConfig,
     seed N (`style_primer`), a name is a saved style's line that primes (`styles.primer_line`),
     written by the model with the style's fine-tuned weights if it has any.
 
-    A model with a style input reads the hand instead (`Writer.style_of`, from all of a saved
-    style's lines): it writes in it unprimed, so the primer is None.
+    A model with a style input reads a saved style's hand instead (`Writer.style_of`, from
+    all its lines) and writes unprimed, so the primer is None: a real writer's line as a
+    primer breaks the model, its own line does not (docs/BENCHMARKS.md, "Priming").
     """
     if isinstance(style, str):
         inks = load_style(style)
@@ -224,7 +226,7 @@ def resolve_style(writer: Writer, style: int | str, cfg: SampleConfig,
         if writer.style_net is not None:
             return writer.adapted(tuned), None, ""
         return writer.adapted(tuned), line, line.text.strip()
-    return in_style(writer, style_primer(writer, style, cfg, reader), STYLE_TEXT)
+    return writer, style_primer(writer, style, cfg, reader), STYLE_TEXT
 
 
 def in_style(writer: Writer, primer: Ink | None, primer_text: str
