@@ -140,26 +140,9 @@ def fit_head(writer: Writer, train: tuple[Batch, Tensor], held: tuple[Batch, Ten
         return mixture_nll(split_mixture(raw), batch.strokes_out, batch.mask).sum() \
             / batch.mask.sum() + offset
 
-    with torch.no_grad():
-        before = best = float(nll_per_point(*held))
-    optimizer = torch.optim.Adam([head[name].requires_grad_() for name in PARTS[cfg.part]],
-                                 lr=cfg.lr)
-    kept, steps, stale = {}, 0, 0
-    while time.monotonic() < deadline and stale < cfg.patience:
-        loss = nll_per_point(*train)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        steps += 1
-        if steps % cfg.check_every:
-            continue
-        with torch.no_grad():
-            score = float(nll_per_point(*held))
-        if score < best:
-            best, stale = score, 0
-            kept = {name: head[name].detach().clone() for name in PARTS[cfg.part]}
-        else:
-            stale += 1
+    kept, before, best, steps = descend({name: head[name] for name in PARTS[cfg.part]},
+                                        lambda: nll_per_point(*train),
+                                        lambda: nll_per_point(*held), cfg.lr, cfg, deadline)
     return FineTuned(kept, before, best, steps, time.monotonic() - start)
 
 
@@ -173,11 +156,11 @@ def fit_style(writer: Writer, train: list[tuple], held: tuple, cfg: FineTuneConf
     held_batch = styled_batch(writer, [(None, held)])
     with torch.no_grad():
         first = styled_batch(writer, [(line, line) for line in train])
-        style = net.encode_style(first.primer, first.primer_mask).mean(0)
+        tuned = {"style": net.encode_style(first.primer, first.primer_mask).mean(0)}
 
     def nll_per_point(batch: Batch) -> Tensor:
         raw, _ = net(batch.strokes_in, batch.text, batch.text_mask,
-                     style=style.expand(len(batch.mask), -1))
+                     style=tuned["style"].expand(len(batch.mask), -1))
         return mixture_nll(split_mixture(raw), batch.strokes_out, batch.mask).sum() \
             / batch.mask.sum() + offset
 
@@ -185,30 +168,40 @@ def fit_style(writer: Writer, train: list[tuple], held: tuple, cfg: FineTuneConf
     for p in frozen:  # only the style learns; the shared network stays as it is
         p.requires_grad_(False)
     try:
-        with torch.no_grad():
-            before = best = float(nll_per_point(held_batch))
-        style = style.clone().requires_grad_()
-        optimizer = torch.optim.Adam([style], lr=cfg.style_lr)
-        kept, steps, stale = {}, 0, 0
-        while time.monotonic() < deadline and stale < cfg.patience:
-            loss = nll_per_point(train_batch)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            steps += 1
-            if steps % cfg.check_every:
-                continue
-            with torch.no_grad():
-                score = float(nll_per_point(held_batch))
-            if score < best:
-                best, stale = score, 0
-                kept = {"style": style.detach().clone()}
-            else:
-                stale += 1
+        kept, before, best, steps = descend(tuned, lambda: nll_per_point(train_batch),
+                                            lambda: nll_per_point(held_batch), cfg.style_lr,
+                                            cfg, deadline)
     finally:
         for p in frozen:
             p.requires_grad_(True)
     return FineTuned(kept, before, best, steps, time.monotonic() - start)
+
+
+def descend(tensors: dict[str, Tensor], train_loss, held_score, lr: float,
+            cfg: FineTuneConfig, deadline: float) -> tuple[dict[str, Tensor], float, float, int]:
+    """Adam on `tensors` (in place) against `train_loss()` until the deadline or
+    `cfg.patience` checks without a better `held_score()`: the tensors best on it ({} when
+    nothing beat the start), the score before and the best, and the steps taken."""
+    with torch.no_grad():
+        before = best = float(held_score())
+    optimizer = torch.optim.Adam([t.requires_grad_() for t in tensors.values()], lr=lr)
+    kept, steps, stale = {}, 0, 0
+    while time.monotonic() < deadline and stale < cfg.patience:
+        loss = train_loss()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        steps += 1
+        if steps % cfg.check_every:
+            continue
+        with torch.no_grad():
+            score = float(held_score())
+        if score < best:
+            best, stale = score, 0
+            kept = {name: t.detach().clone() for name, t in tensors.items()}
+        else:
+            stale += 1
+    return kept, before, best, steps
 
 
 def fine_tune_style(name: str, minutes: float, writer: Writer | None = None) -> FineTuned:
