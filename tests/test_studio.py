@@ -125,7 +125,7 @@ def test_downloads_in_every_format_parse(client):
     assert bad.status_code == 400 and "three finite numbers" in bad.json()["error"]
 
 
-def test_plotter_downloads_lay_the_page_on_an_a4_sheet_in_mm(client):
+def test_plotter_downloads_lay_the_page_on_a_sheet_in_mm_a4_unless_asked(client):
     lines = [LINE, {**LINE, "text": "there"}]  # two strokes a line: 3 points, then 2
     svg = ET.fromstring(client.post("/api/export/plotter.svg", json={"lines": lines}).content)
     assert (svg.get("width"), svg.get("height")) == ("210mm", "297mm")
@@ -140,6 +140,11 @@ def test_plotter_downloads_lay_the_page_on_an_a4_sheet_in_mm(client):
     assert hpgl.startswith("IN;") and hpgl.count("PD") == 4
     too_many = client.post("/api/export/gcode", json={"lines": [LINE] * 40})
     assert too_many.status_code == 400 and "sheets of A4" in too_many.json()["error"]
+    a6 = client.post("/api/export/plotter.svg", json={"lines": lines, "paper": "A6"}).content
+    assert (ET.fromstring(a6).get("width"), ET.fromstring(a6).get("height")) == ("105mm",
+                                                                                  "148mm")
+    bad = client.post("/api/export/hpgl", json={"lines": lines, "paper": "A0"})
+    assert bad.status_code == 400 and "paper must be one of A4, A5" in bad.json()["error"]
 
 
 def test_ink_over_the_limit_is_refused(tmp_path):

@@ -88,6 +88,12 @@ def test_typed_text_is_written_live_and_downloads_in_every_format(page, tmp_path
     assert (xy[:, 0] <= 210).all() and (xy[:, 1] <= 297).all()  # on the sheet
     hpgl = files["hpgl"].decode("ascii")
     assert hpgl.startswith("IN;SP1;PU") and hpgl.rstrip().endswith("PU;SP0;")
+    page.select_option("#paper", "A5")  # the plotter's paper is the user's choice
+    with page.expect_download() as download:
+        page.click("[data-export='plotter.svg']")
+    path = tmp_path / "a5.svg"
+    download.value.save_as(path)
+    assert ET.fromstring(path.read_bytes()).get("width") == "148mm"
 
 
 def test_from_nothing_shows_a_seed_that_writes_the_same_lines_again(page):

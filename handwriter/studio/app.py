@@ -35,7 +35,7 @@ STATIC = resources.files("handwriter") / "studio" / "static"
 EXPORTS = {"svg": "image/svg+xml", "png": "image/png", "gif": "image/gif",
            "inkml": "application/inkml+xml", "plotter.svg": "image/svg+xml",
            "gcode": "text/plain", "hpgl": "application/vnd.hp-hpgl"}
-PLOTTER_PAGE = PageConfig(page="A4")  # room for the studio's longest page on one sheet
+PLOTTER_PAGES = ("A4", "A5", "A6", "Letter", "postcard")  # sheets the page offers plotters
 
 
 class Busy(Exception):
@@ -181,11 +181,16 @@ def create_app(cfg: StudioConfig | None = None, models: Models | None = None) ->
         if kind not in EXPORTS:
             return error(404, f"no export as {kind!r}; choose one of {', '.join(EXPORTS)}")
         try:
-            inks = inks_from(await read_json(request, cfg.max_body), cfg.max_ink)
+            request_body = await read_json(request, cfg.max_body)
+            inks = inks_from(request_body, cfg.max_ink)
+            paper = request_body.get("paper", PLOTTER_PAGES[0])
+            if paper not in PLOTTER_PAGES:
+                raise ValueError(f"paper must be one of {', '.join(PLOTTER_PAGES)}, "
+                                 f"not {paper!r}")
         except ValueError as e:
             return error(400, str(e))
         try:
-            body = await in_thread(render, inks, kind)
+            body = await in_thread(render, inks, kind, paper)
         except ValueError as e:
             return error(400, str(e))
         return Response(body, media_type=EXPORTS[kind], headers={
@@ -238,13 +243,15 @@ def sse(event: dict) -> str:
     return f"data: {json.dumps(event, separators=(',', ':'))}\n\n"
 
 
-def render(inks: list[Ink], kind: str) -> bytes:
+def render(inks: list[Ink], kind: str, paper: str = "A4") -> bytes:
     """The page as a file of `kind`, in memory (the server writes no files). Plotter files
-    hold the lines laid out on an A4 sheet as `write --output` would (`layout.place_lines`)."""
+    hold the lines laid out on one sheet of `paper` as `write --output` would
+    (`layout.place_lines`)."""
     if kind in ("plotter.svg", "gcode", "hpgl"):
-        sheets = place_lines(inks, [TextLine(ink.text) for ink in inks], PLOTTER_PAGE)
+        sheets = place_lines(inks, [TextLine(ink.text) for ink in inks], PageConfig(page=paper))
         if len(sheets) > 1:
-            raise ValueError(f"the page needs {len(sheets)} sheets of A4; plotter files hold one")
+            raise ValueError(f"the page needs {len(sheets)} sheets of {paper}; plotter files "
+                             "hold one: choose larger paper")
         cfg = PlotterConfig()
         return plot_file(sheets[0], plot_order(sheets[0], cfg), "." + kind.split(".")[-1],
                          cfg).encode("ascii")

@@ -168,7 +168,7 @@ document.querySelectorAll(".stop").forEach((b) => b.addEventListener("click", ()
 async function download(kind, lines, name) {
   if (!lines.some((l) => l.strokes.length)) { say("There is no ink to download yet.", true); return; }
   try {
-    const blob = await (await postJSON(`/api/export/${kind}`, {lines})).blob();
+    const blob = await (await postJSON(`/api/export/${kind}`, {lines, paper: $("paper").value})).blob();
     const link = document.createElement("a");
     link.href = URL.createObjectURL(blob);
     link.download = `${name}.${kind}`;
