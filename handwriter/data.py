@@ -214,10 +214,10 @@ def collate(lines: list[np.ndarray], texts: list[np.ndarray] | None = None,
     return batch
 
 
-def with_primers(batch: Batch, primers: list[np.ndarray | None], offset_scale: float,
-                 writers: list[int] | None = None) -> Batch:
-    """`batch` with each line's style primer (prepared strokes, or None for no style) and the
-    primers' writer numbers (-1 where there is none)."""
+def pad_primers(primers: list[np.ndarray | None], offset_scale: float
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Style primers (prepared strokes, or None for no style) padded into `(B, P, 3)` strokes,
+    offsets divided by `offset_scale`, and their `(B, P)` mask (a zero row: no primer)."""
     P = max([len(p) for p in primers if p is not None] + [1])
     strokes = np.zeros((len(primers), P, 3), dtype=np.float32)
     mask = np.zeros((len(primers), P), dtype=np.float32)
@@ -226,7 +226,14 @@ def with_primers(batch: Batch, primers: list[np.ndarray | None], offset_scale: f
             strokes[i, :len(p)] = p
             mask[i, :len(p)] = 1
     strokes[:, :, :2] /= offset_scale
-    batch.primer, batch.primer_mask = torch.from_numpy(strokes), torch.from_numpy(mask)
+    return torch.from_numpy(strokes), torch.from_numpy(mask)
+
+
+def with_primers(batch: Batch, primers: list[np.ndarray | None], offset_scale: float,
+                 writers: list[int] | None = None) -> Batch:
+    """`batch` with each line's style primer (`pad_primers`) and the primers' writer numbers
+    (-1 where there is none)."""
+    batch.primer, batch.primer_mask = pad_primers(primers, offset_scale)
     if writers is not None:
         batch.writer = torch.tensor([w if p is not None else -1
                                      for w, p in zip(writers, primers, strict=True)])

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .data import (
+    MODEL_UNITS,
     PRIMER_POINTS,
     Batch,
     collate,
@@ -154,9 +155,8 @@ def fit_style(writer: Writer, train: list[tuple], held: tuple, cfg: FineTuneConf
     offset = 2 * math.log(writer.offset_scale)
     train_batch = styled_batch(writer, [(None, line) for line in train])
     held_batch = styled_batch(writer, [(None, held)])
-    with torch.no_grad():
-        first = styled_batch(writer, [(line, line) for line in train])
-        tuned = {"style": net.encode_style(first.primer, first.primer_mask).mean(0)}
+    tuned = {"style": writer.style_of([Ink(s, text=t, meta={"units": MODEL_UNITS})
+                                       for s, t in train])}
 
     def nll_per_point(batch: Batch) -> Tensor:
         raw, _ = net(batch.strokes_in, batch.text, batch.text_mask,

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .data import MODEL_UNITS, PRIMER_POINTS, START, encode_text, prepared
+from .data import MODEL_UNITS, PRIMER_POINTS, START, encode_text, pad_primers, prepared
 from .ink import Ink, InkError
 from .model import (
     LOG_SIGMA_MIN,
@@ -116,11 +116,8 @@ class Writer:
         its first `PRIMER_POINTS` points as in training."""
         if self.style_net is None:
             raise ValueError("this model has no style input")
-        primers = [self.prime_strokes(ink)[:PRIMER_POINTS] for ink in inks]
-        strokes = torch.nn.utils.rnn.pad_sequence(primers, batch_first=True)
-        mask = torch.zeros(strokes.shape[:2])
-        for i, p in enumerate(primers):
-            mask[i, :len(p)] = 1
+        strokes, mask = pad_primers([self.prime_strokes(ink)[:PRIMER_POINTS].numpy()
+                                     for ink in inks], 1.0)  # already scaled
         with torch.no_grad():
             return self.style_net.encode_style(strokes, mask).mean(0)
 

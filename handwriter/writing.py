@@ -221,11 +221,9 @@ def resolve_style(writer: Writer, style: int | str, cfg: SampleConfig,
         inks = load_style(style)
         line = primer_line(writer, inks, f"style {style!r}")
         tuned = load_style_weights(style) or {}
-        if writer.style_net is not None and not tuned:
-            return writer.styled(writer.style_of(inks)), None, ""
-        if writer.style_net is not None:
-            return writer.adapted(tuned), None, ""
-        return writer.adapted(tuned), line, line.text.strip()
+        if writer.style_net is None:
+            return writer.adapted(tuned), line, line.text.strip()
+        return writer.adapted(tuned) if tuned else writer.styled(writer.style_of(inks)), None, ""
     return writer, style_primer(writer, style, cfg, reader), STYLE_TEXT
 
 

@@ -49,7 +49,7 @@ class Models:
     def __init__(self, synthesis: str | Path | None = None,
                  unconditional: str | Path | None = None, reader: str | Path | None = None):
         self.paths = synthesis, unconditional, reader
-        self.styles: dict[int, tuple[Ink, str]] = {}
+        self.styles: dict[int, tuple[Writer, Ink | None, str]] = {}
 
     @cached_property
     def synthesis(self) -> Writer:
@@ -63,7 +63,7 @@ class Models:
     def reader(self) -> InkReader:
         return InkReader.load(self.paths[2])
 
-    def style(self, style: int | str) -> tuple[Writer, Ink, str]:
+    def style(self, style: int | str) -> tuple[Writer, Ink | None, str]:
         """A style's writer, primer and its text (`resolve_style`); a numbered one is made once (it
         takes a few seconds), a saved one read each time (it may have changed)."""
         if isinstance(style, str):
