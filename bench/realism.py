@@ -1,9 +1,14 @@
 """Does `sample` write like a person? A classifier two-sample test and a word count.
 
-    python bench/realism.py [--model unconditional.pt] [--biases 0 0.5] [--data lines.npz]
+    python bench/realism.py [--model unconditional SYNTH.pt ...] [--biases 0 0.5]
+
+`--model` takes what `sample --model` takes: a checkpoint, "unconditional" (the shipped
+stroke-only network) or "shipped" (the default: text drafted by the shipped text model,
+written by the shipped synthesis model).
 
 Real lines are the validation writers' (never trained on). For each real line the model
-writes one of the same number of points, so length tells nothing. Each line is described by
+writes one of the same number of points (a drafted line may finish sooner), so length tells
+little. Each line is described by
 statistics that do not depend on its scale or on pen speed (it is resampled to one pen
 distance per line height first): stroke lengths, pen lifts and gaps per width, turning,
 ascender and descender extent, baseline wobble. A logistic regression tells real from
@@ -19,63 +24,16 @@ import argparse
 import re
 import time
 from dataclasses import replace
-from itertools import pairwise
 
 import numpy as np
 import torch
 
-from handwriter.data import MODEL_UNITS, resample, robust_height
+from handwriter.data import MODEL_UNITS, STATISTICS, line_statistics
 from handwriter.ink import Ink, read_lines
 from handwriter.reader import InkReader
 from handwriter.sample import SampleConfig, Writer, generate
+from handwriter.text_model import TextModel, write_from_nothing
 from handwriter.train import TrainConfig, load_splits
-
-FEATURES = ["median stroke length", "mean stroke length", "pen lifts per width",
-            "ink per width", "word gaps per width", "median gap", "turning per length",
-            "sharp turns per length", "ascender extent", "descender extent",
-            "baseline wobble", "slant"]
-
-
-def describe(strokes: np.ndarray) -> np.ndarray | None:
-    """The statistics above for one line of offsets `[dx, dy, pen_lift]`; None if too small."""
-    height = robust_height(strokes)
-    if height <= 0 or len(strokes) < 10:
-        return None
-    strokes = strokes.copy()
-    strokes[:, :2] /= height
-    strokes = resample(strokes, 0.05)  # one pen speed for every line, real or sampled
-    points = np.cumsum(strokes[:, :2], axis=0)
-    ends = np.flatnonzero(strokes[:, 2] > 0.5) + 1
-    pieces = [p for p in np.split(points, ends) if len(p)]
-    lengths = np.array([np.hypot(*np.diff(p, axis=0).T).sum() if len(p) > 1 else 0.0
-                        for p in pieces])
-    width = max(float(np.ptp(points[:, 0])), 0.5)
-    gaps = np.array([np.hypot(*(b[0] - a[-1])) for a, b in pairwise(pieces)] or [0.0])
-    turning, sharp = [], 0
-    for p in pieces:
-        d = np.diff(p, axis=0)
-        if len(d) < 2:
-            continue
-        angle = np.diff(np.unwrap(np.arctan2(d[:, 1], d[:, 0])))
-        turning.append(np.abs(angle))
-        sharp += int((np.abs(angle) > 0.6).sum())
-    turning = np.concatenate(turning) if turning else np.zeros(1)
-    ink = max(lengths.sum(), 1e-6)
-    y = points[:, 1]
-    low, high = np.percentile(y, [10, 90])
-    minima = [p[np.argmin(p[:, 1])] for p in pieces if len(p) > 2]
-    wobble = 0.0
-    if len(minima) > 3:
-        minima = np.array(minima)
-        fit = np.polyfit(minima[:, 0], minima[:, 1], 1)
-        wobble = float(np.median(np.abs(minima[:, 1] - np.polyval(fit, minima[:, 0]))))
-    d = np.diff(points, axis=0)[strokes[1:, 2] < 0.5]
-    upright = d[np.abs(d[:, 1]) > 2 * np.abs(d[:, 0])] if len(d) else d
-    slant = float(np.mean(upright[:, 0] / upright[:, 1])) if len(upright) else 0.0
-    return np.array([np.median(lengths), lengths.mean(), len(pieces) / width, ink / width,
-                     (gaps > 0.6).sum() / width, np.median(gaps), turning.sum() / ink,
-                     sharp / ink, np.percentile(y, 99) - high, low - np.percentile(y, 1),
-                     wobble, slant])
 
 
 def cv_accuracy(x: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0) -> float:
@@ -100,14 +58,17 @@ def cv_accuracy(x: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0) -> 
 
 def sample_like(writer: Writer, lengths: list[int], bias: float, seed: int,
                 batch: int = 64) -> list[np.ndarray]:
-    """One sampled line per real line, of its number of points (lines sorted by length)."""
+    """One sampled line per real line, of its number of points at most (lines sorted by
+    length); a synthesis writer writes text drafted by the shipped text model."""
+    text_model = TextModel.load() if writer.alphabet else None
     out = [None] * len(lengths)
     order = np.argsort(lengths)
     for start in range(0, len(order), batch):
         rows = order[start:start + batch]
         cfg = SampleConfig(n=len(rows), bias=bias, seed=seed + start,
                            max_points=int(max(lengths[i] for i in rows)))
-        inks, _ = generate(writer, cfg)
+        inks = (write_from_nothing(writer, text_model, cfg) if text_model else
+                 generate(writer, cfg)[0])
         for i, ink in zip(rows, inks, strict=True):
             out[i] = ink.strokes[:lengths[i]]
     return out
@@ -122,8 +83,8 @@ def english_share(reader: InkReader, lines: list[np.ndarray], vocabulary: set[st
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", nargs="+", default=[None],
-                        help="unconditional checkpoints (default: the shipped one)")
+    parser.add_argument("--model", nargs="+", default=["shipped"],
+                        help="checkpoints, or unconditional or shipped (see above)")
     parser.add_argument("--data", default="../shared/data/unipen/lines.npz")
     parser.add_argument("--biases", type=float, nargs="+", default=[0.0, 0.5])
     parser.add_argument("--seed", type=int, default=0)
@@ -135,7 +96,7 @@ def main() -> None:
     vocabulary = {w for ink in read_lines(args.data) if ink.text
                   for w in re.findall(r"[a-z]{4,}", ink.text.lower())}
     reader = InkReader.load()
-    real_x = [describe(s) for s in real]
+    real_x = [line_statistics(s) for s in real]
     share, words = english_share(reader, real, vocabulary)
     print(f"{len(real)} real validation lines; {len(vocabulary):,} training words of 4+ "
           f"letters\n")
@@ -145,22 +106,23 @@ def main() -> None:
     print(f"| real validation lines | – | – | {share:.0%} | {words} | – |", flush=True)
     details = []
     for model in args.model:
-        writer = Writer.load(model)
+        writer = (Writer.load() if model == "unconditional" else
+                  Writer.load(None if model == "shipped" else model, synthesis=True))
         for bias in args.biases:
             t0 = time.time()
             fake = sample_like(writer, [len(s) for s in real], bias, args.seed)
-            fake_x = [describe(s) for s in fake]
+            fake_x = [line_statistics(s) for s in fake]
             keep = [i for i in range(len(real)) if real_x[i] is not None
                     and fake_x[i] is not None]
             x = np.array([real_x[i] for i in keep] + [fake_x[i] for i in keep])
             y = np.r_[np.ones(len(keep)), np.zeros(len(keep))]
             share, words = english_share(reader, fake, vocabulary)
-            print(f"| {model or 'shipped'} | {bias} | {cv_accuracy(x, y):.3f} | {share:.0%} | "
+            print(f"| {model} | {bias} | {cv_accuracy(x, y):.3f} | {share:.0%} | "
                   f"{words} | {time.time() - t0:.0f} |", flush=True)
             ratios = np.median(x[y == 0], 0) / np.where(np.median(x[y == 1], 0) == 0, 1,
                                                         np.median(x[y == 1], 0))
-            details.append(f"{model or 'shipped'}, bias {bias}: " + ", ".join(
-                f"{name} {r:.2f}" for name, r in zip(FEATURES, ratios, strict=True)))
+            details.append(f"{model}, bias {bias}: " + ", ".join(
+                f"{name} {r:.2f}" for name, r in zip(STATISTICS, ratios, strict=True)))
     print("\nMedian statistic of sampled lines / of real lines:\n")
     print("\n".join(f"- {d}" for d in details))
 

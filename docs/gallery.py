@@ -18,7 +18,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from handwriter.data import MODEL_UNITS  # noqa: E402
 from handwriter.ink import Ink  # noqa: E402
 from handwriter.reader import InkReader  # noqa: E402
-from handwriter.sample import WRITING, SampleConfig, Writer, generate  # noqa: E402
+from handwriter.sample import WRITING, SampleConfig, Writer  # noqa: E402
+from handwriter.text_model import from_nothing  # noqa: E402
 from handwriter.train import TrainConfig, load_splits, writer_primers  # noqa: E402
 from handwriter.writing import write_page  # noqa: E402
 
@@ -59,10 +60,12 @@ def real_lines(data: str, n: int = 3, seed: int = 0) -> list[Ink]:
 def unconditional(data: str, model: str | None) -> None:
     rows = [("a real line by a validation writer (never trained on)", ink)
             for ink in real_lines(data)]
-    writer = Writer.load(model)
-    for bias in (0.0, 0.5, 1.0):  # seeds 0-2 (one batch, seed 0): not picked
-        inks, _ = generate(writer, SampleConfig(n=3, seed=0, bias=bias, max_points=500))
-        rows += [(f"handwriter sample --bias {bias} --n 3 (seed 0), line {i + 1}", ink)
+    runs = [(bias, model, "") for bias in (0.0, 0.5, 1.0)] + [(0.5, "unconditional",
+                                                               " --model unconditional")]
+    for bias, name, flag in runs:  # seeds 0-2 (one batch, seed 0): not picked
+        inks = from_nothing(SampleConfig(n=3, seed=0, bias=bias, max_points=500), name)
+        rows += [(f"handwriter sample --bias {bias} --n 3{flag} (seed 0), line {i + 1}"
+                  + (f": drafted text {ink.text!r}" if ink.text else ""), ink)
                  for i, ink in enumerate(inks)]
     draw_rows(rows, HERE / "gallery_unconditional.png")
 
@@ -99,7 +102,7 @@ def main() -> None:
     parser.add_argument("which", nargs="*", default=["unconditional", "synthesis", "priming"])
     parser.add_argument("--data", default=str(HERE.parent.parent / "shared/data/unipen/lines.npz"),
                         help="lines.npz with the validation writers' real lines")
-    parser.add_argument("--model", help="unconditional checkpoint (default: the shipped one)")
+    parser.add_argument("--model", help="checkpoint for `sample` (default: the shipped models)")
     parser.add_argument("--synthesis-model", help="synthesis checkpoint (default: the shipped one)")
     args = parser.parse_args()
     if "unconditional" in args.which:

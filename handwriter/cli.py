@@ -105,12 +105,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from .sample import SampleConfig, Writer, generate, read_primer
+    from .sample import SampleConfig, read_primer
+    from .text_model import from_nothing
 
-    cfg = config_from_args(SampleConfig, args)
-    writer = Writer.load(args.model)
     primer = read_primer(args.prime) if args.prime else None
-    inks, _ = generate(writer, cfg, primer=primer)
+    inks = from_nothing(config_from_args(SampleConfig, args), args.model, args.text_model,
+                        primer)
     save_outputs(inks, args.output, args.split, one_scale=True)
     return 0
 
@@ -201,6 +201,17 @@ def save_outputs(inks: list, output: str, split: bool, **kw) -> None:
     else:
         save_inks(inks, output, **kw)
         print(output)
+
+
+def cmd_train_text(args: argparse.Namespace) -> int:
+    from .text_model import TextModelConfig, TextTrainConfig, train_text_model
+
+    cfg = config_from_args(TextTrainConfig, args)
+    if not cfg.data:
+        raise ValueError("--data is required: a lines.npz with transcriptions")
+    print(json.dumps(train_text_model(cfg, config_from_args(TextModelConfig, args),
+                                      args.resume)))
+    return 0
 
 
 def cmd_train_reader(args: argparse.Namespace) -> int:
@@ -372,6 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .sample import WRITING, SampleConfig
     from .studio import StudioConfig
     from .styles import MAX_PRIMER_POINTS
+    from .text_model import TextModelConfig, TextTrainConfig
     from .train import TrainConfig
 
     parser = argparse.ArgumentParser(
@@ -382,10 +394,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     model_help = "checkpoint to use (default: the model shipped with handwriter)"
     p = commands.add_parser("sample", help="write new handwriting from nothing (or a primer)",
-                            description="Unconditional handwriting (Graves section 4). The "
+                            description="New lines of handwriting from a random seed: a "
+                            "character model drafts each line's text, the synthesis model "
+                            "writes it (Graves section 5); `--model unconditional` writes "
+                            "with Graves' stroke-only network (section 4) instead. The "
                             "output kind follows the extension: .svg .png .gif .npz .inkml")
     p.add_argument("-o", "--output", required=True, help="output file")
-    p.add_argument("--model", help=model_help)
+    p.add_argument("--model", help="checkpoint to use: a synthesis model writes drafted text, "
+                   "an unconditional one strokes alone; `unconditional` names the shipped "
+                   "stroke-only model (default: the shipped synthesis model)")
+    p.add_argument("--text-model", help="character model that drafts the text (default: the "
+                   "one shipped; see `handwriter train-text`)")
     p.add_argument("--prime", help="ink file whose first line sets the style to continue")
     p.add_argument("--split", action="store_true", help="one numbered file per line")
     add_config_flags(p, SampleConfig)
@@ -444,6 +463,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_flags(p, ReaderTrainConfig)
     add_config_flags(p, ReaderConfig, skip=("alphabet",))
     p.set_defaults(run=cmd_train_reader)
+
+    p = commands.add_parser("train-text", help="train the character model that drafts text "
+                            "for `sample`", description="An LSTM over the characters of the "
+                            "training writers' transcriptions, validated on the validation "
+                            "writers'. Ctrl-C saves; --resume continues exactly.")
+    p.add_argument("--resume", action="store_true", help="continue OUT/last.pt (same flags)")
+    add_config_flags(p, TextTrainConfig)
+    add_config_flags(p, TextModelConfig, skip=("alphabet",))
+    p.set_defaults(run=cmd_train_text)
 
     p = commands.add_parser("read", help="read ink back as text (the shipped recogniser)",
                             description="Prints what the recogniser reads on each line of an "

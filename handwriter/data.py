@@ -10,6 +10,7 @@ from __future__ import annotations
 import zlib
 from collections import Counter
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 import torch
@@ -76,6 +77,59 @@ def deskew(strokes: np.ndarray) -> np.ndarray:
     out[:, 0] = c * strokes[:, 0] - s * strokes[:, 1]
     out[:, 1] = s * strokes[:, 0] + c * strokes[:, 1]
     return out
+
+
+STATISTICS = ["median stroke length", "mean stroke length", "pen lifts per width",
+            "ink per width", "word gaps per width", "median gap", "turning per length",
+            "sharp turns per length", "ascender extent", "descender extent",
+            "baseline wobble", "slant"]
+
+
+def line_statistics(strokes: np.ndarray) -> np.ndarray | None:
+    """`STATISTICS` of one line of offsets `[dx, dy, pen_lift]`, blind to its scale and pen
+    speed (it is scaled by its robust height and resampled first); None if too small.
+
+    Most vary far more between writers than between one writer's lines: a hand in numbers
+    that `bench/realism.py` compares and a stats style encoder (`model.StatsEncoder`) reads.
+    """
+    height = robust_height(strokes)
+    if height <= 0 or len(strokes) < 10:
+        return None
+    strokes = strokes.copy()
+    strokes[:, :2] /= height
+    strokes = resample(strokes, 0.05)  # one pen speed for every line, real or sampled
+    points = np.cumsum(strokes[:, :2], axis=0)
+    ends = np.flatnonzero(strokes[:, 2] > 0.5) + 1
+    pieces = [p for p in np.split(points, ends) if len(p)]
+    lengths = np.array([np.hypot(*np.diff(p, axis=0).T).sum() if len(p) > 1 else 0.0
+                        for p in pieces])
+    width = max(float(np.ptp(points[:, 0])), 0.5)
+    gaps = np.array([np.hypot(*(b[0] - a[-1])) for a, b in pairwise(pieces)] or [0.0])
+    turning, sharp = [], 0
+    for p in pieces:
+        d = np.diff(p, axis=0)
+        if len(d) < 2:
+            continue
+        angle = np.diff(np.unwrap(np.arctan2(d[:, 1], d[:, 0])))
+        turning.append(np.abs(angle))
+        sharp += int((np.abs(angle) > 0.6).sum())
+    turning = np.concatenate(turning) if turning else np.zeros(1)
+    ink = max(lengths.sum(), 1e-6)
+    y = points[:, 1]
+    low, high = np.percentile(y, [10, 90])
+    minima = [p[np.argmin(p[:, 1])] for p in pieces if len(p) > 2]
+    wobble = 0.0
+    if len(minima) > 3:
+        minima = np.array(minima)
+        fit = np.polyfit(minima[:, 0], minima[:, 1], 1)
+        wobble = float(np.median(np.abs(minima[:, 1] - np.polyval(fit, minima[:, 0]))))
+    d = np.diff(points, axis=0)[strokes[1:, 2] < 0.5]
+    upright = d[np.abs(d[:, 1]) > 2 * np.abs(d[:, 0])] if len(d) else d
+    slant = float(np.mean(upright[:, 0] / upright[:, 1])) if len(upright) else 0.0
+    return np.array([np.median(lengths), lengths.mean(), len(pieces) / width, ink / width,
+                     (gaps > 0.6).sum() / width, np.median(gaps), turning.sum() / ink,
+                     sharp / ink, np.percentile(y, 99) - high, low - np.percentile(y, 1),
+                     wobble, slant])
 
 
 def prepare(ink: Ink, resample_step: float = 0.2, max_jump: float = 8.0) -> np.ndarray | None:

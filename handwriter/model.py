@@ -7,8 +7,9 @@ Synthesis (section 5): the first layer drives a soft window over the one-hot tex
 (eqs. 46-51), and the window is fed to the first layer at the next step, to every higher
 layer, and to the output head.
 Style (ours, for writing in a given hand): a small LSTM reads another line of the writer
-and its mean output becomes a style vector fed, like the window, to every layer and the
-head. It is constant along a line, so `fold_style` can bake it into the biases.
+and its mean output (or 12 measurements of that line) becomes a style vector fed, like the
+window, to every layer and the head. It is constant along a line, so `fold_style` can bake
+it into the biases.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import NamedTuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .data import STATISTICS, line_statistics
 from .ink import InkError
 
 CHECKPOINT_VERSION = 1
@@ -39,6 +42,8 @@ class ModelConfig:
     style_size: int = 0         # style vector read from another line of the writer, which
                                 # training draws at random; 0 = none
     style_hidden: int = 128     # LSTM units of the style encoder
+    style_statistics: bool = False  # read the style from 12 measurements of the line
+                                # (`data.line_statistics`: slant, stroke length, ...), not an LSTM
     style_writers: int = 0      # training writers the style learns to tell apart (a side
                                 # loss that keeps it a writer's; train sets it); 0 = none
 
@@ -157,31 +162,49 @@ def attend(params: Tensor, kappa: Tensor, chars: Tensor, text_mask: Tensor
 
 
 class StyleEncoder(nn.Module):
-    """A writer's hand from a line of their ink: an LSTM over its points, averaged over time.
+    """A writer's hand from a line of their ink: an LSTM over its points, averaged over time,
+    or with `statistics` the line's 12 scale-free measurements (`data.line_statistics`).
 
     A row whose mask is all zero (no primer) gets the zero vector: "no particular hand".
-    The averages are standardised across lines (batch norm): averaged over hundreds of
+    The summaries are standardised across lines (batch norm): averaged over hundreds of
     points they differ little between writers, and unscaled the style is all but constant.
     `writers` adds a classifier over the training writers, for training only: on its own
     the style starts unused and fades to zero before the network learns to read it.
+    Twelve measurements, unlike the LSTM, cannot learn the training writers by heart.
     """
 
-    def __init__(self, hidden_size: int, style_size: int, writers: int = 0):
+    def __init__(self, hidden_size: int, style_size: int, writers: int = 0,
+                 statistics: bool = False):
         super().__init__()
-        self.lstm = nn.LSTM(3, hidden_size, batch_first=True)
-        self.norm = nn.BatchNorm1d(hidden_size)
-        self.out = nn.Linear(hidden_size, style_size)
+        width = len(STATISTICS) if statistics else hidden_size
+        self.lstm = None if statistics else nn.LSTM(3, hidden_size, batch_first=True)
+        self.norm = nn.BatchNorm1d(width)
+        self.out = nn.Linear(width, style_size)
         self.writer = nn.Linear(style_size, writers) if writers else None
+
+    def summary(self, strokes: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """Each primed line's summary (N, width) and which rows are primed (B,)."""
+        if self.lstm is not None:
+            out, _ = self.lstm(strokes)
+            points = mask.sum(1)
+            primed = points > 0
+            return (out[primed] * mask[primed, :, None]).sum(1) / points[primed, None], primed
+        lengths = mask.sum(1).long().tolist()
+        stats = [line_statistics(line[:n].detach().double().cpu().numpy()) if n else None
+                 for line, n in zip(strokes, lengths, strict=True)]
+        primed = torch.tensor([x is not None for x in stats], device=strokes.device)
+        rows = np.array([x for x in stats if x is not None]).reshape(-1, len(STATISTICS))
+        return torch.tensor(rows, dtype=strokes.dtype, device=strokes.device), primed
 
     def forward(self, strokes: Tensor, mask: Tensor) -> Tensor:
         """strokes (B, T, 3) scaled as the network's input, mask (B, T) -> style (B, S)."""
-        out, _ = self.lstm(strokes)
-        points = mask.sum(1)
-        primed = points > 0
-        style = out.new_zeros(len(out), self.out.out_features)
+        pooled, primed = self.summary(strokes, mask)
+        style = strokes.new_zeros(len(strokes), self.out.out_features)
         if primed.sum() > (1 if self.training else 0):  # batch norm learns from 2 lines on
-            pooled = (out[primed] * mask[primed, :, None]).sum(1) / points[primed, None]
-            style[primed] = torch.tanh(self.out(self.norm(pooled)))
+            normed = self.norm(pooled)
+            if self.lstm is None:  # a measurement far off the training writers' stays bounded
+                normed = normed.clamp(-4, 4)
+            style[primed] = torch.tanh(self.out(normed))
         return style
 
 
@@ -213,7 +236,8 @@ class HandwritingNet(nn.Module):
         self.head = nn.Linear(cfg.num_layers * H + V + S, 1 + 6 * cfg.num_mixtures)
         self.drop = nn.Dropout(cfg.dropout)
         if S:
-            self.style_encoder = StyleEncoder(cfg.style_hidden, S, cfg.style_writers)
+            self.style_encoder = StyleEncoder(cfg.style_hidden, S, cfg.style_writers,
+                                              cfg.style_statistics)
 
     @property
     def text_size(self) -> int:

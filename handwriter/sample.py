@@ -515,9 +515,12 @@ def draw_line(sampler: Sampler, cfg: SampleConfig, pen: Pen, chars: Tensor | Non
 
 
 def sample_lines(n: int = 1, bias: float = 0.5, seed: int = 0, model: str | Path | None = None
-           ) -> list[Ink]:
-    """`n` new lines of handwriting from nothing, by the shipped model unless `model`."""
-    return generate(Writer.load(model), SampleConfig(n=n, seed=seed, bias=bias))[0]
+                 ) -> list[Ink]:
+    """`n` new lines of handwriting from nothing, by the shipped models unless `model` (see
+    `text_model.from_nothing`)."""
+    from .text_model import from_nothing
+
+    return from_nothing(SampleConfig(n=n, seed=seed, bias=bias), model)
 
 
 def read_primer(path: str | Path) -> Ink:

@@ -270,7 +270,8 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool = False) -> dic
     if state:
         model_cfg = ModelConfig(**state["model_config"])
     elif init:  # the shapes come from the weights; dropout and style are this run's choice
-        added = {"style_size": model_cfg.style_size, "style_hidden": model_cfg.style_hidden}
+        added = {"style_size": model_cfg.style_size, "style_hidden": model_cfg.style_hidden,
+                 "style_statistics": model_cfg.style_statistics}
         # ... and so is a style input added to a network trained without one (`widen`)
         model_cfg = ModelConfig(**{**init["model_config"], "dropout": model_cfg.dropout,
                                    **(added if not init["model_config"].get("style_size")

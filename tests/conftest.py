@@ -9,6 +9,7 @@ import torch
 from handwriter.data import writer_split
 from handwriter.ink import Ink, write_lines
 from handwriter.model import HandwritingNet, ModelConfig
+from handwriter.text_model import TextModel, TextModelConfig
 from handwriter.train import TrainConfig, save_checkpoint
 
 ALPHABET = "abcdefghijklmnopqrstuvwxyz ."
@@ -51,6 +52,23 @@ def style_model(tmp_path_factory):
     net = tiny_net(window_mixtures=3, alphabet=ALPHABET, chars_per_step=0.5, style_size=4,
                    style_hidden=6)
     save_checkpoint(path, net, TrainConfig(), step=0, offset_scale=OFFSET_SCALE)
+    return path
+
+
+@pytest.fixture
+def text_net() -> TextModel:
+    """A random-init character model over ALPHABET (two layers of 8), in eval mode."""
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        return TextModel(TextModelConfig(alphabet=ALPHABET, embed_size=4, hidden_size=8)).eval()
+
+
+@pytest.fixture(scope="session")
+def text_model(tmp_path_factory):
+    """A random-init text model checkpoint that drafts text for the test synthesis models."""
+    path = tmp_path_factory.mktemp("models") / "text.pt"
+    net = TextModel(TextModelConfig(alphabet=ALPHABET, embed_size=4, hidden_size=8))
+    save_checkpoint(path, net, None, step=0, offset_scale=1.0, extra={"kind": "text"})
     return path
 
 
@@ -118,7 +136,7 @@ def cursive_npz(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def studio_url(tmp_path_factory, synth_model, tiny_model):
+def studio_url(tmp_path_factory, synth_model, text_model):
     """A live studio server on loopback, in a thread, with the tiny models and the shipped
     reader, saving styles to a temporary folder."""
     import socket
@@ -137,7 +155,7 @@ def studio_url(tmp_path_factory, synth_model, tiny_model):
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
         cfg = StudioConfig(port=port, max_text=200, max_active=1)
-        app = create_app(cfg, Models(synth_model, tiny_model))
+        app = create_app(cfg, Models(synth_model, text_model))
         server = uvicorn.Server(uvicorn.Config(app, host=cfg.host, port=port, log_level="warning"))
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()

@@ -326,3 +326,23 @@ def test_the_style_encoder_reads_only_real_points_and_no_primer_is_no_style():
         alone = encoder(primer[1:2, :5], torch.ones(1, 5))
     torch.testing.assert_close(style[1], alone[0], rtol=1e-5, atol=1e-6)
     assert style[2].abs().max() == 0 and style[0].abs().max() > 0
+
+
+def test_the_statistics_style_is_blind_to_scale_and_reads_only_real_points():
+    torch.manual_seed(0)
+    encoder = StyleEncoder(6, 4, statistics=True)
+    rng = np.random.default_rng(0)
+    lines = torch.from_numpy(np.c_[rng.normal(0.15, 0.1, (3, 80, 2)).reshape(-1, 2),
+                                   (rng.random(240) < 0.1)].reshape(3, 80, 3)).float()
+    mask = torch.ones(3, 80)
+    mask[1, 60:] = 0
+    with torch.no_grad():
+        encoder.train()(lines, mask)  # batch norm's running statistics from these lines
+        encoder.eval()
+        style = encoder(lines, mask)
+        larger = lines.clone()
+        larger[..., :2] *= 3
+        torch.testing.assert_close(encoder(larger, mask), style, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(encoder(lines[1:2, :60], torch.ones(1, 60))[0], style[1])
+        assert encoder(lines[:1], torch.zeros(1, 80)).abs().max() == 0
+    assert style.std(0).max() > 0.01  # different lines, different hands

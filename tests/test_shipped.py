@@ -9,7 +9,7 @@ from PIL import Image
 from handwriter.cli import main
 from handwriter.ink import Ink
 from handwriter.reader import InkReader, edit_distance
-from handwriter.sample import WRITING, SampleConfig, Writer, generate
+from handwriter.sample import WRITING, SampleConfig, Writer, generate, sample_lines
 from handwriter.writing import write_page
 
 
@@ -18,6 +18,9 @@ def test_readme_first_command_writes_handwriting_with_the_shipped_model(tmp_path
     assert main(["sample", "-o", str(out), "--bias", "0.5", "--n", "2", "--max-points", "300"]) == 0
     pixels = np.asarray(Image.open(out).convert("L"))
     assert (pixels < 128).mean() > 0.005  # there is ink on the page
+    inks = sample_lines(n=4, bias=0.5, seed=0)
+    assert all(ink.text for ink in inks)  # drafted text, written to its end on most lines
+    assert sum(ink.meta["finished"] for ink in inks) >= 3
 
 
 def test_shipped_synthesis_model_writes_text_and_stops(tmp_path):
@@ -30,7 +33,7 @@ def test_shipped_synthesis_model_writes_text_and_stops(tmp_path):
 
 
 def test_shipped_models_are_small_fp16_checkpoints():
-    for name in ("unconditional.pt", "synthesis.pt", "reader.pt"):
+    for name in ("unconditional.pt", "synthesis.pt", "reader.pt", "text.pt"):
         path = resources.files("handwriter") / "models" / name
         assert path.stat().st_size < 20e6
         state = torch.load(path, map_location="cpu", weights_only=True)

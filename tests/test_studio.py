@@ -23,9 +23,9 @@ LINE = {"strokes": [[0, 0, 0], [1, 0.5, 0], [1, -0.5, 1], [0.5, 0.2, 0], [0.3, 0
 
 
 @pytest.fixture(scope="module")
-def models(synth_model, tiny_model) -> Models:
+def models(synth_model, text_model) -> Models:
     """Tiny random models (fast), with the shipped reader."""
-    return Models(synth_model, tiny_model)
+    return Models(synth_model, text_model)
 
 
 @pytest.fixture(scope="module")
@@ -70,10 +70,11 @@ def test_long_text_wraps_into_a_page_and_drafts_replace_each_line(client):
 def test_from_nothing_shows_its_seed_and_the_seed_gives_the_same_lines(client, models):
     first = events(client.post("/api/write", json={"mode": "sample", "lines": 1, "bias": 1}))
     seed = first[0]["seed"]
-    assert first[0]["lines"] == [""] and len(strokes_of(first)) == SampleConfig().max_points
-    assert models.unconditional.net.cfg.hidden_size == 16  # the tiny model, not the shipped
+    assert len(first[0]["lines"]) == 1 and first[0]["lines"][0]  # drafted text, shown
+    assert models.text_model.cfg.hidden_size == 8  # the tiny model, not the shipped
     again = events(client.post("/api/write", json={"mode": "sample", "lines": 1, "bias": 1,
                                                    "seed": seed}))
+    assert again[0]["lines"] == first[0]["lines"]
     np.testing.assert_array_equal(strokes_of(first), strokes_of(again))
 
 
@@ -206,12 +207,16 @@ def test_the_gate_runs_a_bounded_number_and_queues_the_rest_in_order():
     asyncio.run(scenario())
 
 
-def test_a_dropped_connection_stops_its_generation(studio_url, monkeypatch):
+def test_a_dropped_connection_stops_its_generation(studio_url, models, monkeypatch):
+    monkeypatch.setattr(live, "CHUNK", 1)  # a point per event: the page takes many
+    job = {"mode": "sample", "lines": 6, "seed": 3}
+    whole = sum(e["type"] == "points" for e in live.page_events(models, live.parse_job(
+        job, models, 100)))
     chunks = []
     draw = live.draw
     monkeypatch.setattr(live, "draw", lambda *a, **k: chunks.append(1) or draw(*a, **k))
     request = urllib.request.Request(f"{studio_url}/api/write", method="POST", data=json.dumps(
-        {"mode": "sample", "lines": 6}).encode(), headers={"Content-Type": "application/json"})
+        job).encode(), headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request) as response:
         assert json.loads(response.readline()[6:])["type"] == "start"
         response.readline()
@@ -219,7 +224,7 @@ def test_a_dropped_connection_stops_its_generation(studio_url, monkeypatch):
     time.sleep(1.0)
     stopped_at = len(chunks)
     time.sleep(0.5)
-    assert len(chunks) == stopped_at < 6 * SampleConfig().max_points / live.CHUNK / 2
+    assert len(chunks) == stopped_at < whole / 2
     assert threading.active_count() < 20
 
 

@@ -22,13 +22,14 @@ from ..layout import wrap_text
 from ..reader import InkReader
 from ..sample import WRITING, SampleConfig, Writer, draw
 from ..styles import load_style
+from ..text_model import TextModel, draft_texts
 from ..writing import resolve_style, write_line
 
 CHUNK = 8            # points per event: small enough to look continuous
 STYLES = 10          # numbered styles offered (`write --style N`)
 MAX_LINES = 12       # lines a page may hold
 MAX_DRAFTS = 8       # drafts per segment the reader may pick from
-MAX_NEW_LINES = 6    # lines the unconditional model writes per request
+MAX_NEW_LINES = 6    # lines written from nothing per request
 
 
 @dataclass
@@ -47,8 +48,8 @@ class Models:
     """The models (shipped unless given), loaded on first use and shared by every request."""
 
     def __init__(self, synthesis: str | Path | None = None,
-                 unconditional: str | Path | None = None, reader: str | Path | None = None):
-        self.paths = synthesis, unconditional, reader
+                 text_model: str | Path | None = None, reader: str | Path | None = None):
+        self.paths = synthesis, text_model, reader
         self.styles: dict[int, tuple[Writer, Ink | None, str]] = {}
 
     @cached_property
@@ -56,8 +57,8 @@ class Models:
         return Writer.load(self.paths[0], synthesis=True)
 
     @cached_property
-    def unconditional(self) -> Writer:
-        return Writer.load(self.paths[1])
+    def text_model(self) -> TextModel:
+        return TextModel.load(self.paths[1])
 
     @cached_property
     def reader(self) -> InkReader:
@@ -125,12 +126,12 @@ def page_events(models: Models, job: Job) -> Iterator[dict]:
     segment by segment from the draft the reader reads best (`write_line`).
     """
     generator = torch.Generator().manual_seed(job.seed)
-    if not job.lines:
-        writer = models.unconditional
-        yield {"type": "start", "seed": job.seed, "lines": [""] * job.count}
-        cfg = SampleConfig(bias=job.bias)
-        for i in range(job.count):
-            yield from live_line(writer, cfg, i, None, None, "", generator)
+    if not job.lines:  # new lines from nothing, as `sample` writes them
+        cfg = SampleConfig(n=job.count, bias=job.bias)
+        texts = draft_texts(models.text_model, models.synthesis, cfg, generator)
+        yield {"type": "start", "seed": job.seed, "lines": texts}
+        for i, text in enumerate(texts):
+            yield from live_line(models.synthesis, cfg, i, text, None, "", generator)
         yield {"type": "done"}
         return
     yield {"type": "start", "seed": job.seed, "lines": job.lines}

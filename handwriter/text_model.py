@@ -1,0 +1,291 @@
+"""Text to write when nobody gives any: a character language model of the training lines.
+
+`sample` writes from nothing in two steps: this model drafts a line of text, the synthesis
+network writes it (`write_from_nothing`), in a hand of its own for each seed. The
+stroke-only network of Graves section 4 has to learn spelling, words and letter shapes from
+the pen alone; on UNIPEN it writes letter-like marks, not words (docs/BENCHMARKS.md). The
+two-step model is still a model of ink alone, p(ink) = sum over texts of p(text) p(ink |
+text), so its likelihood of a line is at least that of the line's true text:
+log p(ink) >= log p(text) + log p(ink | text) (`bench/unconditional_nll.py`).
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import time
+from dataclasses import asdict, dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from .data import writer_split
+from .ink import Ink, InkError, read_ink
+from .model import load_checkpoint
+from .reader import InkReader
+from .sample import SampleConfig, Writer, generate
+from .writing import in_style, write_lines_together
+
+
+@dataclass
+class TextModelConfig:
+    alphabet: str = ""          # characters it writes (index 0 marks a line's start and end)
+    embed_size: int = 64        # size of each character's vector
+    hidden_size: int = 256      # LSTM units per layer
+    num_layers: int = 2         # stacked LSTM layers
+    dropout: float = 0.2        # between layers and before the output, in training
+
+
+class TextModel(nn.Module):
+    """Characters so far (B, T) -> log-probabilities of the next one (B, T, V + 1)."""
+
+    def __init__(self, cfg: TextModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        vocab = len(cfg.alphabet) + 1
+        self.embed = nn.Embedding(vocab, cfg.embed_size)
+        self.lstm = nn.LSTM(cfg.embed_size, cfg.hidden_size, cfg.num_layers, batch_first=True,
+                            dropout=cfg.dropout if cfg.num_layers > 1 else 0.0)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.out = nn.Linear(cfg.hidden_size, vocab)
+
+    def forward(self, codes: Tensor, state: tuple[Tensor, Tensor] | None = None
+                ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        h, state = self.lstm(self.embed(codes), state)
+        return F.log_softmax(self.out(self.drop(h)), -1), state
+
+    def encode(self, texts: list[str]) -> tuple[Tensor, Tensor, Tensor]:
+        """Inputs (boundary, c1..cn), targets (c1..cn, boundary) and their mask, padded."""
+        index = {c: i + 1 for i, c in enumerate(self.cfg.alphabet)}
+        T = max(len(t) for t in texts) + 1
+        targets = torch.zeros(len(texts), T, dtype=torch.long)
+        mask = torch.zeros(len(texts), T)
+        for row, text in enumerate(texts):
+            targets[row, :len(text)] = torch.tensor([index[c] for c in text], dtype=torch.long)
+            mask[row, :len(text) + 1] = 1
+        inputs = F.pad(targets[:, :-1], (1, 0))
+        return inputs, targets, mask
+
+    def nats(self, texts: list[str]) -> Tensor:
+        """-log p(text) of each whole line, its end included: (B,)."""
+        inputs, targets, mask = self.encode(texts)
+        log_probs, _ = self(inputs)
+        return -(log_probs.gather(-1, targets[..., None])[..., 0] * mask).sum(1)
+
+    @torch.no_grad()
+    def draft(self, n: int, generator: torch.Generator, temperature: float = 1.0,
+              max_chars: int = 80) -> list[str]:
+        """`n` new lines of text; the same generator state gives the same lines."""
+        codes = torch.zeros(n, 1, dtype=torch.long)
+        done = torch.zeros(n, dtype=torch.bool)
+        chars, state = [], None
+        for _ in range(max_chars):
+            log_probs, state = self(codes, state)
+            logits = log_probs[:, -1] / temperature
+            if not chars:  # a line neither starts empty nor with a space
+                logits[:, 0] = logits[:, 1 + self.cfg.alphabet.index(" ")] = -math.inf
+            codes = torch.multinomial(logits.softmax(-1), 1, generator=generator)
+            done |= codes[:, 0] == 0
+            chars.append(torch.where(done, 0, codes[:, 0]))
+            if done.all():
+                break
+        texts = ["".join(self.cfg.alphabet[c - 1] for c in row if c).strip()
+                 for row in torch.stack(chars, 1).tolist()]
+        # a line cut short at max_chars loses its unfinished word
+        return [t if ended or " " not in t else t.rsplit(" ", 1)[0].strip()
+                for t, ended in zip(texts, done.tolist(), strict=True)]
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> TextModel:
+        """A checkpoint of `train_text_model`, or the one shipped in the package."""
+        if path is None:
+            path = resources.files("handwriter") / "models" / "text.pt"
+        state = load_checkpoint(path)
+        if state.get("kind") != "text":
+            raise InkError(path, None, "not a text model checkpoint (see `handwriter "
+                                       "train-text`)")
+        net = cls(TextModelConfig(**state["model_config"]))
+        net.load_state_dict({k: v.float() for k, v in state["model"].items()})
+        return net.eval()
+
+
+def from_nothing(cfg: SampleConfig, model: str | Path | None = None,
+                 text_model: str | Path | None = None, primer: Ink | None = None) -> list[Ink]:
+    """`cfg.n` new lines by the shipped models, or by `model`: a synthesis checkpoint writes
+    drafted text (`write_from_nothing`), an unconditional one strokes alone (Graves section 4);
+    "unconditional" names the shipped stroke-only model."""
+    writer = Writer.load() if model == "unconditional" else Writer.load(model, synthesis=True)
+    if writer.alphabet:
+        return write_from_nothing(writer, TextModel.load(text_model), cfg, primer)
+    return generate(writer, cfg, primer=primer)[0]
+
+
+def write_from_nothing(writer: Writer, text_model: TextModel, cfg: SampleConfig,
+                       primer: Ink | None = None) -> list[Ink]:
+    """`cfg.n` new lines: texts drafted by `text_model`, written by the synthesis `writer`
+    (in the primer's hand when given), both from one seeded generator; each ink keeps its text.
+    With `cfg.candidates` above 1 the shipped reader picks drafts, as `write` does."""
+    if writer.style_net is None and primer is not None:
+        raise ValueError("priming a drafted line needs a synthesis model with a style input "
+                         "(the shipped one has it)")
+    generator = torch.Generator().manual_seed(cfg.seed)
+    writer, _, _ = in_style(writer, primer, "")
+    texts = draft_texts(text_model, writer, cfg, generator)
+    if cfg.candidates > 1:  # as `write` does: each segment the draft read best as its text
+        return write_lines_together(writer, texts, cfg, reader=InkReader.load(),
+                                    generator=generator)
+    return generate(writer, cfg, texts, generator=generator)[0]
+
+
+def draft_texts(text_model: TextModel, writer: Writer, cfg: SampleConfig,
+                generator: torch.Generator) -> list[str]:
+    """`cfg.n` lines of text for `writer` to write, each at most a fifteenth of `cfg.max_points`
+    characters long (real lines have about 7 points per character), so it has room to end.
+
+    Graves' bias sharpens the text as it does the ink: characters are drawn at temperature
+    `cfg.temperature / (1 + cfg.bias)`, so neater ink spells more real words.
+    """
+    if cfg.n < 1:
+        raise ValueError(f"n (lines to write) must be at least 1, got {cfg.n}")
+    texts = text_model.draft(cfg.n, generator, cfg.temperature / (1 + cfg.bias),
+                             max(1, cfg.max_points // 15))
+    unknown = set("".join(texts)) - set(writer.alphabet)
+    if unknown:
+        raise ValueError(f"the text model writes {''.join(sorted(unknown))!r}, which the "
+                         "synthesis model cannot: they were trained with different alphabets")
+    return texts
+
+
+# ---------------------------------------------------------------- training
+
+
+@dataclass
+class TextTrainConfig:
+    data: str = ""              # lines with transcriptions (lines.npz or any ink format)
+    out: str = "runs/text"      # run directory: last.pt, best.pt, log.csv
+    alphabet_from: str = ""     # a synthesis checkpoint whose alphabet to write in
+    # (default: the shipped synthesis model's)
+    holdout_texts: bool = False  # drop training lines whose text a validation or test line
+    # has, so validation scores text the model never read
+    steps: int = 3000           # optimiser steps
+    batch_size: int = 64        # lines per step
+    lr: float = 2e-3            # Adam learning rate (warm-up, then cosine to a tenth)
+    eval_every: int = 250       # steps between validations and checkpoints
+    seed: int = 0               # same seed, same run
+    threads: int = 0            # torch CPU threads (0: torch's default)
+
+
+def split_texts(cfg: TextTrainConfig, alphabet: str) -> dict[str, list[str]]:
+    """Transcriptions of the writer-disjoint splits that the alphabet can write."""
+    if not Path(cfg.data).exists():
+        raise FileNotFoundError(f"{cfg.data}: no such data file")
+    texts: dict[str, list[str]] = {"train": [], "valid": [], "test": []}
+    for ink in read_ink(cfg.data):
+        text = ink.text.strip()
+        if text and set(text) <= set(alphabet):
+            texts[writer_split(ink.writer or ink.source)].append(text)
+    if cfg.holdout_texts:
+        held = set(texts["valid"]) | set(texts["test"])
+        texts["train"] = [t for t in texts["train"] if t not in held]
+    for split in ("train", "valid"):
+        if not texts[split]:
+            raise InkError(cfg.data, None, f"no transcribed lines in the {split!r} split")
+    return texts
+
+
+@torch.no_grad()
+def text_nats(net: TextModel, texts: list[str], batch_size: int = 256) -> dict:
+    """Nats per line and per character (its end counted as one) of `texts`."""
+    was_training = net.training
+    net.eval()
+    total = sum(net.nats(texts[i:i + batch_size]).sum().item()
+                for i in range(0, len(texts), batch_size))
+    net.train(was_training)
+    chars = sum(len(t) + 1 for t in texts)
+    return {"lines": len(texts), "nats_per_line": total / len(texts),
+            "nats_per_char": total / chars}
+
+
+def train_text_model(cfg: TextTrainConfig, model_cfg: TextModelConfig,
+                     resume: bool = False) -> dict:
+    """Train to `cfg.steps`, keeping the best on validation texts; Ctrl-C saves, then stops."""
+    from .train import TrainConfig, lr_at, rewind, rng_state, save_checkpoint, stop_like_ctrl_c
+
+    out = Path(cfg.out)
+    state = load_checkpoint(out / "last.pt") if resume else None
+    if state:
+        model_cfg = TextModelConfig(**state["model_config"])
+    else:
+        alphabet = Writer.load(cfg.alphabet_from or None, synthesis=True).alphabet
+        model_cfg = TextModelConfig(**{**asdict(model_cfg), "alphabet": alphabet})
+    texts = split_texts(cfg, model_cfg.alphabet)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    net = TextModel(model_cfg)
+    optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    schedule = TrainConfig(lr=cfg.lr, steps=cfg.steps)
+    rng = np.random.default_rng(cfg.seed)
+    step, best, hours, result = 0, math.inf, 0.0, {}
+    if state:
+        net.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        step, best, hours = state["step"], state["best"], state["hours"]
+        rng.bit_generator.state = state["rng"]
+        torch.set_rng_state(state["torch_rng"])
+    out.mkdir(parents=True, exist_ok=True)
+    if not state:
+        (out / "log.csv").write_text("step,train_nats_per_char,valid_nats_per_char,"
+                                     "valid_nats_per_line\n")
+    t0 = time.time()
+
+    def checkpoint(path: Path, keep_optimizer: bool = True) -> None:
+        extra = {"kind": "text", "valid": result, "best": best, "rng": rng.bit_generator.state,
+                 "torch_rng": torch.get_rng_state(), "hours": hours + (time.time() - t0) / 3600}
+        save_checkpoint(path, net, cfg, step, 1.0, optimizer if keep_optimizer else None, extra)
+
+    previous_handler = signal.signal(signal.SIGTERM, stop_like_ctrl_c)
+    bar = tqdm(total=cfg.steps, initial=step, dynamic_ncols=True)
+    step_start = rng_state(rng)
+    net.train()
+    try:
+        while step < cfg.steps:
+            step_start = rng_state(rng)
+            batch = [texts["train"][i] for i in rng.integers(len(texts["train"]),
+                                                              size=cfg.batch_size)]
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(step, schedule)
+            loss = net.nats(batch).sum() / sum(len(t) + 1 for t in batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            optimizer.step()
+            step += 1
+            bar.update()
+            bar.set_postfix(nats_per_char=f"{loss.item():.3f}")
+            if step % cfg.eval_every == 0 or step == cfg.steps:
+                result = text_nats(net, texts["valid"])
+                if result["nats_per_char"] < best:
+                    best = result["nats_per_char"]
+                    checkpoint(out / "best.pt", keep_optimizer=False)
+                checkpoint(out / "last.pt")
+                with open(out / "log.csv", "a") as f:
+                    f.write(f"{step},{loss.item():.4f},{result['nats_per_char']:.4f},"
+                            f"{result['nats_per_line']:.2f}\n")
+                tqdm.write(f"step {step}: train {loss.item():.3f} valid "
+                           f"{result['nats_per_char']:.3f} nats/char, "
+                           f"{result['nats_per_line']:.1f} nats/line")
+    except KeyboardInterrupt:
+        rewind(step_start)  # the unfinished step's batch is drawn again on resume
+        checkpoint(out / "last.pt")
+        tqdm.write(f"interrupted: saved {out / 'last.pt'} at step {step}; --resume continues")
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
+        bar.close()
+    return result
