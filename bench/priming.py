@@ -91,21 +91,31 @@ def main() -> None:
         by_writer.setdefault(writer, []).append((strokes, text))
     writers = sorted(w for w, own in by_writer.items() if len(own) >= 2)[:args.writers or None]
     by_writer = {w: by_writer[w] for w in writers}
-    same, other, alone = [], [], []
+    jobs = {}  # per writer: each line unprimed, after their next line, after a stranger's
     for k, writer in enumerate(writers):
         own, stranger = by_writer[writer], by_writer[writers[(k + 1) % len(writers)]]
-        for i, line in enumerate(own):
-            alone.append((None, line))
-            same.append((own[(i + 1) % len(own)], line))
-            other.append((stranger[i % len(stranger)], line))
-    print(f"{len(alone)} lines of {len(writers)} {args.split} writers with two lines or more\n")
-    print("| model | unprimed | primed, same writer | primed, another writer |")
-    print("|---|---:|---:|---:|")
+        jobs[writer] = [[(None, line) for line in own],
+                        [(own[(i + 1) % len(own)], line) for i, line in enumerate(own)],
+                        [(stranger[i % len(stranger)], line) for i, line in enumerate(own)]]
+    print(f"{sum(len(j[0]) for j in jobs.values())} lines of {len(writers)} {args.split} "
+          "writers with two lines or more\n")
+    print("| model | unprimed | primed, same writer | primed, another writer | writers whose "
+          "own line beats none / a stranger's |")
+    print("|---|---:|---:|---:|---:|")
     models = [(model or "shipped", Writer.load(model, synthesis=True)) for model in args.model]
     for name, writer in models:
-        totals = [[0.0, 0] for _ in range(3)]
-        per_point(writer, [alone, same, other], totals)
-        print(f"| {name} | " + " | ".join(f"{n / p:.3f}" for n, p in totals) + " |", flush=True)
+        totals, wins = [[0.0, 0] for _ in range(3)], [0, 0]
+        for columns in jobs.values():
+            mine = [[0.0, 0] for _ in range(3)]
+            per_point(writer, columns, mine)
+            alone, same, other = (n / p for n, p in mine)
+            wins[0] += same < alone
+            wins[1] += same < other
+            for total, (n, p) in zip(totals, mine, strict=True):
+                total[0] += n
+                total[1] += p
+        print(f"| {name} | " + " | ".join(f"{n / p:.3f}" for n, p in totals)
+              + f" | {wins[0]} / {wins[1]} of {len(jobs)} |", flush=True)
     if not args.fine_tune:
         return
     print("\nLines 3 on of writers with three lines or more, primed with their first line")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import os
-import signal
 import time
 from dataclasses import asdict, dataclass
 from importlib import resources
@@ -185,14 +184,14 @@ def train_reader(cfg: ReaderTrainConfig, model_cfg: ReaderConfig, resume: bool =
     Ctrl-C (or SIGTERM) saves OUT/last.pt; `resume` continues it exactly.
     """
     from .train import (
+        Interruptible,
         TrainConfig,
         line_set,
         load_splits,
         lr_at,
-        rewind,
-        rng_state,
+        random_state,
+        restore,
         save_checkpoint,
-        stop_like_ctrl_c,
     )
 
     torch.set_num_threads(cfg.threads or os.cpu_count() or 1)
@@ -217,29 +216,27 @@ def train_reader(cfg: ReaderTrainConfig, model_cfg: ReaderConfig, resume: bool =
     rng = np.random.default_rng(cfg.seed)
     step, best, hours, result = 0, math.inf, 0.0, {}
     if state:
-        net.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
+        restore(state, net, optimizer, rng)
         step, best, hours = state["step"], state["best_cer"], state["hours"]
-        rng.bit_generator.state = state["rng"]
-        torch.set_rng_state(state["torch_rng"])
     out.mkdir(parents=True, exist_ok=True)
     if not state:
         (out / "log.csv").write_text("step,train_nats_per_char,valid_cer\n")
     t0 = time.time()
 
     def checkpoint(path: Path, keep_optimizer: bool = True) -> None:
-        extra = {"kind": "reader", "valid": result, "best_cer": best,
-                 "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+        extra = {"kind": "reader", "valid": result, "best_cer": best, **random_state(rng),
                  "hours": hours + (time.time() - t0) / 3600}
         save_checkpoint(path, net, cfg, step, offset_scale,
                         optimizer if keep_optimizer else None, extra)
 
-    previous_handler = signal.signal(signal.SIGTERM, stop_like_ctrl_c)
-    bar = tqdm(total=cfg.steps, initial=step, dynamic_ncols=True)
-    step_start = rng_state(rng)
-    try:
+    def save_last() -> str:
+        checkpoint(out / "last.pt")
+        return f"{out / 'last.pt'} at step {step}"
+
+    with tqdm(total=cfg.steps, initial=step, dynamic_ncols=True) as bar, \
+            Interruptible(rng, save_last) as interrupt:
         while step < cfg.steps:
-            step_start = rng_state(rng)
+            interrupt.begin_step()
             batch = train_set.sample(rng, cfg.batch_size, cfg.max_points, offset_scale,
                                      crop=False, distortion=cfg.distortion)
             for group in optimizer.param_groups:
@@ -267,14 +264,6 @@ def train_reader(cfg: ReaderTrainConfig, model_cfg: ReaderConfig, resume: bool =
                     f.write(f"{step},{loss.item():.4f},{result['cer']:.4f}\n")
                 tqdm.write(f"step {step}: train {loss.item():.3f} nats/char, valid CER "
                            f"{result['cer']:.3f}")
-    except KeyboardInterrupt:
-        rewind(step_start)  # the unfinished step's batch is drawn again on resume
-        checkpoint(out / "last.pt")
-        tqdm.write(f"interrupted: saved {out / 'last.pt'} at step {step}; --resume continues")
-        raise
-    finally:
-        signal.signal(signal.SIGTERM, previous_handler)
-        bar.close()
     return result
 
 

@@ -12,7 +12,6 @@ log p(ink) >= log p(text) + log p(ink | text) (`bench/unconditional_nll.py`).
 from __future__ import annotations
 
 import math
-import signal
 import time
 from dataclasses import asdict, dataclass
 from importlib import resources
@@ -214,7 +213,7 @@ def text_nats(net: TextModel, texts: list[str], batch_size: int = 256) -> dict:
 def train_text_model(cfg: TextTrainConfig, model_cfg: TextModelConfig,
                      resume: bool = False) -> dict:
     """Train to `cfg.steps`, keeping the best on validation texts; Ctrl-C saves, then stops."""
-    from .train import TrainConfig, lr_at, rewind, rng_state, save_checkpoint, stop_like_ctrl_c
+    from .train import Interruptible, TrainConfig, lr_at, random_state, restore, save_checkpoint
 
     out = Path(cfg.out)
     state = load_checkpoint(out / "last.pt") if resume else None
@@ -233,11 +232,8 @@ def train_text_model(cfg: TextTrainConfig, model_cfg: TextModelConfig,
     rng = np.random.default_rng(cfg.seed)
     step, best, hours, result = 0, math.inf, 0.0, {}
     if state:
-        net.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
+        restore(state, net, optimizer, rng)
         step, best, hours = state["step"], state["best"], state["hours"]
-        rng.bit_generator.state = state["rng"]
-        torch.set_rng_state(state["torch_rng"])
     out.mkdir(parents=True, exist_ok=True)
     if not state:
         (out / "log.csv").write_text("step,train_nats_per_char,valid_nats_per_char,"
@@ -245,17 +241,19 @@ def train_text_model(cfg: TextTrainConfig, model_cfg: TextModelConfig,
     t0 = time.time()
 
     def checkpoint(path: Path, keep_optimizer: bool = True) -> None:
-        extra = {"kind": "text", "valid": result, "best": best, "rng": rng.bit_generator.state,
-                 "torch_rng": torch.get_rng_state(), "hours": hours + (time.time() - t0) / 3600}
+        extra = {"kind": "text", "valid": result, "best": best, **random_state(rng),
+                 "hours": hours + (time.time() - t0) / 3600}
         save_checkpoint(path, net, cfg, step, 1.0, optimizer if keep_optimizer else None, extra)
 
-    previous_handler = signal.signal(signal.SIGTERM, stop_like_ctrl_c)
-    bar = tqdm(total=cfg.steps, initial=step, dynamic_ncols=True)
-    step_start = rng_state(rng)
+    def save_last() -> str:
+        checkpoint(out / "last.pt")
+        return f"{out / 'last.pt'} at step {step}"
+
     net.train()
-    try:
+    with tqdm(total=cfg.steps, initial=step, dynamic_ncols=True) as bar, \
+            Interruptible(rng, save_last) as interrupt:
         while step < cfg.steps:
-            step_start = rng_state(rng)
+            interrupt.begin_step()
             batch = [texts["train"][i] for i in rng.integers(len(texts["train"]),
                                                               size=cfg.batch_size)]
             for group in optimizer.param_groups:
@@ -280,12 +278,4 @@ def train_text_model(cfg: TextTrainConfig, model_cfg: TextModelConfig,
                 tqdm.write(f"step {step}: train {loss.item():.3f} valid "
                            f"{result['nats_per_char']:.3f} nats/char, "
                            f"{result['nats_per_line']:.1f} nats/line")
-    except KeyboardInterrupt:
-        rewind(step_start)  # the unfinished step's batch is drawn again on resume
-        checkpoint(out / "last.pt")
-        tqdm.write(f"interrupted: saved {out / 'last.pt'} at step {step}; --resume continues")
-        raise
-    finally:
-        signal.signal(signal.SIGTERM, previous_handler)
-        bar.close()
     return result

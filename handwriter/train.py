@@ -11,6 +11,7 @@ import math
 import os
 import signal
 import time
+from collections.abc import Callable
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -309,13 +310,8 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool = False) -> dic
     if init:
         widen(net, init["model"])
     if state:
-        net.load_state_dict(state["model"])
-        if state["optimizer"]:
-            optimizer.load_state_dict(state["optimizer"])
+        restore(state, net, optimizer, rng)
         step, best = state["step"], state.get("best_valid", math.inf)
-        if "rng" in state:
-            rng.bit_generator.state = state["rng"]
-            torch.set_rng_state(state["torch_rng"])
     average = WeightAverage(net, cfg.average, state.get("average") if state else None)
     if cfg.derivative_clip:
         add_derivative_clipping(net)
@@ -323,8 +319,8 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool = False) -> dic
     hours = state.get("hours", 0.0) if state else 0.0
 
     def checkpoint(path: Path, valid: dict | None = None) -> None:
-        extra = {"best_valid": best, "rng": rng.bit_generator.state,
-                 "torch_rng": torch.get_rng_state(), "hours": hours + (time.time() - t0) / 3600}
+        extra = {"best_valid": best, **random_state(rng),
+                 "hours": hours + (time.time() - t0) / 3600}
         if path == last:  # best.pt holds the averaged weights as its model already
             extra["average"] = average.weights
         if valid:
@@ -340,62 +336,59 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool = False) -> dic
               f"{sum(p.numel() for p in net.parameters()):,} parameters; "
               f"offset scale {offset_scale:.4f}")
     t0 = time.time()
-    previous_handler = signal.signal(signal.SIGTERM, stop_like_ctrl_c)  # save like Ctrl-C
     valid, running, points_seen = {}, [], 0
     bar = tqdm(total=cfg.steps, initial=step, disable=rank != 0, dynamic_ncols=True)
-    step_start = rng_state(rng)
+
+    def save_last() -> str:
+        checkpoint(last)
+        return f"{last} at step {step}"
+
     try:
-        while step < cfg.steps:
-            step_start = rng_state(rng)
-            batch = train_set.sample(rng, cfg.batch_size, max_points_at(step, cfg),
-                                     offset_scale, crop=not cfg.synthesis,
-                                     distortion=cfg.distortion,
-                                     style_dropout=cfg.style_dropout).to(device)
-            for group in optimizer.param_groups:
-                group["lr"] = lr_at(step, cfg) * group.get("lr_scale", 1.0)
-            optimizer.zero_grad(set_to_none=True)
-            loss = backprop(model, batch, cfg.chunk, autocast, cfg.style_id_weight)
-            if cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
-            optimizer.step()
-            average.update(step)
-            step += 1
-            points_seen += int(batch.mask.sum())
-            running.append(loss + 2 * math.log(offset_scale))
-            bar.update()
-            bar.set_postfix(nll=f"{np.mean(running[-50:]):.3f}",
-                            pts_s=f"{points_seen / (time.time() - t0):.0f}")
-            if rank == 0 and (step % cfg.eval_every == 0 or step == cfg.steps):
-                with average.swapped_in():
-                    valid = evaluate(net, valid_set, offset_scale)
-                    if unstyled:
-                        valid["no_style_nats_per_point"] = evaluate(
-                            net, unstyled, offset_scale)["nats_per_point"]
-                    if valid["nats_per_point"] < best:
-                        best = valid["nats_per_point"]
-                        checkpoint(out / "best.pt", valid)
-                elapsed = hours + (time.time() - t0) / 3600
-                with open(log_path, "a", newline="") as f:
-                    csv.writer(f).writerow([step, f"{elapsed:.4f}", f"{lr_at(step, cfg):.3g}",
-                                            f"{np.mean(running[-cfg.eval_every:]):.4f}",
-                                            f"{valid['nats_per_point']:.4f}",
-                                            f"{valid['nats_per_sequence']:.2f}"])
-                no_style = (f" (with no style: {valid['no_style_nats_per_point']:.4f})"
-                            if unstyled else "")
-                tqdm.write(f"step {step}: train {np.mean(running[-cfg.eval_every:]):.4f} "
-                           f"valid {valid['nats_per_point']:.4f} nats/point, "
-                           f"{valid['nats_per_sequence']:.1f} nats/line{no_style}")
-                plot_log(log_path, out / "loss.png")
-            if rank == 0 and (step % cfg.checkpoint_every == 0 or step == cfg.steps):
-                checkpoint(last)
-    except KeyboardInterrupt:
-        if rank == 0:
-            rewind(step_start)  # the unfinished step's batch is drawn again on resume
-            checkpoint(last)
-            tqdm.write(f"interrupted: saved {last} at step {step}; --resume continues")
-        raise
+        with Interruptible(rng, save_last if rank == 0 else None) as interrupt:
+            while step < cfg.steps:
+                interrupt.begin_step()
+                batch = train_set.sample(rng, cfg.batch_size, max_points_at(step, cfg),
+                                         offset_scale, crop=not cfg.synthesis,
+                                         distortion=cfg.distortion,
+                                         style_dropout=cfg.style_dropout).to(device)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr_at(step, cfg) * group.get("lr_scale", 1.0)
+                optimizer.zero_grad(set_to_none=True)
+                loss = backprop(model, batch, cfg.chunk, autocast, cfg.style_id_weight)
+                if cfg.grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
+                optimizer.step()
+                average.update(step)
+                step += 1
+                points_seen += int(batch.mask.sum())
+                running.append(loss + 2 * math.log(offset_scale))
+                bar.update()
+                bar.set_postfix(nll=f"{np.mean(running[-50:]):.3f}",
+                                pts_s=f"{points_seen / (time.time() - t0):.0f}")
+                if rank == 0 and (step % cfg.eval_every == 0 or step == cfg.steps):
+                    with average.swapped_in():
+                        valid = evaluate(net, valid_set, offset_scale)
+                        if unstyled:
+                            valid["no_style_nats_per_point"] = evaluate(
+                                net, unstyled, offset_scale)["nats_per_point"]
+                        if valid["nats_per_point"] < best:
+                            best = valid["nats_per_point"]
+                            checkpoint(out / "best.pt", valid)
+                    elapsed = hours + (time.time() - t0) / 3600
+                    with open(log_path, "a", newline="") as f:
+                        csv.writer(f).writerow([step, f"{elapsed:.4f}", f"{lr_at(step, cfg):.3g}",
+                                                f"{np.mean(running[-cfg.eval_every:]):.4f}",
+                                                f"{valid['nats_per_point']:.4f}",
+                                                f"{valid['nats_per_sequence']:.2f}"])
+                    no_style = (f" (with no style: {valid['no_style_nats_per_point']:.4f})"
+                                if unstyled else "")
+                    tqdm.write(f"step {step}: train {np.mean(running[-cfg.eval_every:]):.4f} "
+                               f"valid {valid['nats_per_point']:.4f} nats/point, "
+                               f"{valid['nats_per_sequence']:.1f} nats/line{no_style}")
+                    plot_log(log_path, out / "loss.png")
+                if rank == 0 and (step % cfg.checkpoint_every == 0 or step == cfg.steps):
+                    checkpoint(last)
     finally:
-        signal.signal(signal.SIGTERM, previous_handler)
         bar.close()
         if distributed:
             dist.destroy_process_group()
@@ -491,6 +484,45 @@ def cpu_has_bf16() -> bool:
 
 def stop_like_ctrl_c(signum, frame) -> None:
     raise KeyboardInterrupt
+
+
+def random_state(rng: np.random.Generator) -> dict:
+    """Both random streams a training step draws from, as a checkpoint keeps them."""
+    return {"rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state()}
+
+
+def restore(state: dict, net: torch.nn.Module, optimizer: torch.optim.Optimizer,
+            rng: np.random.Generator) -> None:
+    """A saved run's weights, optimiser and random streams, to continue it exactly."""
+    net.load_state_dict(state["model"])
+    if state["optimizer"]:
+        optimizer.load_state_dict(state["optimizer"])
+    if "rng" in state:
+        rng.bit_generator.state = state["rng"]
+        torch.set_rng_state(state["torch_rng"])
+
+
+class Interruptible:
+    """A training loop's Ctrl-C (and SIGTERM): the unfinished step's random draws are
+    rewound, so resuming draws its batch again, then `save()` (it returns what it saved,
+    for the message) runs and the interrupt goes on. Call `begin_step` as each step starts."""
+
+    def __init__(self, rng: np.random.Generator, save: Callable[[], str] | None):
+        self.rng, self.save = rng, save
+
+    def begin_step(self) -> None:
+        self.start = rng_state(self.rng)
+
+    def __enter__(self) -> Interruptible:
+        self.previous = signal.signal(signal.SIGTERM, stop_like_ctrl_c)
+        self.begin_step()
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:
+        signal.signal(signal.SIGTERM, self.previous)
+        if kind is KeyboardInterrupt and self.save is not None:
+            rewind(self.start)
+            tqdm.write(f"interrupted: saved {self.save()}; --resume continues")
 
 
 def rng_state(rng: np.random.Generator) -> tuple:
