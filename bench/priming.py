@@ -9,7 +9,8 @@ same writer (primer ink and text run through the network first, the line written
 it as `data.join_lines` places it, as in `train --pairs`); after a line of another writer.
 A model with a style input reads the primer's style instead (`finetune.primed_nll`): the
 line is scored alone, in that style; unprimed is the zero style.
-Same-writer priming should win clearly. Prints markdown for docs/BENCHMARKS.md.
+Same-writer priming should win clearly: the last column counts the writers for whom it beats
+no primer, and another writer's line. Prints markdown for docs/BENCHMARKS.md.
 
 With `--fine-tune`, writers with three lines or more are scored again on their third line
 on, primed with their first: as shipped, then fine-tuned (`finetune.fine_tune`, its default
