@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from .data import writer_split
+from .data import encode_text, writer_split
 from .ink import Ink, InkError, read_ink
 from .model import load_checkpoint
 from .reader import InkReader
@@ -60,12 +60,11 @@ class TextModel(nn.Module):
 
     def encode(self, texts: list[str]) -> tuple[Tensor, Tensor, Tensor]:
         """Inputs (boundary, c1..cn), targets (c1..cn, boundary) and their mask, padded."""
-        index = {c: i + 1 for i, c in enumerate(self.cfg.alphabet)}
         T = max(len(t) for t in texts) + 1
         targets = torch.zeros(len(texts), T, dtype=torch.long)
         mask = torch.zeros(len(texts), T)
         for row, text in enumerate(texts):
-            targets[row, :len(text)] = torch.tensor([index[c] for c in text], dtype=torch.long)
+            targets[row, :len(text)] = torch.from_numpy(encode_text(text, self.cfg.alphabet))
             mask[row, :len(text) + 1] = 1
         inputs = F.pad(targets[:, :-1], (1, 0))
         return inputs, targets, mask
