@@ -7,8 +7,9 @@ Columns, points per second: `generate` (a LinePen at batch 1, `draw_batch` above
 same with int8 products (`SampleConfig.int8`); the torch batch loop `draw_batch` at that
 batch too (at batch 1, what `generate` did before LinePen); a naive loop that calls
 `HandwritingNet.forward` on one point at a time, as a direct port would; and the step's
-matrix products alone (the stacked weights, fp32 `torch.addmm`, then the int8 sampler's),
-the bound no step can beat without faster products. Candidates alternate within each
+matrix products alone (the stacked weights in fp32, then the int8 sampler's), the bound no
+step can beat without faster products. `--threads` sets torch's threads and numpy's BLAS
+threads alike. Candidates alternate within each
 repeat and the median is shown, so a load that comes and goes hits them alike.
 `--clock cpu` counts the process's CPU time instead of wall time: on a busy machine that
 measures the work, not the scheduler. Models: the two shipped (3x256) and Graves' 3x400
@@ -21,6 +22,7 @@ import argparse
 import statistics
 import time
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -30,6 +32,7 @@ from handwriter.sample import (
     SampleConfig,
     Sampler,
     Writer,
+    blas_threads,
     draw_batch,
     encode_texts,
     generate,
@@ -80,9 +83,19 @@ def batch_loop(writer: Writer, batch: int, points: int) -> int:
 
 @torch.inference_mode()
 def products(sampler: Sampler, batch: int, points: int) -> int:
-    """Only the matrix products of `points` steps, on inputs of the right shapes."""
+    """Only the matrix products of `points` steps, on inputs of the right shapes: at batch 1
+    as `LinePen` multiplies (`Linear.into`, numpy's BLAS on torch's thread count), else
+    torch's `addmm` as `Sampler.step` does."""
     linears = [*sampler.layers, sampler.head] + ([sampler.window] if sampler.window else [])
     inputs = [torch.randn(batch, len(linear.weight)) for linear in linears]
+    if batch == 1:
+        rows = [(x[0].numpy(), np.empty(len(linear.bias), np.float32))
+                for x, linear in zip(inputs, linears, strict=True)]
+        with blas_threads():
+            for _ in range(points):
+                for (x, out), linear in zip(rows, linears, strict=True):
+                    linear.into(x, out)
+        return points
     for _ in range(points):
         for x, linear in zip(inputs, linears, strict=True):
             linear(x)

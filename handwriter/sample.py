@@ -3,9 +3,9 @@
 `Sampler.step` does the arithmetic of `HandwritingNet.forward` for one point of a batch of
 lines with the weights laid out once for inference, so no module, autograd or concatenation
 overhead is paid per point; `LinePen.step` does the same for one line (batch 1, as the
-studio streams it) in preallocated buffers, torch for the matrix products (fp32, or int8
-weights with `SampleConfig.int8`) and numpy for the rest. Tests check `Sampler.step`
-against `forward` and `LinePen.step` against it.
+studio streams it) in preallocated numpy buffers, numpy's BLAS for the matrix products
+(or torch's int8 products with `SampleConfig.int8`). Tests check `Sampler.step` against
+`forward` and `LinePen.step` against it.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 from importlib import resources
 from pathlib import Path
 from typing import NamedTuple
@@ -21,6 +21,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 import torch.nn.functional as F
+from threadpoolctl import ThreadpoolController
 from torch import Tensor
 
 from .data import MODEL_UNITS, PRIMER_POINTS, START, encode_text, pad_primers, prepared
@@ -168,6 +169,7 @@ class Linear:
     def __init__(self, weight: Tensor, bias: Tensor, int8: bool = False):
         self.weight, self.bias = weight, bias  # (in, out), (out,)
         self.packed = int8_packed(weight, bias) if int8 else None
+        self.weight_np, self.bias_np = weight.numpy(), bias.numpy()  # the same memory
 
     @classmethod
     def of(cls, module: torch.nn.Linear, int8: bool = False) -> Linear:
@@ -180,6 +182,15 @@ class Linear:
         # reduce_range: 7-bit x; with 8 bits AVX2's int16 multiply-adds saturate (4x the error)
         y = torch.ops.quantized.linear_dynamic(x, self.packed, True)
         return y if out is None else out.copy_(y)
+
+    def into(self, x: np.ndarray, out: np.ndarray) -> None:
+        """`self(x)` for one row held in numpy, written into `out`: at batch 1 numpy's BLAS
+        multiplies a vector by a matrix faster than torch does (docs/BENCHMARKS.md)."""
+        if self.packed is not None:
+            self(torch.from_numpy(x)[None], out=torch.from_numpy(out)[None])
+            return
+        np.dot(x, self.weight_np, out=out)
+        out += self.bias_np
 
 
 class Sampler:
@@ -244,11 +255,10 @@ class LinePen:
     """One line's network state at batch 1, stepped with `Sampler`'s weights.
 
     At batch 1 a step is a few matrix-vector products, and a torch operation on a small
-    tensor costs more than its arithmetic: the products stay in torch (`Linear`, into
-    preallocated buffers, on torch's threads) and the rest is numpy on views of the same
-    buffers, several times cheaper per operation. Each layer's input `[point, window,
-    h below, h]` lives in one buffer the layers write their new h into: nothing is
-    concatenated per point.
+    tensor costs more than its arithmetic: it is all numpy, in preallocated buffers, the
+    products by numpy's BLAS (`Linear.into`) on as many threads as torch's (`blas_threads`).
+    Each layer's input `[point, window, h below, h]` lives in one buffer the layers write
+    their new h into: nothing is concatenated per point.
     """
 
     def __init__(self, sampler: Sampler, state: State):
@@ -267,16 +277,12 @@ class LinePen:
         self.scratch = np.empty(H, np.float32)
         self.raw = np.empty(len(sampler.head.bias), np.float32)
         self.kappa = self.window = None
-        # (1, n) torch views of the buffers, for the products
-        self.rows = [torch.from_numpy(x)[None] for x in [*self.inputs, self.head_in]]
-        self.gate_row, self.raw_row = torch.from_numpy(self.gates)[None], \
-            torch.from_numpy(self.raw)[None]
         if V:
             self.kappa = state.kappa[0].numpy().copy()
             self.window = self.head_in[-V:]
             self.window[:] = state.window[0].numpy()
             self.inputs[0][3:3 + V] = self.window
-            self.window_row = torch.from_numpy(self.window)[None]
+            self.window_params = np.empty(len(sampler.window.bias), np.float32)
 
     def state(self) -> State:
         """The torch State (batch 1) this line has reached."""
@@ -299,7 +305,7 @@ class LinePen:
         layers = zip(self.sampler.layers, self.inputs, strict=True)
         for i, (layer, x) in enumerate(layers):
             x[:3] = point
-            layer(self.rows[i], out=self.gate_row)
+            layer.into(x, g)
             ifo = g[:3 * H]                  # sigmoid(v) = (1 + tanh(v / 2)) / 2, no overflow
             ifo *= 0.5
             np.tanh(ifo, out=ifo)
@@ -320,17 +326,18 @@ class LinePen:
                 phi = self.attend(h, chars)
                 for later in self.inputs[1:]:
                     later[3:3 + V] = self.window
-        self.sampler.head(self.rows[-1], out=self.raw_row)
+        self.sampler.head.into(self.head_in, self.raw)
         return self.raw, phi
 
     def attend(self, h: np.ndarray, chars: Tensor) -> np.ndarray:
         """`model.attend` (Graves eqs. 46-51) for one line whose text fills `chars` (U, V)."""
-        params = self.sampler.window(torch.from_numpy(h)[None])[0].numpy()
+        params = self.window_params
+        self.sampler.window.into(h, params)
         alpha, beta, kappa_step = np.split(np.exp(params), 3)
         self.kappa += kappa_step
         u = np.arange(len(chars) + 1, dtype=np.float32)
         phi = (alpha[:, None] * np.exp(-beta[:, None] * (self.kappa[:, None] - u) ** 2)).sum(0)
-        torch.mm(torch.from_numpy(phi[:-1])[None], chars, out=self.window_row)  # eq. 47
+        np.dot(phi[:-1], chars.numpy(), out=self.window)  # eq. 47
         self.inputs[0][3:3 + len(self.window)] = self.window
         return phi
 
@@ -492,6 +499,20 @@ def draw_batch(sampler: Sampler, cfg: SampleConfig, pen: Pen, chars: Tensor | No
         [torch.stack([p[b] for p in phis]) for b in range(B)] if phis else [], Pen(state, point)
 
 
+@cache
+def blas() -> ThreadpoolController:
+    """numpy's BLAS libraries, found once (after numpy is loaded)."""
+    return ThreadpoolController()
+
+
+def blas_threads(n: int | None = None) -> object:
+    """Limit numpy's BLAS to `n` threads (default: torch's); a context manager that restores.
+
+    OpenBLAS otherwise starts a thread per core, beyond `torch.set_num_threads`, and under
+    load its threads spin against each other (docs/BENCHMARKS.md, "Sampling speed")."""
+    return blas().limit(limits=n or torch.get_num_threads(), user_api="blas")
+
+
 def draw_line(sampler: Sampler, cfg: SampleConfig, pen: Pen, chars: Tensor | None,
               text_mask: Tensor | None, ends: Tensor | None,
               generator: torch.Generator) -> Drawn:
@@ -502,14 +523,15 @@ def draw_line(sampler: Sampler, cfg: SampleConfig, pen: Pen, chars: Tensor | Non
     points = np.zeros((cfg.max_points, 3), np.float32)
     point = pen.point[0].numpy()
     phis, finished = [], False
-    for t in range(cfg.max_points):
-        raw, phi = line.step(point, chars)
-        point = points[t] = line.sample(raw, cfg.bias, cfg.temperature, generator)
-        if phi is not None:
-            phis.append(phi)
-            if phi[-1] > phi[:-1].max():  # Graves' stop rule, as in draw_batch
-                finished = True
-                break
+    with blas_threads():
+        for t in range(cfg.max_points):
+            raw, phi = line.step(point, chars)
+            point = points[t] = line.sample(raw, cfg.bias, cfg.temperature, generator)
+            if phi is not None:
+                phis.append(phi)
+                if phi[-1] > phi[:-1].max():  # Graves' stop rule, as in draw_batch
+                    finished = True
+                    break
     return [points[:t + 1]], [finished], [torch.from_numpy(np.stack(phis))] if phis else [], \
         Pen(line.state(), torch.from_numpy(points[t:t + 1].copy()))
 

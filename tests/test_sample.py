@@ -10,6 +10,8 @@ from handwriter.sample import (
     LinePen,
     SampleConfig,
     Writer,
+    blas,
+    blas_threads,
     draw_batch,
     draw_line,
     encode_texts,
@@ -121,6 +123,17 @@ def test_one_line_draws_the_ink_the_batch_loop_draws_for_its_seed(model, request
     torch.testing.assert_close(pen.state.h, batch_pen.state.h, rtol=1e-4, atol=1e-4)
     if texts:
         torch.testing.assert_close(phis[0], batch_phis[0], rtol=1e-4, atol=1e-4)
+
+
+def test_numpy_blas_runs_on_the_threads_it_is_given_and_is_restored():
+    def threads():
+        return [lib["num_threads"] for lib in blas().info() if lib["user_api"] == "blas"]
+
+    before = threads()
+    assert before, "numpy's BLAS library was not found: LinePen's products run unlimited"
+    with blas_threads(1):
+        assert threads() == [1] * len(before)
+    assert threads() == before
 
 
 def test_an_int8_draw_is_the_same_for_one_seed(writer):

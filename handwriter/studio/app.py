@@ -272,7 +272,10 @@ def serve(cfg: StudioConfig, open_browser: bool = False) -> None:
     import torch
     import uvicorn
 
+    from ..sample import blas_threads
+
     torch.set_num_threads(1)  # one core per generation: concurrent pages share the CPU well
+    blas_threads(1)           # and numpy's BLAS too, for good: each generation restores 1
     url = f"http://{'localhost' if cfg.host in ('127.0.0.1', '::1') else cfg.host}:{cfg.port}/"
     print(f"handwriter studio: {url}  (Ctrl-C stops it)", flush=True)
     if open_browser:
