@@ -10,18 +10,21 @@ it as `data.join_lines` places it, as in `train --pairs`); after a line of anoth
 A model with a style input reads the primer's style instead (`finetune.primed_nll`): the
 line is scored alone, in that style; unprimed is the zero style.
 Same-writer priming should win clearly: the last column counts the writers for whom it beats
-no primer, and another writer's line. Prints markdown for docs/BENCHMARKS.md.
+no primer, and another writer's line, with a sign test's p (the chance of as many wins if
+priming did not matter). Prints markdown for docs/BENCHMARKS.md.
 
 With `--fine-tune`, writers with three lines or more are scored again on their third line
 on, primed with their first: as shipped, then fine-tuned (`finetune.fine_tune`, its default
 part) for MINUTES on the first line with the second held back; scored lines are never seen.
-With a style input, the fine-tuned row scores the lines in the tuned style vector alone
-(its unprimed and another-writer columns are as shipped).
+With a style input the lines are scored in a style alone (unprimed and another-writer
+columns as shipped): a row in the style read from lines 1-2 (as `write --style` reads a
+saved style of two lines), and one in that style fine-tuned on line 1, line 2 held back.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 from dataclasses import replace
 
 import torch
@@ -31,6 +34,12 @@ from handwriter.finetune import fine_tune, primed_nll
 from handwriter.ink import Ink
 from handwriter.sample import Writer
 from handwriter.train import TrainConfig, load_splits
+
+
+def sign_test(wins: int, n: int) -> float:
+    """One-sided sign test: the chance of `wins` or more of `n` writers if priming did not
+    matter (each writer a coin toss)."""
+    return sum(math.comb(n, k) for k in range(wins, n + 1)) / 2 ** n
 
 
 def per_point(writer: Writer, columns: list[list[tuple]], totals: list[list[float]]) -> None:
@@ -44,7 +53,7 @@ def per_point(writer: Writer, columns: list[list[tuple]], totals: list[list[floa
 def fine_tuned_rows(writer: Writer, by_writer: dict[str, list], minutes: float) -> list[str]:
     """Markdown rows: lines 3 on of each writer with three or more, as shipped and fine-tuned."""
     writers = [w for w in sorted(by_writer) if len(by_writer[w]) >= 3]
-    shipped, tuned = ([[0.0, 0] for _ in range(3)] for _ in range(2))
+    shipped, both, tuned = ([[0.0, 0] for _ in range(3)] for _ in range(3))
     helped = 0
     for k, name in enumerate(writers):
         own, stranger = by_writer[name], by_writer[writers[(k + 1) % len(writers)]]
@@ -59,17 +68,22 @@ def fine_tuned_rows(writer: Writer, by_writer: dict[str, list], minutes: float) 
         if writer.style_net is None:
             per_point(writer.adapted(result.tensors), columns, tuned)
             continue
-        # the tuned style, or where it did not help the first line's, written unprimed
-        mine = (writer.adapted(result.tensors) if result.helped
-                else writer.styled(writer.style_of(inks[:1])))
-        for scorer, jobs, total in zip((writer, mine, writer),
-                                       (columns[0], columns[0], columns[2]), tuned, strict=True):
-            nll, points = primed_nll(scorer, jobs)
-            total[0] += nll
-            total[1] += points
+        # the style of the two lines, and the tuned one (where it did not help, the same)
+        read = writer.styled(writer.style_of(inks))
+        mine = writer.adapted(result.tensors) if result.helped else read
+        for styled, totals in ((read, both), (mine, tuned)):
+            for scorer, jobs, total in zip((writer, styled, writer),
+                                           (columns[0], columns[0], columns[2]), totals,
+                                           strict=True):
+                nll, points = primed_nll(scorer, jobs)
+                total[0] += nll
+                total[1] += points
+    rows = [("as shipped", shipped)]
+    if writer.style_net is not None:
+        rows.append(("the style of lines 1-2", both))
+    rows.append((f"fine-tuned {minutes:g} min ({helped} helped)", tuned))
     return [f"| {label} | {len(writers)} | " + " | ".join(f"{n / p:.3f}" for n, p in totals)
-            + " |" for label, totals in
-            (("as shipped", shipped), (f"fine-tuned {minutes:g} min ({helped} helped)", tuned))]
+            + " |" for label, totals in rows]
 
 
 def main() -> None:
@@ -115,8 +129,9 @@ def main() -> None:
             for total, (n, p) in zip(totals, mine, strict=True):
                 total[0] += n
                 total[1] += p
+        odds = " / ".join(f"{sign_test(w, len(jobs)):.3f}" for w in wins)
         print(f"| {name} | " + " | ".join(f"{n / p:.3f}" for n, p in totals)
-              + f" | {wins[0]} / {wins[1]} of {len(jobs)} |", flush=True)
+              + f" | {wins[0]} / {wins[1]} of {len(jobs)} (p = {odds}) |", flush=True)
     if not args.fine_tune:
         return
     print("\nLines 3 on of writers with three lines or more, primed with their first line")

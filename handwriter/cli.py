@@ -514,8 +514,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--reader", help="recogniser for lines without text (default: the one "
                    "shipped)")
     q.add_argument("--fine-tune", type=float, metavar="MINUTES",
-                   help="also adapt the model's output layer to your lines for up to this "
-                   "long, keeping the result only if a held-back line scores better")
+                   help="also tune the style (a model without a style input: its output "
+                   "biases) to your lines for up to this long, keeping the result only if "
+                   "a held-back line gains 0.01 nats/point (on validation writers it did "
+                   "not help their other lines)")
     style.add_parser("list", help="the saved styles: lines, points and what they say")
     q = style.add_parser("show", help="print a style's text; draw it with -o")
     q.add_argument("name")

@@ -47,22 +47,30 @@ class FineTuneConfig:
     style_lr: float = 1e-2      # Adam's learning rate for a style vector
     check_every: int = 1        # steps between scores of the held-back line
     patience: int = 20          # checks without a better held-back score before stopping
+    min_gain: float = 0.01      # nats/point the held-back line must gain for the tuning to
+                                # be kept: the best of many checks on one line flatters it,
+                                # and smaller gains hurt the writer's other lines (BENCHMARKS)
 
 
 @dataclass
 class FineTuned:
     tensors: dict[str, Tensor]  # adapted weights by state-dict name; {} when it did not help
     before: float               # held-back line after the first line, nats/point, as shipped
-    after: float                # the same with `tensors` (= before when it did not help)
+    after: float                # the best the tuning reached on it (kept or not)
     steps: int
     seconds: float
+    min_gain: float = 0.0       # the gain it needed
 
     @property
     def helped(self) -> bool:
         return bool(self.tensors)
 
     def summary(self) -> str:
-        verdict = "it helped" if self.helped else "it did not help: keeping the shipped weights"
+        verdict = "it helped"
+        if not self.helped:
+            verdict = ("it did not help" if self.after >= self.before else
+                       f"it gained less than the {self.min_gain:g} needed")
+            verdict += ": keeping the shipped weights"
         return (f"fine-tuned {self.steps} steps in {self.seconds:.0f} s; held-back line "
                 f"{self.before:.3f} -> {self.after:.3f} nats/point, {verdict}")
 
@@ -144,23 +152,37 @@ def fit_head(writer: Writer, train: tuple[Batch, Tensor], held: tuple[Batch, Ten
     kept, before, best, steps = descend({name: head[name] for name in PARTS[cfg.part]},
                                         lambda: nll_per_point(*train),
                                         lambda: nll_per_point(*held), cfg.lr, cfg, deadline)
-    return FineTuned(kept, before, best, steps, time.monotonic() - start)
+    return FineTuned(kept, before, best, steps, time.monotonic() - start, cfg.min_gain)
 
 
 def fit_style(writer: Writer, train: list[tuple], held: tuple, cfg: FineTuneConfig,
               deadline: float, start: float) -> FineTuned:
-    """Adam on the style vector, starting from the encoder's reading of the `train` lines
-    (`(strokes, text)` each), until the deadline or patience runs out, kept best on `held`."""
+    """Adam on the style, starting from the encoder's reading of all the lines (`train` and
+    `held`, `(strokes, text)` each: the user's style as `write` reads it), until the
+    deadline or patience runs out, kept best on `held`, which it never trains on.
+
+    An encoder of measurements has its standardised measurements tuned rather than the
+    style vector: every style they give is one the network was trained on (a free vector
+    fits the one line and hurts the writer's others: docs/BENCHMARKS.md, "Priming")."""
     net = writer.style_net
+    encoder = net.style_encoder
     offset = 2 * math.log(writer.offset_scale)
     train_batch = styled_batch(writer, [(None, line) for line in train])
     held_batch = styled_batch(writer, [(None, held)])
-    tuned = {"style": writer.style_of([Ink(s, text=t, meta={"units": MODEL_UNITS})
-                                       for s, t in train])}
+    inks = [Ink(s, text=t, meta={"units": MODEL_UNITS}) for s, t in [*train, held]]
+    if encoder.lstm is None:
+        with torch.no_grad():
+            tuned = {"measured": encoder.standardised(
+                encoder.summary(*writer.primers(inks))[0]).mean(0)}
+    else:
+        tuned = {"style": writer.style_of(inks)}
+
+    def style() -> Tensor:
+        return encoder.read(tuned["measured"]) if "measured" in tuned else tuned["style"]
 
     def nll_per_point(batch: Batch) -> Tensor:
         raw, _ = net(batch.strokes_in, batch.text, batch.text_mask,
-                     style=tuned["style"].expand(len(batch.mask), -1))
+                     style=style().expand(len(batch.mask), -1))
         return mixture_nll(split_mixture(raw), batch.strokes_out, batch.mask).sum() \
             / batch.mask.sum() + offset
 
@@ -171,17 +193,21 @@ def fit_style(writer: Writer, train: list[tuple], held: tuple, cfg: FineTuneConf
         kept, before, best, steps = descend(tuned, lambda: nll_per_point(train_batch),
                                             lambda: nll_per_point(held_batch), cfg.style_lr,
                                             cfg, deadline)
+        if kept:
+            tuned.update(kept)
+            with torch.no_grad():
+                kept = {"style": style().detach()}
     finally:
         for p in frozen:
             p.requires_grad_(True)
-    return FineTuned(kept, before, best, steps, time.monotonic() - start)
+    return FineTuned(kept, before, best, steps, time.monotonic() - start, cfg.min_gain)
 
 
 def descend(tensors: dict[str, Tensor], train_loss, held_score, lr: float,
             cfg: FineTuneConfig, deadline: float) -> tuple[dict[str, Tensor], float, float, int]:
     """Adam on `tensors` (in place) against `train_loss()` until the deadline or
     `cfg.patience` checks without a better `held_score()`: the tensors best on it ({} when
-    nothing beat the start), the score before and the best, and the steps taken."""
+    none beat the start by `cfg.min_gain`), the score before and the best, and the steps."""
     with torch.no_grad():
         before = best = float(held_score())
     optimizer = torch.optim.Adam([t.requires_grad_() for t in tensors.values()], lr=lr)
@@ -201,6 +227,8 @@ def descend(tensors: dict[str, Tensor], train_loss, held_score, lr: float,
             kept = {name: t.detach().clone() for name, t in tensors.items()}
         else:
             stale += 1
+    if before - best < cfg.min_gain:
+        kept = {}
     return kept, before, best, steps
 
 

@@ -196,15 +196,23 @@ class StyleEncoder(nn.Module):
         rows = np.array([x for x in stats if x is not None]).reshape(-1, len(STATISTICS))
         return torch.tensor(rows, dtype=strokes.dtype, device=strokes.device), primed
 
+    def standardised(self, pooled: Tensor) -> Tensor:
+        """Summaries (N, width) as `read` takes them: batch-normalised, measurements clamped."""
+        normed = self.norm(pooled)
+        if self.lstm is None:  # a measurement far off the training writers' stays bounded
+            normed = normed.clamp(-4, 4)
+        return normed
+
+    def read(self, normed: Tensor) -> Tensor:
+        """Standardised summaries (N, width) -> styles (N, S)."""
+        return torch.tanh(self.out(normed))
+
     def forward(self, strokes: Tensor, mask: Tensor) -> Tensor:
         """strokes (B, T, 3) scaled as the network's input, mask (B, T) -> style (B, S)."""
         pooled, primed = self.summary(strokes, mask)
         style = strokes.new_zeros(len(strokes), self.out.out_features)
         if primed.sum() > (1 if self.training else 0):  # batch norm learns from 2 lines on
-            normed = self.norm(pooled)
-            if self.lstm is None:  # a measurement far off the training writers' stays bounded
-                normed = normed.clamp(-4, 4)
-            style[primed] = torch.tanh(self.out(normed))
+            style[primed] = self.read(self.standardised(pooled))
         return style
 
 

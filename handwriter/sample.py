@@ -117,10 +117,13 @@ class Writer:
         its first `PRIMER_POINTS` points as in training."""
         if self.style_net is None:
             raise ValueError("this model has no style input")
-        strokes, mask = pad_primers([self.prime_strokes(ink)[:PRIMER_POINTS].numpy()
-                                     for ink in inks], 1.0)  # already scaled
         with torch.no_grad():
-            return self.style_net.encode_style(strokes, mask).mean(0)
+            return self.style_net.encode_style(*self.primers(inks)).mean(0)
+
+    def primers(self, inks: list[Ink]) -> tuple[Tensor, Tensor]:
+        """Lines as the style encoder reads them: strokes (B, T, 3), mask (B, T)."""
+        return pad_primers([self.prime_strokes(ink)[:PRIMER_POINTS].numpy() for ink in inks],
+                           1.0)  # already scaled
 
     def styled(self, style: Tensor) -> Writer:
         """A copy writing in `style` (from `style_of`); self is untouched."""

@@ -55,6 +55,16 @@ def style_model(tmp_path_factory):
     return path
 
 
+@pytest.fixture(scope="session")
+def stats_style_model(tmp_path_factory):
+    """As `style_model`, the style read from the line's measurements (`line_statistics`)."""
+    path = tmp_path_factory.mktemp("models") / "stats_style.pt"
+    net = tiny_net(window_mixtures=3, alphabet=ALPHABET, chars_per_step=0.5, style_size=4,
+                   style_statistics=True)
+    save_checkpoint(path, net, TrainConfig(), step=0, offset_scale=OFFSET_SCALE)
+    return path
+
+
 @pytest.fixture
 def text_net() -> TextModel:
     """A random-init character model over ALPHABET (two layers of 8), in eval mode."""

@@ -98,8 +98,15 @@ def test_bad_input_is_refused_clearly(synth):
         fine_tune(synth, LINES, 1, FineTuneConfig(part="lstm"))
 
 
-def test_a_style_model_fine_tunes_its_style_vector(style_model):
-    writer = Writer.load(style_model)
+def test_a_gain_too_small_to_trust_is_not_kept(synth):
+    result = fine_tune(synth, LINES, 10, FineTuneConfig(lr=1e-2, patience=3, min_gain=10.0))
+    assert not result.helped and result.tensors == {} and result.after < result.before
+    assert "gained less than the 10 needed: keeping the shipped weights" in result.summary()
+
+
+@pytest.mark.parametrize("model", ["style_model", "stats_style_model"])
+def test_a_style_model_fine_tunes_its_style_vector(model, request):
+    writer = Writer.load(request.getfixturevalue(model))
     shipped = {k: v.clone() for k, v in writer.style_net.state_dict().items()}
     result = fine_tune(writer, LINES, 10, FineTuneConfig(style_lr=0.1, patience=3))
     assert result.helped and result.after < result.before
