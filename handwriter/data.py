@@ -90,7 +90,7 @@ def line_statistics(strokes: np.ndarray) -> np.ndarray | None:
     speed (it is scaled by its robust height and resampled first); None if too small.
 
     Most vary far more between writers than between one writer's lines: a hand in numbers
-    that `bench/realism.py` compares and a stats style encoder (`model.StatsEncoder`) reads.
+    that `bench/realism.py` compares and `model.StyleEncoder` reads as a style.
     """
     height = robust_height(strokes)
     if height <= 0 or len(strokes) < 10:
