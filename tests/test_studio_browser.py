@@ -153,3 +153,24 @@ def test_an_over_long_text_gets_a_clear_message(page):
     message = page.locator("#message.error")
     message.wait_for()
     assert "at most 200" in message.text_content()
+
+
+def test_a_line_that_strays_low_pushes_the_lines_after_it_down(page):
+    shifts = page.evaluate("""() => {
+        const shifts = (...lines) => {
+            resetPage(lines.map(() => 'a'));
+            lines.forEach((points, i) => addPoints(i, points));
+            return [...document.getElementById('page').children].map((g) => {
+                const box = g.getBoundingClientRect();
+                return [Number(g.dataset.shift), box.top, box.bottom];
+            });
+        };
+        const level = [[0, 0, 0], [1, 0.3, 0], [1, -0.3, 1]];
+        return [shifts(level, level, level),
+                shifts(level, [[0, 0, 0], [1, -3, 0], [1, 0, 1]], level, level)];
+    }""")
+    straying = shifts[1]
+    assert [shift for shift, _, _ in shifts[0]] == [0, 0, 0]  # lines in their slots stay
+    # the second line falls 3 line heights: the third is moved below it, the fourth as much
+    assert straying[1][0] == 0 and straying[2][0] > 0 and straying[3][0] == straying[2][0]
+    assert straying[2][1] > straying[1][2]  # the third line's ink starts below the second's

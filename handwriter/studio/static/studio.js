@@ -5,6 +5,7 @@
 const $ = (id) => document.getElementById(id);
 const SVG = "http://www.w3.org/2000/svg";
 const LINE_HEIGHT = 100, SCALE = 35, MARGIN = 20;  // page px; one model unit = one line's height
+const CLEARANCE = 45;  // page px from the lowest ink of a line to the next line's baseline
 const PAD_ROW = 90;                                  // px between the pad's ruled lines
 
 let page = [];        // per line: {text, strokes: [[dx, dy, pen_lift], ...]}, model units, y up
@@ -41,8 +42,20 @@ function resetPage(texts) {
   svg.dataset.points = 0;
 }
 
+function lineShift(line) {  // a line that strays low pushes the lines after it down
+  if (line === 0) return 0;
+  const above = svg.children[line - 1], shift = Number(above.dataset.shift || 0);
+  if (!above.childElementCount) return shift;
+  const box = above.getBBox();
+  return Math.max(shift, box.y + box.height + shift + CLEARANCE - (line + 0.5) * LINE_HEIGHT);
+}
+
 function addPoints(line, points) {
   const pen = pens[line], group = svg.children[line];
+  if (!page[line].strokes.length) {  // the line above is done: place this one below it
+    group.dataset.shift = lineShift(line);
+    group.setAttribute("transform", `translate(0 ${group.dataset.shift})`);
+  }
   const top = (line + 0.5) * LINE_HEIGHT;
   for (const [dx, dy, lift] of points) {
     pen.x += dx; pen.y += dy;
