@@ -7,7 +7,6 @@ Alex Graves et al., "Connectionist Temporal Classification" (ICML 2006).
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from dataclasses import asdict, dataclass
@@ -190,8 +189,8 @@ def train_reader(cfg: ReaderTrainConfig, model_cfg: ReaderConfig, resume: bool =
         load_splits,
         lr_at,
         random_state,
-        restore,
         save_checkpoint,
+        small_run,
     )
 
     torch.set_num_threads(cfg.threads or os.cpu_count() or 1)
@@ -211,13 +210,9 @@ def train_reader(cfg: ReaderTrainConfig, model_cfg: ReaderConfig, resume: bool =
     offset_scale = state["offset_scale"] if state else offset_scale_of(train_set.strokes)
     torch.manual_seed(cfg.seed)
     net = Reader(model_cfg)
-    optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr)
-    schedule = TrainConfig(lr=cfg.lr, steps=cfg.steps)
-    rng = np.random.default_rng(cfg.seed)
-    step, best, hours, result = 0, math.inf, 0.0, {}
-    if state:
-        restore(state, net, optimizer, rng)
-        step, best, hours = state["step"], state["best_cer"], state["hours"]
+    optimizer, schedule, rng, step, best, hours = small_run(net, cfg.lr, cfg.steps, cfg.seed,
+                                                            state, "best_cer")
+    result = {}
     out.mkdir(parents=True, exist_ok=True)
     if not state:
         (out / "log.csv").write_text("step,train_nats_per_char,valid_cer\n")

@@ -17,7 +17,6 @@ from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -212,7 +211,7 @@ def text_nats(net: TextModel, texts: list[str], batch_size: int = 256) -> dict:
 def train_text_model(cfg: TextTrainConfig, model_cfg: TextModelConfig,
                      resume: bool = False) -> dict:
     """Train to `cfg.steps`, keeping the best on validation texts; Ctrl-C saves, then stops."""
-    from .train import Interruptible, TrainConfig, lr_at, random_state, restore, save_checkpoint
+    from .train import Interruptible, lr_at, random_state, save_checkpoint, small_run
 
     out = Path(cfg.out)
     state = load_checkpoint(out / "last.pt") if resume else None
@@ -226,13 +225,9 @@ def train_text_model(cfg: TextTrainConfig, model_cfg: TextModelConfig,
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     net = TextModel(model_cfg)
-    optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr)
-    schedule = TrainConfig(lr=cfg.lr, steps=cfg.steps)
-    rng = np.random.default_rng(cfg.seed)
-    step, best, hours, result = 0, math.inf, 0.0, {}
-    if state:
-        restore(state, net, optimizer, rng)
-        step, best, hours = state["step"], state["best"], state["hours"]
+    optimizer, schedule, rng, step, best, hours = small_run(net, cfg.lr, cfg.steps, cfg.seed,
+                                                            state, "best")
+    result = {}
     out.mkdir(parents=True, exist_ok=True)
     if not state:
         (out / "log.csv").write_text("step,train_nats_per_char,valid_nats_per_char,"

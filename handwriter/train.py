@@ -502,6 +502,21 @@ def restore(state: dict, net: torch.nn.Module, optimizer: torch.optim.Optimizer,
         torch.set_rng_state(state["torch_rng"])
 
 
+def small_run(net: torch.nn.Module, lr: float, steps: int, seed: int, state: dict | None,
+              best_key: str) -> tuple[torch.optim.Optimizer, TrainConfig, np.random.Generator,
+                                      int, float, float]:
+    """The set-up of the small training loops (`train-reader`, `train-text`): Adam, its
+    schedule, the batches' random generator, and the step, best score (`state[best_key]`) and
+    hours so far, all restored from `state` when resuming."""
+    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+    rng = np.random.default_rng(seed)
+    schedule = TrainConfig(lr=lr, steps=steps)
+    if not state:
+        return optimizer, schedule, rng, 0, math.inf, 0.0
+    restore(state, net, optimizer, rng)
+    return optimizer, schedule, rng, state["step"], state[best_key], state["hours"]
+
+
 class Interruptible:
     """A training loop's Ctrl-C (and SIGTERM): the unfinished step's random draws are
     rewound, so resuming draws its batch again, then `save()` (it returns what it saved,
