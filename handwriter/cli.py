@@ -29,9 +29,10 @@ def add_config_flags(parser: argparse.ArgumentParser, cfg_type: type,
                 else {"type": hints[f.name], "metavar": f.name.split("_")[-1].upper()})
         names = ["--" + f.name.replace("_", "-")] + ([ALIASES[f.name]] if f.name in ALIASES
                                                       else [])
-        parser.add_argument(*names, dest=f.name, default=None,
-                            help=f"{comments.get(f.name, '')} (default: "
-                                 f"{getattr(base, f.name)!r})", **kind)
+        text = comments.get(f.name, "")
+        if "(default:" not in text:  # a comment may say what an empty default means
+            text += f" (default: {getattr(base, f.name)!r})"
+        parser.add_argument(*names, dest=f.name, default=None, help=text, **kind)
 
 
 def field_comments(cfg_type: type) -> dict[str, str]:
