@@ -48,8 +48,9 @@ class SampleConfig:
     max_points: int = 700       # points per line (unconditional), cap for text
     candidates: int = 1         # text: drafts of each segment of a line; the best is kept
     segment: int = 120          # text: points a line grows between choices (about two words)
-    int8: bool = False          # int8 weights in the LSTMs' products: 2x faster at 3x400,
-    # not at the shipped 3x256; 0.07-0.12 nats/point less likely (docs/BENCHMARKS.md)
+    int8: bool = False          # int8 weights in the LSTMs' products: 1.6x faster at 3x400
+    # on one thread (slower on two), not at the shipped 3x256; 0.07-0.12 nats/point less
+    # likely (docs/BENCHMARKS.md)
 
 
 # Writing text wants legible ink by default: Graves' bias, and room for long lines.
