@@ -42,10 +42,13 @@ def sign_test(wins: int, n: int) -> float:
     return sum(math.comb(n, k) for k in range(wins, n + 1)) / 2 ** n
 
 
-def per_point(writer: Writer, columns: list[list[tuple]], totals: list[list[float]]) -> None:
-    """Add each column's NLL and points (`primed_nll`) to `totals`."""
-    for jobs, total in zip(columns, totals, strict=True):
-        nll, points = primed_nll(writer, jobs)
+def scores(writer: Writer, columns: list[list[tuple]]) -> list[tuple[float, int]]:
+    """Each column's NLL in nats and its points (`primed_nll`)."""
+    return [primed_nll(writer, jobs) for jobs in columns]
+
+
+def add(totals: list[list[float]], column_scores: list[tuple[float, int]]) -> None:
+    for total, (nll, points) in zip(totals, column_scores, strict=True):
         total[0] += nll
         total[1] += points
 
@@ -64,20 +67,18 @@ def fine_tuned_rows(writer: Writer, by_writer: dict[str, list], minutes: float) 
         result = fine_tune(writer, inks, minutes)
         print(f"{name}: {result.summary()}", flush=True)
         helped += result.helped
-        per_point(writer, columns, shipped)
+        alone, same, other = scores(writer, columns)
+        add(shipped, [alone, same, other])
         if writer.style_net is None:
-            per_point(writer.adapted(result.tensors), columns, tuned)
+            add(tuned, scores(writer.adapted(result.tensors), columns))
             continue
-        # the style of the two lines, and the tuned one (where it did not help, the same)
-        read = writer.styled(writer.style_of(inks))
-        mine = writer.adapted(result.tensors) if result.helped else read
-        for styled, totals in ((read, both), (mine, tuned)):
-            for scorer, jobs, total in zip((writer, styled, writer),
-                                           (columns[0], columns[0], columns[2]), totals,
-                                           strict=True):
-                nll, points = primed_nll(scorer, jobs)
-                total[0] += nll
-                total[1] += points
+        # unprimed, in the style of the two lines or the tuned one (where it did not help,
+        # the same), and in another writer's
+        (read,) = scores(writer.styled(writer.style_of(inks)), columns[:1])
+        (mine,) = scores(writer.adapted(result.tensors), columns[:1]) if result.helped \
+            else (read,)
+        add(both, [alone, read, other])
+        add(tuned, [alone, mine, other])
     rows = [("as shipped", shipped)]
     if writer.style_net is not None:
         rows.append(("the style of lines 1-2", both))
@@ -121,14 +122,11 @@ def main() -> None:
     for name, writer in models:
         totals, wins = [[0.0, 0] for _ in range(3)], [0, 0]
         for columns in jobs.values():
-            mine = [[0.0, 0] for _ in range(3)]
-            per_point(writer, columns, mine)
+            mine = scores(writer, columns)
             alone, same, other = (n / p for n, p in mine)
             wins[0] += same < alone
             wins[1] += same < other
-            for total, (n, p) in zip(totals, mine, strict=True):
-                total[0] += n
-                total[1] += p
+            add(totals, mine)
         odds = " / ".join(f"{sign_test(w, len(jobs)):.3f}" for w in wins)
         print(f"| {name} | " + " | ".join(f"{n / p:.3f}" for n, p in totals)
               + f" | {wins[0]} / {wins[1]} of {len(jobs)} (p = {odds}) |", flush=True)

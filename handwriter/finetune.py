@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from .data import (
     MODEL_UNITS,
@@ -170,19 +170,17 @@ def fit_style(writer: Writer, train: list[tuple], held: tuple, cfg: FineTuneConf
     train_batch = styled_batch(writer, [(None, line) for line in train])
     held_batch = styled_batch(writer, [(None, held)])
     inks = [Ink(s, text=t, meta={"units": MODEL_UNITS}) for s, t in [*train, held]]
-    if encoder.lstm is None:
+    if encoder.lstm is None:  # tune the measurements; the style is what they read as
         with torch.no_grad():
-            tuned = {"measured": encoder.standardised(
-                encoder.summary(*writer.primers(inks))[0]).mean(0)}
+            start_from = encoder.standardised(encoder.summary(*writer.primers(inks))[0]).mean(0)
+        as_style = encoder.read
     else:
-        tuned = {"style": writer.style_of(inks)}
-
-    def style() -> Tensor:
-        return encoder.read(tuned["measured"]) if "measured" in tuned else tuned["style"]
+        start_from, as_style = writer.style_of(inks), nn.Identity()
+    tuned = {"style": start_from}
 
     def nll_per_point(batch: Batch) -> Tensor:
         raw, _ = net(batch.strokes_in, batch.text, batch.text_mask,
-                     style=style().expand(len(batch.mask), -1))
+                     style=as_style(tuned["style"]).expand(len(batch.mask), -1))
         return mixture_nll(split_mixture(raw), batch.strokes_out, batch.mask).sum() \
             / batch.mask.sum() + offset
 
@@ -194,9 +192,8 @@ def fit_style(writer: Writer, train: list[tuple], held: tuple, cfg: FineTuneConf
                                             lambda: nll_per_point(held_batch), cfg.style_lr,
                                             cfg, deadline)
         if kept:
-            tuned.update(kept)
             with torch.no_grad():
-                kept = {"style": style().detach()}
+                kept = {"style": as_style(kept["style"])}
     finally:
         for p in frozen:
             p.requires_grad_(True)

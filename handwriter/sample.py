@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from functools import cache, cached_property
 from importlib import resources
@@ -509,7 +510,7 @@ def blas() -> ThreadpoolController:
     return ThreadpoolController()
 
 
-def blas_threads(n: int | None = None) -> object:
+def blas_threads(n: int | None = None) -> AbstractContextManager:
     """Limit numpy's BLAS to `n` threads (default: torch's); a context manager that restores.
 
     OpenBLAS otherwise starts a thread per core, beyond `torch.set_num_threads`, and under

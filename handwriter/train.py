@@ -491,6 +491,12 @@ def random_state(rng: np.random.Generator) -> dict:
     return {"rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state()}
 
 
+def set_random_state(rng: np.random.Generator, state: dict) -> None:
+    """Both random streams back where `random_state` found them."""
+    rng.bit_generator.state = state["rng"]
+    torch.set_rng_state(state["torch_rng"])
+
+
 def restore(state: dict, net: torch.nn.Module, optimizer: torch.optim.Optimizer,
             rng: np.random.Generator) -> None:
     """A saved run's weights, optimiser and random streams, to continue it exactly."""
@@ -498,8 +504,7 @@ def restore(state: dict, net: torch.nn.Module, optimizer: torch.optim.Optimizer,
     if state["optimizer"]:
         optimizer.load_state_dict(state["optimizer"])
     if "rng" in state:
-        rng.bit_generator.state = state["rng"]
-        torch.set_rng_state(state["torch_rng"])
+        set_random_state(rng, state)
 
 
 def small_run(net: torch.nn.Module, lr: float, steps: int, seed: int, state: dict | None,
@@ -526,7 +531,7 @@ class Interruptible:
         self.rng, self.save = rng, save
 
     def begin_step(self) -> None:
-        self.start = rng_state(self.rng)
+        self.start = random_state(self.rng)
 
     def __enter__(self) -> Interruptible:
         self.previous = signal.signal(signal.SIGTERM, stop_like_ctrl_c)
@@ -536,19 +541,8 @@ class Interruptible:
     def __exit__(self, kind, value, traceback) -> None:
         signal.signal(signal.SIGTERM, self.previous)
         if kind is KeyboardInterrupt and self.save is not None:
-            rewind(self.start)
+            set_random_state(self.rng, self.start)  # resuming draws this step's batch again
             tqdm.write(f"interrupted: saved {self.save()}; --resume continues")
-
-
-def rng_state(rng: np.random.Generator) -> tuple:
-    """Both random streams a training step draws from, to rewind an interrupted step."""
-    return rng, rng.bit_generator.state, torch.get_rng_state()
-
-
-def rewind(saved: tuple) -> None:
-    rng, numpy_state, torch_state = saved
-    rng.bit_generator.state = numpy_state
-    torch.set_rng_state(torch_state)
 
 
 def plot_log(log_path: Path, png: Path) -> None:
