@@ -1,7 +1,7 @@
 """Does priming with a writer's line make the model expect that writer's hand?
 
     python bench/priming.py [--model synthesis.pt] [--data lines.npz] [--split valid]
-                            [--fine-tune MINUTES] [--writers N]
+                            [--fine-tune MINUTES] [--writers N] [--first POINTS]
 
 For each validation writer (never trained on) with two lines or more, each of their lines is
 scored three ways, in nats per point of that line alone: unprimed; after another line of the
@@ -11,7 +11,8 @@ A model with a style input reads the primer's style instead (`finetune.primed_nl
 line is scored alone, in that style; unprimed is the zero style.
 Same-writer priming should win clearly: the last column counts the writers for whom it beats
 no primer, and another writer's line, with a sign test's p (the chance of as many wins if
-priming did not matter). Prints markdown for docs/BENCHMARKS.md.
+priming did not matter). Prints markdown for docs/BENCHMARKS.md. With `--first`, only each
+scored line's first POINTS points count: before the network has seen much of the hand.
 
 With `--fine-tune`, writers with three lines or more are scored again on their third line
 on, primed with their first: as shipped, then fine-tuned (`finetune.fine_tune`, its default
@@ -42,9 +43,10 @@ def sign_test(wins: int, n: int) -> float:
     return sum(math.comb(n, k) for k in range(wins, n + 1)) / 2 ** n
 
 
-def scores(writer: Writer, columns: list[list[tuple]]) -> list[tuple[float, int]]:
+def scores(writer: Writer, columns: list[list[tuple]], first: int = 0
+           ) -> list[tuple[float, int]]:
     """Each column's NLL in nats and its points (`primed_nll`)."""
-    return [primed_nll(writer, jobs) for jobs in columns]
+    return [primed_nll(writer, jobs, first=first) for jobs in columns]
 
 
 def add(totals: list[list[float]], column_scores: list[tuple[float, int]]) -> None:
@@ -53,7 +55,8 @@ def add(totals: list[list[float]], column_scores: list[tuple[float, int]]) -> No
         total[1] += points
 
 
-def fine_tuned_rows(writer: Writer, by_writer: dict[str, list], minutes: float) -> list[str]:
+def fine_tuned_rows(writer: Writer, by_writer: dict[str, list], minutes: float,
+                    first: int = 0) -> list[str]:
     """Markdown rows: lines 3 on of each writer with three or more, as shipped and fine-tuned."""
     writers = [w for w in sorted(by_writer) if len(by_writer[w]) >= 3]
     shipped, both, tuned = ([[0.0, 0] for _ in range(3)] for _ in range(3))
@@ -67,15 +70,15 @@ def fine_tuned_rows(writer: Writer, by_writer: dict[str, list], minutes: float) 
         result = fine_tune(writer, inks, minutes)
         print(f"{name}: {result.summary()}", flush=True)
         helped += result.helped
-        alone, same, other = scores(writer, columns)
+        alone, same, other = scores(writer, columns, first)
         add(shipped, [alone, same, other])
         if writer.style_net is None:
-            add(tuned, scores(writer.adapted(result.tensors), columns))
+            add(tuned, scores(writer.adapted(result.tensors), columns, first))
             continue
         # unprimed, in the style of the two lines or the tuned one (where it did not help,
         # the same), and in another writer's
-        (read,) = scores(writer.styled(writer.style_of(inks)), columns[:1])
-        (mine,) = scores(writer.adapted(result.tensors), columns[:1]) if result.helped \
+        (read,) = scores(writer.styled(writer.style_of(inks)), columns[:1], first)
+        (mine,) = scores(writer.adapted(result.tensors), columns[:1], first) if result.helped \
             else (read,)
         add(both, [alone, read, other])
         add(tuned, [alone, mine, other])
@@ -97,6 +100,8 @@ def main() -> None:
     parser.add_argument("--fine-tune", type=float, default=0.0, metavar="MINUTES",
                         help="also score fine-tuned to each writer for this long")
     parser.add_argument("--writers", type=int, default=0, help="only the first N writers")
+    parser.add_argument("--first", type=int, default=0, metavar="POINTS",
+                        help="score only the first POINTS points of each line (0: all)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -122,7 +127,7 @@ def main() -> None:
     for name, writer in models:
         totals, wins = [[0.0, 0] for _ in range(3)], [0, 0]
         for columns in jobs.values():
-            mine = scores(writer, columns)
+            mine = scores(writer, columns, args.first)
             alone, same, other = (n / p for n, p in mine)
             wins[0] += same < alone
             wins[1] += same < other
@@ -137,7 +142,7 @@ def main() -> None:
           "primed, another writer |")
     print("|---|---|---:|---:|---:|---:|")
     for name, writer in models:
-        for row in fine_tuned_rows(writer, by_writer, args.fine_tune):
+        for row in fine_tuned_rows(writer, by_writer, args.fine_tune, args.first):
             print(f"| {name} {row}", flush=True)
 
 

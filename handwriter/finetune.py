@@ -76,10 +76,13 @@ class FineTuned:
 
 
 @torch.no_grad()
-def primed_nll(writer: Writer, jobs: list[tuple], batch_size: int = 32) -> tuple[float, int]:
+def primed_nll(writer: Writer, jobs: list[tuple], batch_size: int = 32,
+               first: int = 0) -> tuple[float, int]:
     """Total NLL in nats of each job's line and its points; a job is `(primer or None, line)`,
     each `(prepared strokes, text)`. The primer is written first (`data.collate_primed`), or
-    for a model with a style input, gives the style; without one, the writer's style does."""
+    for a model with a style input, gives the style; without one, the writer's style does.
+    With `first`, only each line's first points are scored: before the network has seen
+    much of the hand, which is where a primer can tell it most."""
     total, points = 0.0, 0
     for start in range(0, len(jobs), batch_size):
         if writer.style_net is None:
@@ -93,8 +96,9 @@ def primed_nll(writer: Writer, jobs: list[tuple], batch_size: int = 32) -> tuple
             style = torch.where(primed, net.encode_style(batch.primer, batch.primer_mask),
                                 writer.style)
             raw, _ = net(batch.strokes_in, batch.text, batch.text_mask, style=style)
-        total += float(mixture_nll(split_mixture(raw), batch.strokes_out, batch.mask).sum())
-        points += int(batch.mask.sum())
+        mask = batch.mask * (batch.mask.cumsum(1) <= first) if first else batch.mask
+        total += float(mixture_nll(split_mixture(raw), batch.strokes_out, mask).sum())
+        points += int(mask.sum())
     return total + 2 * math.log(writer.offset_scale) * points, points  # unscaled offsets
 
 

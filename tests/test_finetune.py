@@ -122,3 +122,18 @@ def test_a_style_model_fine_tunes_its_style_vector(model, request):
     for scorer in (tuned, Writer(tuned.net, tuned.checkpoint)):
         total, points = primed_nll(scorer, held)
         assert total / points == pytest.approx(result.after, abs=1e-4)
+
+
+@pytest.mark.parametrize("model", ["synth_model", "stats_style_model"])
+def test_scoring_the_first_points_is_scoring_the_line_cut_there(model, request):
+    # the network reads causally: a line's first k points score as the line cut after k
+    # (a primer written first is placed by the whole line, so here only a style primer)
+    writer = Writer.load(request.getfixturevalue(model))
+    strokes, text = as_line(writer, LINES[1], 2)
+    primer = as_line(writer, LINES[0], 1) if writer.style_net is not None else None
+    for k in (5, 20):
+        cut = primed_nll(writer, [(primer, (strokes[:k], text))])
+        assert cut[1] == k
+        assert primed_nll(writer, [(primer, (strokes, text))], first=k) == pytest.approx(cut)
+    assert primed_nll(writer, [(primer, (strokes, text))], first=10**6) == \
+        pytest.approx(primed_nll(writer, [(primer, (strokes, text))]))
