@@ -5,9 +5,13 @@
 Writes each sentence below with several seeds and biases, picking drafts the two ways
 `write_page` can (the shipped reader's choice, or window pacing without a reader), and
 prints a markdown table for docs/BENCHMARKS.md. The judge should be a reader other than
-the one that picked the drafts (`handwriter train-reader --seed 1`), or the picking
-reader's numbers flatter it. The judge's CER on real ink of held-out writers, printed
-first, is the baseline: what it makes of human writing.
+the one that picked the drafts, or the picking reader's numbers flatter it. The judge of
+docs/BENCHMARKS.md (25-26% CER on real ink, about 11 minutes on two threads):
+
+    handwriter train-reader --seed 1 --hidden 160 --steps 2000 --data lines.npz --out judge
+
+The judge's CER on real ink of held-out writers, printed first, is the baseline: what it
+makes of human writing.
 
 With `--primed`, each seed's sentences are also written primed with a real line of a
 validation writer (never trained on; seed k takes writer k), next to the same sentences
