@@ -203,16 +203,17 @@ class StyleEncoder(nn.Module):
             normed = normed.clamp(-4, 4)
         return normed
 
-    def read(self, normed: Tensor) -> Tensor:
-        """Standardised summaries (N, width) -> styles (N, S)."""
-        return torch.tanh(self.out(normed))
+    def read(self, normed: Tensor, strength: float = 1.0) -> Tensor:
+        """Standardised summaries (N, width) -> styles (N, S); `strength` scales the style
+        before tanh: 0 is no particular hand, above 1 more of this one."""
+        return torch.tanh(strength * self.out(normed))
 
-    def forward(self, strokes: Tensor, mask: Tensor) -> Tensor:
+    def forward(self, strokes: Tensor, mask: Tensor, strength: float = 1.0) -> Tensor:
         """strokes (B, T, 3) scaled as the network's input, mask (B, T) -> style (B, S)."""
         pooled, primed = self.summary(strokes, mask)
         style = strokes.new_zeros(len(strokes), self.out.out_features)
         if primed.sum() > (1 if self.training else 0):  # batch norm learns from 2 lines on
-            style[primed] = self.read(self.standardised(pooled))
+            style[primed] = self.read(self.standardised(pooled), strength)
         return style
 
 
@@ -273,9 +274,9 @@ class HandwritingNet(nn.Module):
         raw = self.head(head_in)                                 # (B, T, 1 + 6M)
         return (raw, new_state, phi) if return_phi else (raw, new_state)
 
-    def encode_style(self, primer: Tensor, mask: Tensor) -> Tensor:
+    def encode_style(self, primer: Tensor, mask: Tensor, strength: float = 1.0) -> Tensor:
         """Style vectors (B, S) of primer lines (B, T, 3), scaled like `strokes`."""
-        return self.style_encoder(primer, mask)
+        return self.style_encoder(primer, mask, strength)
 
     def features(self, strokes: Tensor, text: Tensor | None = None,
                  text_mask: Tensor | None = None, state: State | None = None,

@@ -49,6 +49,8 @@ class SampleConfig:
     max_points: int = 700       # points per line (unconditional), cap for text
     candidates: int = 1         # text: drafts of each segment of a line; the best is kept
     segment: int = 120          # text: points a line grows between choices (about two words)
+    style_strength: float = 1.0  # how much of a real writer's hand (0: none; 2: more of
+    # it, less legible; docs/BENCHMARKS.md, "Phase 8"); a fine-tuned style is used as fitted
     int8: bool = False          # int8 weights in the LSTMs' products: 1.6x faster at 3x400
     # on one thread (slower on two), not at the shipped 3x256; 0.07-0.12 nats/point less
     # likely (docs/BENCHMARKS.md)
@@ -114,13 +116,15 @@ class Writer:
         net.load_state_dict({**weights, **{k: v.float() for k, v in tensors.items()}})
         return Writer(net.eval(), self.checkpoint)
 
-    def style_of(self, inks: list[Ink]) -> Tensor:
+    def style_of(self, inks: list[Ink], strength: float = 1.0) -> Tensor:
         """The style vector (S,) of a writer's lines: the mean of each line's, each read from
-        its first `PRIMER_POINTS` points as in training."""
+        its first `PRIMER_POINTS` points as in training (`StyleEncoder.read` for `strength`)."""
         if self.style_net is None:
             raise ValueError("this model has no style input")
+        if not strength >= 0:
+            raise ValueError(f"style strength must be 0 or more, got {strength}")
         with torch.no_grad():
-            return self.style_net.encode_style(*self.primers(inks)).mean(0)
+            return self.style_net.encode_style(*self.primers(inks), strength).mean(0)
 
     def primers(self, inks: list[Ink]) -> tuple[Tensor, Tensor]:
         """Lines as the style encoder reads them: strokes (B, T, 3), mask (B, T)."""

@@ -131,7 +131,7 @@ def write_from_nothing(writer: Writer, text_model: TextModel, cfg: SampleConfig,
         raise ValueError("priming a drafted line needs a synthesis model with a style input "
                          "(the shipped one has it)")
     generator = torch.Generator().manual_seed(cfg.seed)
-    writer, _, _ = in_style(writer, primer, "")
+    writer, _, _ = in_style(writer, primer, "", cfg.style_strength)
     texts = draft_texts(text_model, writer, cfg, generator)
     if cfg.candidates > 1:  # as `write` does: each segment the draft read best as its text
         return write_lines_together(writer, texts, cfg, reader=InkReader.load(),

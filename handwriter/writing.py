@@ -191,7 +191,7 @@ def write_page(writer: Writer, lines: list[str], cfg: SampleConfig,
         raise ValueError(f"candidates and segment must be at least 1, got {cfg.candidates} "
                          f"and {cfg.segment}")
     if primer is not None:
-        writer, primer, primer_text = in_style(writer, primer, primer_text)
+        writer, primer, primer_text = in_style(writer, primer, primer_text, cfg.style_strength)
     elif style is not None:
         writer, primer, primer_text = resolve_style(writer, style, cfg, reader)
     prefix = primer_text + " " if primer else ""
@@ -223,28 +223,32 @@ def resolve_style(writer: Writer, style: int | str, cfg: SampleConfig,
         tuned = load_style_weights(style) or {}
         if writer.style_net is None:
             return writer.adapted(tuned), line, line.text.strip()
-        return writer.adapted(tuned) if tuned else writer.styled(writer.style_of(inks)), None, ""
+        if tuned:
+            return writer.adapted(tuned), None, ""
+        return writer.styled(writer.style_of(inks, cfg.style_strength)), None, ""
     return writer, style_primer(writer, style, cfg, reader), STYLE_TEXT
 
 
-def in_style(writer: Writer, primer: Ink | None, primer_text: str
+def in_style(writer: Writer, primer: Ink | None, primer_text: str, strength: float = 1.0
              ) -> tuple[Writer, Ink | None, str]:
     """Writer, primer and text for priming with `primer`: with a style input, the writer in
-    the primer's hand and no primer; otherwise as given."""
+    the primer's hand (at `strength`, see `Writer.style_of`) and no primer; otherwise as
+    given."""
     if primer is None or writer.style_net is None:
         return writer, primer, primer_text
-    return writer.styled(writer.style_of([primer])), None, ""
+    return writer.styled(writer.style_of([primer], strength)), None, ""
 
 
 def write(text: str, bias: float = WRITING.bias, seed: int = 0, style: int | str | None = None,
-          model: str | Path | None = None, width: int = 45) -> list[Ink]:
+          model: str | Path | None = None, width: int = 45,
+          style_strength: float = WRITING.style_strength) -> list[Ink]:
     """`text` in handwriting, one Ink per line of at most `width` characters (its own line
     breaks kept), by the shipped synthesis model unless `model`; `style` a number or the
-    name of a saved style (`handwriter style add`)."""
+    name of a saved style (`handwriter style add`), read at `style_strength`."""
     writer = Writer.load(model, synthesis=True)
     lines = [line.text for line in wrap_text(text, width)]
-    return write_page(writer, lines, replace(WRITING, seed=seed, bias=bias), style=style,
-                      reader=InkReader.load())
+    cfg = replace(WRITING, seed=seed, bias=bias, style_strength=style_strength)
+    return write_page(writer, lines, cfg, style=style, reader=InkReader.load())
 
 
 def write_sheets(writer: Writer, text: str, page: PageConfig, cfg: SampleConfig,
@@ -267,11 +271,12 @@ def write_sheets(writer: Writer, text: str, page: PageConfig, cfg: SampleConfig,
 
 def write_pages(text: str, page: str | PageConfig = "A5", bias: float = WRITING.bias,
                 seed: int = 0, style: int | str | None = None,
-                model: str | Path | None = None, progress: bool = False) -> list[Sheet]:
+                model: str | Path | None = None, progress: bool = False,
+                style_strength: float = WRITING.style_strength) -> list[Sheet]:
     """`text` written on sheets of `page` (a name like "A5", "WxH" in mm, or a PageConfig),
-    by the shipped models unless `model`, in `style` (a number or a saved style's name);
-    save them with `handwriter.save_sheets`."""
+    by the shipped models unless `model`, in `style` (a number or a saved style's name, read
+    at `style_strength`); save them with `handwriter.save_sheets`."""
     page = PageConfig(page=page) if isinstance(page, str) else page
-    return write_sheets(Writer.load(model, synthesis=True), text, page,
-                        replace(WRITING, seed=seed, bias=bias), style=style,
+    cfg = replace(WRITING, seed=seed, bias=bias, style_strength=style_strength)
+    return write_sheets(Writer.load(model, synthesis=True), text, page, cfg, style=style,
                         reader=InkReader.load(), progress=progress)

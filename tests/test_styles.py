@@ -185,3 +185,29 @@ def test_a_model_with_a_style_input_reads_the_hand_instead_of_priming(style_mode
     from_primer, primer, text = in_style(writer, lines[0], "one")
     assert primer is None and text == ""
     torch.testing.assert_close(from_primer.style, writer.style_of(lines[:1]))
+
+
+@pytest.mark.parametrize("model", ["style_model", "stats_style_model"])
+def test_style_strength_scales_the_hand_before_tanh(model, request):
+    from dataclasses import replace
+
+    from handwriter.sample import WRITING, Writer
+    from handwriter.writing import resolve_style, write_page
+
+    writer = Writer.load(request.getfixturevalue(model))
+    lines = [line("one", 1), line("two", 2)]
+    full, double = writer.style_of(lines), writer.style_of(lines, strength=2.0)
+    # a line's style is tanh of a linear map: strength 2 is tanh(2 atanh(style)) per line
+    each = writer.style_net.encode_style(*writer.primers(lines))
+    torch.testing.assert_close(double, torch.tanh(2 * torch.atanh(each)).mean(0))
+    assert not torch.allclose(full, double)
+    assert not writer.style_of(lines, strength=0.0).any()  # no particular hand
+    with pytest.raises(ValueError, match="style strength must be 0 or more, got -1"):
+        writer.style_of(lines, strength=-1.0)
+    # strength 0 writes exactly what no style writes, for the same seed
+    save_style("mine", lines)
+    cfg = replace(WRITING, candidates=1, max_points=60, style_strength=0.0)
+    styled, _, _ = resolve_style(writer, "mine", cfg)
+    assert not styled.style.any()
+    torch.testing.assert_close(write_page(writer, ["ab"], cfg, style="mine")[0].strokes,
+                               write_page(writer, ["ab"], cfg)[0].strokes)
