@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from starlette.testclient import TestClient
 
@@ -87,6 +88,7 @@ def test_from_nothing_shows_its_seed_and_the_seed_gives_the_same_lines(client, m
     ({"mode": "write", "text": "hi", "seed": 1.5}, 400, "seed must be a whole number"),
     ({"mode": "write", "text": "hi", "style": "nobody"}, 400, "no style named 'nobody'"),
     ({"mode": "write", "text": "hi", "style": 99}, 400, "style must be between 0 and 9"),
+    ({"mode": "write", "text": "hi", "strength": 4}, 400, "strength must be between 0.0 and 3.0"),
     ({"mode": "sample", "lines": 50}, 400, "lines must be between 1 and 6"),
     ({"mode": "dance"}, 400, "mode must be"),
     ({"mode": "write", "text": "a " * 11000}, 413, "over the limit of 20,000 bytes"),
@@ -153,6 +155,24 @@ def test_ink_over_the_limit_is_refused(tmp_path):
     with TestClient(app) as c:
         response = c.post("/api/export/png", json={"lines": [LINE]})
     assert response.status_code == 400 and "limit of 4 points" in response.json()["error"]
+
+
+def test_a_saved_style_is_read_at_the_strength_asked(stats_style_model, tmp_path, monkeypatch):
+    monkeypatch.setenv("HANDWRITER_DATA_DIR", str(tmp_path))
+    from handwriter.styles import load_style, save_style
+
+    styled = Models(stats_style_model)
+    hand = write_page(styled.synthesis, ["my hand"], SampleConfig(seed=2, bias=2.0,
+                      max_points=300, candidates=1))[0]
+    save_style("mine", [Ink(hand.strokes, text="my hand")])
+    job = live.parse_job({"mode": "write", "text": "hi", "style": "mine", "strength": 0.5},
+                         styled, 100)
+    assert job.strength == 0.5
+    writer, primer, _ = styled.style("mine", job.strength)
+    assert primer is None
+    torch.testing.assert_close(writer.style, styled.synthesis.style_of(load_style("mine"), 0.5))
+    assert not torch.allclose(writer.style, styled.synthesis.style_of(load_style("mine")))
+    assert not styled.style("mine", 0.0)[0].style.any()
 
 
 def test_the_reader_reads_drawn_ink(client, models):

@@ -141,13 +141,21 @@ def test_drawn_ink_is_read_saved_as_a_style_and_written_in(page, tmp_path):
     page.wait_for_function("document.getElementById('message').textContent.startsWith('Saved')")
     assert page.input_value("#style") == "s:mine"
     page.click("[data-panel=write]")
+    assert page.is_enabled("#strength")  # a saved style, a real hand: how much of it
+    page.fill("#strength", "2")
+    assert page.text_content("#strength-value") == "2"
     page.fill("#text", "in my own hand")
-    page.click("#write-button")
+    with page.expect_request("**/api/write") as sent:
+        page.click("#write-button")
+    assert sent.value.post_data_json["style"] == "mine"
+    assert sent.value.post_data_json["strength"] == 2
     # the tiny random model may never finish a primed line: watch it write, then stop it
     page.wait_for_function("Number(document.getElementById('page').dataset.points) > 16")
     assert page.locator("#page path").count() > 0
     page.click("#write .stop")
     page.wait_for_function("document.getElementById('message').textContent === 'Stopped.'")
+    page.select_option("#style", "")
+    assert not page.is_enabled("#strength")  # the model's own hand has none
 
 
 def test_an_over_long_text_gets_a_clear_message(page):

@@ -27,6 +27,7 @@ from ..writing import resolve_style, write_line
 
 CHUNK = 8            # points per event: small enough to look continuous
 STYLES = 10          # numbered styles offered (`write --style N`)
+MAX_STRENGTH = 3.0   # of a saved style's hand; 2 reads it as trained (BENCHMARKS, "Phase 8")
 MAX_LINES = 12       # lines a page may hold
 MAX_DRAFTS = 8       # drafts per segment the reader may pick from
 MAX_NEW_LINES = 6    # lines written from nothing per request
@@ -42,6 +43,7 @@ class Job:
     bias: float
     style: int | str | None = None
     drafts: int = 1
+    strength: float = WRITING.style_strength  # of a saved style's hand (`Writer.style_of`)
 
 
 class Models:
@@ -64,11 +66,12 @@ class Models:
     def reader(self) -> InkReader:
         return InkReader.load(self.paths[2])
 
-    def style(self, style: int | str) -> tuple[Writer, Ink | None, str]:
+    def style(self, style: int | str, strength: float = WRITING.style_strength
+              ) -> tuple[Writer, Ink | None, str]:
         """A style's writer, primer and its text (`resolve_style`); a numbered one is made once (it
-        takes a few seconds), a saved one read each time (it may have changed)."""
+        takes a few seconds), a saved one read each time (it may have changed), at `strength`."""
         if isinstance(style, str):
-            return resolve_style(self.synthesis, style, WRITING)
+            return resolve_style(self.synthesis, style, replace(WRITING, style_strength=strength))
         if style not in self.styles:
             self.styles[style] = resolve_style(self.synthesis, style, WRITING, self.reader)
         return self.styles[style]
@@ -116,7 +119,8 @@ def parse_job(request: dict, models: Models, max_text: int) -> Job:
         style = str(style)
         load_style(style)  # a clear error now rather than mid-page
     return Job(lines, 0, seed, number("bias", float, WRITING.bias, 0.0, 10.0), style,
-               number("drafts", int, 1, 1, MAX_DRAFTS))
+               number("drafts", int, 1, 1, MAX_DRAFTS),
+               number("strength", float, WRITING.style_strength, 0.0, MAX_STRENGTH))
 
 
 def page_events(models: Models, job: Job) -> Iterator[dict]:
@@ -135,7 +139,7 @@ def page_events(models: Models, job: Job) -> Iterator[dict]:
         yield {"type": "done"}
         return
     yield {"type": "start", "seed": job.seed, "lines": job.lines}
-    writer, primer, primer_text = (models.style(job.style) if job.style is not None
+    writer, primer, primer_text = (models.style(job.style, job.strength) if job.style is not None
                                    else (models.synthesis, None, ""))
     prefix = primer_text + " " if primer is not None else ""
     cfg = replace(WRITING, bias=job.bias, seed=job.seed, candidates=job.drafts)

@@ -164,7 +164,8 @@ $("write-button").addEventListener("click", () => {
   const style = choice === "" ? null : choice.startsWith("n:") ? Number(choice.slice(2))
     : choice.slice(2);
   stream({mode: "write", text: $("text").value, bias: Number($("bias").value),
-          seed: seedOf("seed"), style, drafts: Number($("drafts").value)});
+          seed: seedOf("seed"), style, drafts: Number($("drafts").value),
+          strength: Number($("strength").value)});
 });
 
 $("sample-button").addEventListener("click", () => {
@@ -326,8 +327,15 @@ async function loadStyles(selected) {
   for (const name of info.saved) options.push(new Option(`${name} (yours)`, `s:${name}`));
   $("style").replaceChildren(...options);
   $("style").value = selected ?? "";
+  showStrength();
   countText();
 }
+
+function showStrength() {  // only a saved style (a real hand) has a strength
+  $("strength").disabled = !$("style").value.startsWith("s:");
+}
+
+$("style").addEventListener("change", showStrength);
 
 function countText() {
   const n = $("text").value.length;
@@ -336,7 +344,8 @@ function countText() {
 }
 
 $("text").addEventListener("input", countText);
-for (const [range, shown] of [["bias", "bias-value"], ["sample-bias", "sample-bias-value"]]) {
+for (const [range, shown] of [["bias", "bias-value"], ["sample-bias", "sample-bias-value"],
+                              ["strength", "strength-value"]]) {
   $(range).addEventListener("input", () => { $(shown).value = $(range).value; });
 }
 
