@@ -8,7 +8,7 @@ import torch
 
 from handwriter.data import writer_split
 from handwriter.ink import Ink, write_lines
-from handwriter.model import HandwritingNet, ModelConfig
+from handwriter.model import HandwritingNet, ModelConfig, load_checkpoint
 from handwriter.text_model import TextModel, TextModelConfig
 from handwriter.train import TrainConfig, save_checkpoint
 
@@ -20,6 +20,36 @@ OFFSET_SCALE = 0.3
 def one_thread():
     """Tests are tiny: one thread is fastest, and training code may have changed it."""
     torch.set_num_threads(1)
+
+
+@pytest.fixture
+def resumes_exactly(tmp_path):
+    """A check that a 6-step training stopped by Ctrl-C on the 4th counted call of
+    `owner.name` saves step 3, and resumed ends with the weights of a run straight through.
+    `train(out, resume)` runs it; the broken run's folder is returned."""
+    def check(train, owner, name: str, counted=lambda *args, **kw: True):
+        train(tmp_path / "straight", False)
+        original, calls = getattr(owner, name), []
+
+        def interrupting(*args, **kw):
+            if counted(*args, **kw):
+                calls.append(1)
+                if len(calls) == 4:
+                    raise KeyboardInterrupt
+            return original(*args, **kw)
+
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(owner, name, interrupting)
+            with pytest.raises(KeyboardInterrupt):
+                train(tmp_path / "broken", False)
+        assert load_checkpoint(tmp_path / "broken" / "last.pt")["step"] == 3
+        train(tmp_path / "broken", True)
+        a, b = (load_checkpoint(tmp_path / run / "last.pt") for run in ("straight", "broken"))
+        assert a["step"] == b["step"] == 6
+        for key, value in a["model"].items():
+            torch.testing.assert_close(b["model"][key], value)
+        return tmp_path / "broken"
+    return check
 
 
 def tiny_net(**kw) -> HandwritingNet:

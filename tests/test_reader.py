@@ -9,7 +9,6 @@ import handwriter.reader as reader_module
 from handwriter import writing
 from handwriter.cli import main
 from handwriter.ink import InkError, read_lines, write_lines
-from handwriter.model import load_checkpoint
 from handwriter.reader import (
     InkReader,
     Reader,
@@ -99,34 +98,17 @@ def test_tiny_reader_learns_to_read_unseen_writers(trained, cursive_npz):
     assert np.mean(right_nll < wrong_nll) > 0.8
 
 
-def test_interrupted_reader_training_resumes_exactly(cursive_npz, tmp_path, monkeypatch):
-    def cfg(out):
-        return ReaderTrainConfig(data=str(cursive_npz), out=str(out), steps=6, batch_size=8,
-                                 eval_every=2, threads=1, resample_step=0.3, valid_percent=25,
-                                 test_percent=0)
-
+def test_interrupted_reader_training_resumes_exactly(cursive_npz, resumes_exactly):
     small = ReaderConfig(hidden_size=8, stride=2, num_layers=1)
-    train_reader(cfg(tmp_path / "straight"), small)
-    calls = []
 
-    def interrupt_at_step_4(*args, **kw):
-        calls.append(1)
-        if len(calls) == 4:
-            raise KeyboardInterrupt
-        return text_nll(*args, **kw)
+    def train(out, resume):
+        train_reader(ReaderTrainConfig(data=str(cursive_npz), out=str(out), steps=6,
+                                       batch_size=8, eval_every=2, threads=1,
+                                       resample_step=0.3, valid_percent=25, test_percent=0),
+                     small, resume=resume)
 
-    monkeypatch.setattr(reader_module, "text_nll", interrupt_at_step_4)
-    with pytest.raises(KeyboardInterrupt):
-        train_reader(cfg(tmp_path / "broken"), small)
-    monkeypatch.undo()
-    assert load_checkpoint(tmp_path / "broken" / "last.pt")["step"] == 3
-    train_reader(cfg(tmp_path / "broken"), small, resume=True)
-    a = load_checkpoint(tmp_path / "straight" / "last.pt")
-    b = load_checkpoint(tmp_path / "broken" / "last.pt")
-    assert a["step"] == b["step"] == 6
-    for name, value in a["model"].items():
-        torch.testing.assert_close(b["model"][name], value)
-    logged = (tmp_path / "broken" / "log.csv").read_text().split()
+    broken = resumes_exactly(train, reader_module, "text_nll")
+    logged = (broken / "log.csv").read_text().split()
     assert [r.split(",")[0] for r in logged[1:]] == ["2", "4", "6"]
 
 

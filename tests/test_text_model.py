@@ -9,7 +9,6 @@ import torch
 
 from handwriter.cli import main
 from handwriter.ink import read_ink, read_lines
-from handwriter.model import load_checkpoint
 from handwriter.sample import SampleConfig, Writer
 from handwriter.text_model import (
     TextModel,
@@ -103,30 +102,12 @@ def test_a_primer_needs_a_style_input(synth_model, style_model, lines_npz, text_
         write_from_nothing(Writer.load(style_model), text_model, SampleConfig(n=0))
 
 
-def test_interrupted_text_training_resumes_exactly(lines_npz, synth_model, tmp_path,
-                                                    monkeypatch):
-    def cfg(out):
-        return TextTrainConfig(data=str(lines_npz), out=str(out), alphabet_from=str(synth_model),
-                               steps=6, batch_size=4, eval_every=2, threads=1)
-
+def test_interrupted_text_training_resumes_exactly(lines_npz, synth_model, resumes_exactly):
     small = TextModelConfig(embed_size=4, hidden_size=8, num_layers=1)
-    train_text_model(cfg(tmp_path / "straight"), small)
-    nats, calls = TextModel.nats, []
 
-    def interrupt_at_step_4(self, texts):
-        if self.training:
-            calls.append(1)
-            if len(calls) == 4:
-                raise KeyboardInterrupt
-        return nats(self, texts)
+    def train(out, resume):
+        train_text_model(TextTrainConfig(data=str(lines_npz), out=str(out), steps=6,
+                                         alphabet_from=str(synth_model), batch_size=4,
+                                         eval_every=2, threads=1), small, resume=resume)
 
-    monkeypatch.setattr(TextModel, "nats", interrupt_at_step_4)
-    with pytest.raises(KeyboardInterrupt):
-        train_text_model(cfg(tmp_path / "broken"), small)
-    monkeypatch.undo()
-    assert load_checkpoint(tmp_path / "broken" / "last.pt")["step"] == 3
-    train_text_model(cfg(tmp_path / "broken"), small, resume=True)
-    a, b = (load_checkpoint(tmp_path / run / "last.pt") for run in ("straight", "broken"))
-    assert a["step"] == b["step"] == 6
-    for name, value in a["model"].items():
-        torch.testing.assert_close(b["model"][name], value)
+    resumes_exactly(train, TextModel, "nats", counted=lambda model, texts: model.training)
