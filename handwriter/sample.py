@@ -50,7 +50,8 @@ class SampleConfig:
     candidates: int = 1         # text: drafts of each segment of a line; the best is kept
     segment: int = 120          # text: points a line grows between choices (about two words)
     style_strength: float = 1.0  # how much of a real writer's hand (0: none; 2: more of
-    # it, less legible; docs/BENCHMARKS.md, "Phase 8"); a fine-tuned style is used as fitted
+    # it, less legible; docs/BENCHMARKS.md, "Shrinking the style"); a fine-tuned style is
+    # used as fitted
     int8: bool = False          # int8 weights in the LSTMs' products: 1.6x faster at 3x400
     # on one thread (slower on two), not at the shipped 3x256; 0.07-0.12 nats/point less
     # likely (docs/BENCHMARKS.md)
