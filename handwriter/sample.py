@@ -56,6 +56,10 @@ class SampleConfig:
     # on one thread (slower on two), not at the shipped 3x256; 0.07-0.12 nats/point less
     # likely (docs/BENCHMARKS.md)
 
+    def __post_init__(self) -> None:
+        if not self.style_strength >= 0:  # refused wherever a config is made, styled or not
+            raise ValueError(f"style strength must be 0 or more, got {self.style_strength}")
+
 
 # Writing text wants legible ink by default: Graves' bias, and room for long lines.
 WRITING = SampleConfig(bias=0.75, max_points=1500, candidates=32)
@@ -122,8 +126,6 @@ class Writer:
         its first `PRIMER_POINTS` points as in training (`StyleEncoder.read` for `strength`)."""
         if self.style_net is None:
             raise ValueError("this model has no style input")
-        if not strength >= 0:
-            raise ValueError(f"style strength must be 0 or more, got {strength}")
         with torch.no_grad():
             return self.style_net.encode_style(*self.primers(inks), strength).mean(0)
 

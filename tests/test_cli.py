@@ -410,12 +410,16 @@ def test_bad_styles_are_one_line_errors_that_leave_the_folder_as_it_was(
     assert (styles_folder / "mine.inkml").read_bytes() == saved
 
 
-def test_a_negative_style_strength_is_a_one_line_error(stats_style_model, tmp_path, capsys):
+def test_a_negative_style_strength_is_a_one_line_error(stats_style_model, synth_model,
+                                                       tmp_path, capsys):
     ink = note_app_file(tmp_path / "mine.xml", 1)
-    err = fails(capsys, "write", "ab", "--model", stats_style_model, "-o", tmp_path / "x.svg",
-                "--prime", ink, "--prime-text", "ab ab", "--style-strength", -1)
-    assert "style strength must be 0 or more, got -1.0" in err and len(err.splitlines()) == 1
-    assert not (tmp_path / "x.svg").exists()
+    # refused with a real hand, with a numbered style and from nothing alike
+    for argv in (["write", "ab", "--model", stats_style_model, "--prime", ink, "--prime-text",
+                  "ab ab"], ["write", "ab", "--model", synth_model, "--style", 3],
+                 ["sample", "--model", synth_model]):
+        err = fails(capsys, *argv, "-o", tmp_path / "x.svg", "--style-strength", -1)
+        assert "style strength must be 0 or more, got -1.0" in err and len(err.splitlines()) == 1
+        assert not (tmp_path / "x.svg").exists()
 
 
 def test_a_fine_tuned_style_writes_with_its_own_weights(styles_folder, synth_model, tmp_path,

@@ -203,7 +203,7 @@ def test_style_strength_scales_the_hand_before_tanh(model, request):
     assert not torch.allclose(full, double)
     assert not writer.style_of(lines, strength=0.0).any()  # no particular hand
     with pytest.raises(ValueError, match="style strength must be 0 or more, got -1"):
-        writer.style_of(lines, strength=-1.0)
+        replace(WRITING, style_strength=-1.0)
     # strength 0 writes exactly what no style writes, for the same seed
     save_style("mine", lines)
     cfg = replace(WRITING, candidates=1, max_points=60, style_strength=0.0)
