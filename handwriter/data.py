@@ -83,11 +83,17 @@ STATISTICS = ["median stroke length", "mean stroke length", "pen lifts per width
             "ink per width", "word gaps per width", "median gap", "turning per length",
             "sharp turns per length", "ascender extent", "descender extent",
             "baseline wobble", "slant"]
+# the shapes of the letters: where the pen heads (ink along each of 8 directions, east first,
+# counter-clockwise), how sharply it turns, which way round, how narrow the letters are
+SHAPES = [f"ink heading {d}" for d in ("E", "NE", "N", "NW", "W", "SW", "S", "SE")] + [
+    "median turn", "upper quartile turn", "90th percentile turn", "turning sense",
+    "vertical turns per width"]
 
 
-def line_statistics(strokes: np.ndarray) -> np.ndarray | None:
-    """`STATISTICS` of one line of offsets `[dx, dy, pen_lift]`, blind to its scale and pen
-    speed (it is scaled by its robust height and resampled first); None if too small.
+def line_statistics(strokes: np.ndarray, shape: bool = False) -> np.ndarray | None:
+    """`STATISTICS` of one line of offsets `[dx, dy, pen_lift]`, with `shape` then `SHAPES`,
+    blind to its scale and pen speed (it is scaled by its robust height and resampled
+    first); None if too small.
 
     Most vary far more between writers than between one writer's lines: a hand in numbers
     that `bench/realism.py` compares and `model.StyleEncoder` reads as a style.
@@ -105,15 +111,17 @@ def line_statistics(strokes: np.ndarray) -> np.ndarray | None:
                         for p in pieces])
     width = max(float(np.ptp(points[:, 0])), 0.5)
     gaps = np.array([np.hypot(*(b[0] - a[-1])) for a, b in pairwise(pieces)] or [0.0])
-    turning, sharp = [], 0
+    turning, heading, vertical_turns = [np.zeros(1)], [], 0
     for p in pieces:
         d = np.diff(p, axis=0)
         if len(d) < 2:
             continue
-        angle = np.diff(np.unwrap(np.arctan2(d[:, 1], d[:, 0])))
-        turning.append(np.abs(angle))
-        sharp += int((np.abs(angle) > 0.6).sum())
-    turning = np.concatenate(turning) if turning else np.zeros(1)
+        heading.append(np.arctan2(d[:, 1], d[:, 0]))
+        turning.append(np.diff(np.unwrap(heading[-1])))
+        vertical_turns += int((np.diff(np.sign(d[:, 1])) != 0).sum())
+    signed = np.concatenate(turning)
+    turning = np.abs(signed)
+    sharp = int((turning > 0.6).sum())
     ink = max(lengths.sum(), 1e-6)
     y = points[:, 1]
     low, high = np.percentile(y, [10, 90])
@@ -126,10 +134,15 @@ def line_statistics(strokes: np.ndarray) -> np.ndarray | None:
     d = np.diff(points, axis=0)[strokes[1:, 2] < 0.5]
     upright = d[np.abs(d[:, 1]) > 2 * np.abs(d[:, 0])] if len(d) else d
     slant = float(np.mean(upright[:, 0] / upright[:, 1])) if len(upright) else 0.0
-    return np.array([np.median(lengths), lengths.mean(), len(pieces) / width, ink / width,
-                     (gaps > 0.6).sum() / width, np.median(gaps), turning.sum() / ink,
-                     sharp / ink, np.percentile(y, 99) - high, low - np.percentile(y, 1),
-                     wobble, slant])
+    stats = [np.median(lengths), lengths.mean(), len(pieces) / width, ink / width,
+             (gaps > 0.6).sum() / width, np.median(gaps), turning.sum() / ink, sharp / ink,
+             np.percentile(y, 99) - high, low - np.percentile(y, 1), wobble, slant]
+    if shape:
+        heading = np.concatenate(heading) if heading else np.zeros(0)
+        compass = np.bincount(np.round(heading / (np.pi / 4)).astype(int) % 8, minlength=8)
+        stats += [*compass / max(len(heading), 1), *np.percentile(turning, [50, 75, 90]),
+                  signed.sum() / max(turning.sum(), 1e-6), vertical_turns / width]
+    return np.array(stats)
 
 
 def prepare(ink: Ink, resample_step: float = 0.2, max_jump: float = 8.0) -> np.ndarray | None:

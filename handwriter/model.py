@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .data import STATISTICS, line_statistics
+from .data import SHAPES, STATISTICS, line_statistics
 from .ink import InkError
 
 CHECKPOINT_VERSION = 1
@@ -44,6 +44,8 @@ class ModelConfig:
     style_hidden: int = 128     # LSTM units of the style encoder
     style_statistics: bool = False  # read the style from 12 measurements of the line
                                 # (`data.line_statistics`: slant, stroke length, ...), not an LSTM
+    style_shape: bool = False   # with statistics, 13 more of the letters' shapes (`data.SHAPES`:
+                                # where the pen heads, how sharply it turns, how narrow they are)
     style_writers: int = 0      # training writers the style learns to tell apart (a side
                                 # loss that keeps it a writer's; train sets it); 0 = none
 
@@ -163,7 +165,8 @@ def attend(params: Tensor, kappa: Tensor, chars: Tensor, text_mask: Tensor
 
 class StyleEncoder(nn.Module):
     """A writer's hand from a line of their ink: an LSTM over its points, averaged over time,
-    or with `statistics` the line's 12 scale-free measurements (`data.line_statistics`).
+    or with `statistics` the line's 12 scale-free measurements (`data.line_statistics`), with
+    `shape` 13 more of its letters' shapes.
 
     A row whose mask is all zero (no primer) gets the zero vector: "no particular hand".
     The summaries are standardised across lines (batch norm): averaged over hundreds of
@@ -174,9 +177,10 @@ class StyleEncoder(nn.Module):
     """
 
     def __init__(self, hidden_size: int, style_size: int, writers: int = 0,
-                 statistics: bool = False):
+                 statistics: bool = False, shape: bool = False):
         super().__init__()
-        width = len(STATISTICS) if statistics else hidden_size
+        self.shape = shape
+        width = len(STATISTICS) + len(SHAPES) * shape if statistics else hidden_size
         self.lstm = None if statistics else nn.LSTM(3, hidden_size, batch_first=True)
         self.norm = nn.BatchNorm1d(width)
         self.out = nn.Linear(width, style_size)
@@ -190,10 +194,10 @@ class StyleEncoder(nn.Module):
             primed = points > 0
             return (out[primed] * mask[primed, :, None]).sum(1) / points[primed, None], primed
         lengths = mask.sum(1).long().tolist()
-        stats = [line_statistics(line[:n].detach().double().cpu().numpy()) if n else None
-                 for line, n in zip(strokes, lengths, strict=True)]
+        stats = [line_statistics(line[:n].detach().double().cpu().numpy(), self.shape)
+                 if n else None for line, n in zip(strokes, lengths, strict=True)]
         primed = torch.tensor([x is not None for x in stats], device=strokes.device)
-        rows = np.array([x for x in stats if x is not None]).reshape(-1, len(STATISTICS))
+        rows = np.array([x for x in stats if x is not None]).reshape(-1, self.out.in_features)
         return torch.tensor(rows, dtype=strokes.dtype, device=strokes.device), primed
 
     def standardised(self, pooled: Tensor) -> Tensor:
@@ -246,7 +250,7 @@ class HandwritingNet(nn.Module):
         self.drop = nn.Dropout(cfg.dropout)
         if S:
             self.style_encoder = StyleEncoder(cfg.style_hidden, S, cfg.style_writers,
-                                              cfg.style_statistics)
+                                              cfg.style_statistics, cfg.style_shape)
 
     @property
     def text_size(self) -> int:
@@ -326,10 +330,11 @@ class HandwritingNet(nn.Module):
 
 
 def widen(net: HandwritingNet, weights: dict[str, Tensor]) -> None:
-    """Load a trained network's `weights` into `net`, which may add a style input.
+    """Load a trained network's `weights` into `net`, which may add a style input or more
+    measurements to its style encoder.
 
-    The style's input columns start at zero and the encoder as initialised, so the widened
-    network writes exactly as the trained one did until it learns to use the style.
+    New input columns start at zero, the rest as initialised (a new measurement's norm at 1),
+    so the widened network writes exactly as the trained one did until it learns to use them.
     """
     own = net.state_dict()
     for name, w in weights.items():
@@ -339,7 +344,10 @@ def widen(net: HandwritingNet, weights: dict[str, Tensor]) -> None:
             if w.shape[:-1] != own[name].shape[:-1] or w.shape[-1] > own[name].shape[-1]:
                 raise ValueError(f"{name}: {tuple(w.shape)} does not fit "
                                  f"{tuple(own[name].shape)}")
-            w = torch.cat([w, w.new_zeros(*w.shape[:-1], own[name].shape[-1] - w.shape[-1])], -1)
+            added = own[name][..., w.shape[-1]:]  # a vector's new entries as initialised
+            if w.ndim > 1:
+                added = torch.zeros_like(added)
+            w = torch.cat([w, added.to(w.dtype)], -1)
         own[name] = w.float()
     net.load_state_dict(own)
 

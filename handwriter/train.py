@@ -271,12 +271,15 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool = False) -> dic
     if state:
         model_cfg = ModelConfig(**state["model_config"])
     elif init:  # the shapes come from the weights; dropout and style are this run's choice
+        trained = init["model_config"]
         added = {"style_size": model_cfg.style_size, "style_hidden": model_cfg.style_hidden,
-                 "style_statistics": model_cfg.style_statistics}
-        # ... and so is a style input added to a network trained without one (`widen`)
-        model_cfg = ModelConfig(**{**init["model_config"], "dropout": model_cfg.dropout,
-                                   **(added if not init["model_config"].get("style_size")
-                                      and model_cfg.style_size else {})})
+                 "style_statistics": model_cfg.style_statistics,
+                 "style_shape": model_cfg.style_shape} if model_cfg.style_size else {}
+        # ... and so is a style input added to a network trained without one, or letter
+        # shapes added to its measurements (`widen`)
+        if trained.get("style_size"):
+            added = {"style_shape": trained.get("style_shape", False) or model_cfg.style_shape}
+        model_cfg = ModelConfig(**{**trained, "dropout": model_cfg.dropout, **added})
     splits = load_splits(cfg, "train", "valid")
     train_lines = splits["train"]
     if cfg.synthesis and not model_cfg.alphabet:

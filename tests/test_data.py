@@ -13,6 +13,7 @@ from handwriter.data import (
     distort,
     encode_text,
     join_lines,
+    line_statistics,
     offset_scale_of,
     pair_lines,
     prepare,
@@ -111,6 +112,25 @@ def test_deskew_levels_a_sloping_line_and_prepare_ignores_the_slope():
     assert robust_height(deskew(sloped.strokes)) < 0.8 * robust_height(sloped.strokes)
     np.testing.assert_allclose(prepare(sloped, resample_step=0), prepare(ink, resample_step=0),
                                atol=1e-4)
+
+
+@pytest.mark.parametrize("sense", [1, -1], ids=["counter-clockwise", "clockwise"])
+def test_the_shape_measurements_of_circles(sense):
+    # four circles of radius 1, each a stroke from its rightmost point: every heading alike,
+    # one turning sense, two vertical turns each, a constant turn per resampled step
+    angle = np.linspace(0, 2 * np.pi, 400)
+    circle = np.c_[np.cos(angle), sense * np.sin(angle)]
+    points = np.concatenate([circle + [3 * k, 0] for k in range(4)])
+    strokes = np.c_[np.diff(points, axis=0, prepend=[[1, 0]]), np.zeros(len(points))]
+    strokes[399::400, 2] = 1
+    height = robust_height(strokes)
+    stats = line_statistics(strokes, shape=True)
+    np.testing.assert_array_equal(stats[:12], line_statistics(strokes))
+    compass, turns, turning_sense, vertical = stats[12:20], stats[20:23], stats[23], stats[24]
+    np.testing.assert_allclose(compass, 1 / 8, atol=0.015)  # 66 steps a circle, 8 bins
+    np.testing.assert_allclose(turns, 0.05 * height, rtol=0.02)  # step / radius
+    assert turning_sense == pytest.approx(sense, abs=0.02)
+    assert vertical == pytest.approx(4 * 2 / (11 / height), rel=0.02)
 
 
 def test_writer_split_is_stable_disjoint_and_proportional():

@@ -328,14 +328,21 @@ def test_the_style_encoder_reads_only_real_points_and_no_primer_is_no_style():
     assert style[2].abs().max() == 0 and style[0].abs().max() > 0
 
 
-def test_the_statistics_style_is_blind_to_scale_and_reads_only_real_points():
-    torch.manual_seed(0)
-    encoder = StyleEncoder(6, 4, statistics=True)
+def random_lines() -> tuple[torch.Tensor, torch.Tensor]:
+    """Three random lines of 80 offsets, the second masked after 60."""
     rng = np.random.default_rng(0)
     lines = torch.from_numpy(np.c_[rng.normal(0.15, 0.1, (3, 80, 2)).reshape(-1, 2),
                                    (rng.random(240) < 0.1)].reshape(3, 80, 3)).float()
     mask = torch.ones(3, 80)
     mask[1, 60:] = 0
+    return lines, mask
+
+
+@pytest.mark.parametrize("shape", [False, True], ids=["measurements", "with letter shapes"])
+def test_the_statistics_style_is_blind_to_scale_and_reads_only_real_points(shape):
+    torch.manual_seed(0)
+    encoder = StyleEncoder(6, 4, statistics=True, shape=shape)
+    lines, mask = random_lines()
     with torch.no_grad():
         encoder.train()(lines, mask)  # batch norm's running statistics from these lines
         encoder.eval()
@@ -346,3 +353,18 @@ def test_the_statistics_style_is_blind_to_scale_and_reads_only_real_points():
         torch.testing.assert_close(encoder(lines[1:2, :60], torch.ones(1, 60))[0], style[1])
         assert encoder(lines[:1], torch.zeros(1, 80)).abs().max() == 0
     assert style.std(0).max() > 0.01  # different lines, different hands
+
+
+def test_letter_shapes_added_to_a_measured_style_change_nothing_until_trained():
+    torch.manual_seed(0)
+    cfg = replace(SYNTHESIS, style_size=4, style_statistics=True)
+    measured, shaped = HandwritingNet(cfg), HandwritingNet(replace(cfg, style_shape=True))
+    lines, mask = random_lines()
+    with torch.no_grad():
+        measured.encode_style(lines, mask)  # batch norm's running statistics
+        widen(shaped, measured.state_dict())
+        measured.eval(), shaped.eval()
+        style = measured.encode_style(lines, mask)
+        torch.testing.assert_close(shaped.encode_style(lines, mask), style)
+        shaped.style_encoder.out.weight[:, 12:] = 0.5  # as if trained to read the shapes
+        assert not torch.allclose(shaped.encode_style(lines, mask), style, atol=1e-2)

@@ -222,6 +222,21 @@ def test_synthesis_run_end_to_end(cursive_npz, tmp_path):
     assert phis[0].shape[1] == 4 and len(phis[0]) == max(len(ink) for ink in inks)
 
 
+def test_letter_shapes_are_added_to_a_measured_style(cursive_npz, tmp_path):
+    plain = config(cursive_npz, tmp_path / "plain", synthesis=True, steps=2, eval_every=2)
+    train(plain, TINY)
+    measured = replace(plain, out=str(tmp_path / "measured"), init=f"{plain.out}/last.pt",
+                       style_id_weight=0)
+    train(measured, ModelConfig(style_size=4, style_statistics=True))
+    shaped = replace(measured, out=str(tmp_path / "shaped"), init=f"{measured.out}/last.pt")
+    valid = train(shaped, ModelConfig(style_shape=True))
+    assert math.isfinite(valid["nats_per_point"])
+    before = load_checkpoint(tmp_path / "measured/last.pt")["model_config"]
+    state = load_checkpoint(tmp_path / "shaped/last.pt")
+    assert state["model_config"] == {**before, "style_shape": True}
+    assert state["model"]["style_encoder.out.weight"].shape == (4, 12 + 13)
+
+
 def test_a_style_is_added_to_a_trained_synthesis_model(cursive_npz, tmp_path):
     plain = config(cursive_npz, tmp_path / "plain", synthesis=True, steps=4, eval_every=4)
     train(plain, TINY)
