@@ -185,6 +185,7 @@ def train_reader(cfg: ReaderTrainConfig, model_cfg: ReaderConfig, resume: bool =
     from .train import (
         Interruptible,
         TrainConfig,
+        descend,
         line_set,
         load_splits,
         lr_at,
@@ -234,16 +235,11 @@ def train_reader(cfg: ReaderTrainConfig, model_cfg: ReaderConfig, resume: bool =
             interrupt.begin_step()
             batch = train_set.sample(rng, cfg.batch_size, cfg.max_points, offset_scale,
                                      crop=False, distortion=cfg.distortion)
-            for group in optimizer.param_groups:
-                group["lr"] = lr_at(step, schedule)
             log_probs, n = net(batch.strokes_out, batch.mask.sum(1).long())
             nll = text_nll(log_probs, n, batch.text, batch.text_mask, net.blank,
                            zero_infinity=True)
             loss = nll.sum() / batch.text_mask.sum()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), 3.0)
-            optimizer.step()
+            descend(optimizer, loss, lr_at(step, schedule), clip=3.0)
             step += 1
             bar.update()
             bar.set_postfix(nats_per_char=f"{loss.item():.3f}")

@@ -212,6 +212,19 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
     return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
 
 
+def descend(optimizer: torch.optim.Optimizer, loss: torch.Tensor, lr: float, clip: float
+            ) -> None:
+    """One optimiser step on `loss` at `lr`, the gradient's norm clipped to `clip`: the loop
+    of the models that learn from whole lines at once (reader, text model)."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]],
+                                   clip)
+    optimizer.step()
+
+
 def make_optimizer(net: HandwritingNet, cfg: TrainConfig) -> torch.optim.Optimizer:
     """The optimiser, the style encoder in a group of its own (`lr_scale`: its rate's factor)."""
     encoder = [p for name, p in net.named_parameters() if name.startswith("style_encoder.")]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -69,28 +71,26 @@ def tiny_model(tmp_path_factory):
 @pytest.fixture(scope="session")
 def synth_model(tmp_path_factory):
     """A random-init synthesis checkpoint; its window moves half a character per point."""
-    path = tmp_path_factory.mktemp("models") / "synth.pt"
-    net = tiny_net(window_mixtures=3, alphabet=ALPHABET, chars_per_step=0.5)
-    save_checkpoint(path, net, TrainConfig(), step=0, offset_scale=OFFSET_SCALE)
-    return path
+    return synthesis_checkpoint(tmp_path_factory, "synth")
 
 
 @pytest.fixture(scope="session")
 def style_model(tmp_path_factory):
     """A random-init synthesis checkpoint with a style input (4 numbers)."""
-    path = tmp_path_factory.mktemp("models") / "style.pt"
-    net = tiny_net(window_mixtures=3, alphabet=ALPHABET, chars_per_step=0.5, style_size=4,
-                   style_hidden=6)
-    save_checkpoint(path, net, TrainConfig(), step=0, offset_scale=OFFSET_SCALE)
-    return path
+    return synthesis_checkpoint(tmp_path_factory, "style", style_size=4, style_hidden=6)
 
 
 @pytest.fixture(scope="session")
 def stats_style_model(tmp_path_factory):
     """As `style_model`, the style read from the line's measurements (`line_statistics`)."""
-    path = tmp_path_factory.mktemp("models") / "stats_style.pt"
-    net = tiny_net(window_mixtures=3, alphabet=ALPHABET, chars_per_step=0.5, style_size=4,
-                   style_statistics=True)
+    return synthesis_checkpoint(tmp_path_factory, "stats_style", style_size=4,
+                                style_statistics=True)
+
+
+def synthesis_checkpoint(tmp_path_factory, name: str, **cfg) -> Path:
+    """A random-init synthesis network over ALPHABET saved as `name`.pt."""
+    path = tmp_path_factory.mktemp("models") / f"{name}.pt"
+    net = tiny_net(window_mixtures=3, alphabet=ALPHABET, chars_per_step=0.5, **cfg)
     save_checkpoint(path, net, TrainConfig(), step=0, offset_scale=OFFSET_SCALE)
     return path
 
