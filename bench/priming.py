@@ -1,7 +1,7 @@
 """Does priming with a writer's line make the model expect that writer's hand?
 
     python bench/priming.py [--model synthesis.pt] [--data lines.npz] [--split valid]
-                            [--fine-tune MINUTES] [--writers N] [--first POINTS]
+                            [--fine-tune MINUTES [--given LINES]] [--writers N] [--first POINTS]
 
 For each validation writer (never trained on) with two lines or more, each of their lines is
 scored three ways, in nats per point of that line alone: unprimed; after another line of the
@@ -14,12 +14,12 @@ no primer, and another writer's line, with a sign test's p (the chance of as man
 priming did not matter). Prints markdown for docs/BENCHMARKS.md. With `--first`, only each
 scored line's first POINTS points count: before the network has seen much of the hand.
 
-With `--fine-tune`, writers with three lines or more are scored again on their third line
-on, primed with their first: as shipped, then fine-tuned (`finetune.fine_tune`, its default
-part) for MINUTES on the first line with the second held back; scored lines are never seen.
-With a style input the lines are scored in a style alone (unprimed and another-writer
-columns as shipped): a row in the style read from lines 1-2 (as `write --style` reads a
-saved style of two lines), and one in that style fine-tuned on line 1, line 2 held back.
+With `--fine-tune`, writers with more than `--given` lines (2) are scored again on the lines
+after those, primed with their first: as shipped, then fine-tuned (`finetune.fine_tune`, its
+default part) for MINUTES to the given lines, the last third of them held back; scored lines
+are never seen. With a style input the lines are scored in a style alone (unprimed and
+another-writer columns as shipped): a row in the style read from the given lines (as `write
+--style` reads a saved style of those lines), and one in that style fine-tuned.
 """
 
 from __future__ import annotations
@@ -56,17 +56,18 @@ def add(totals: list[list[float]], column_scores: list[tuple[float, int]]) -> No
 
 
 def fine_tuned_rows(writer: Writer, by_writer: dict[str, list], minutes: float,
-                    first: int = 0) -> list[str]:
-    """Markdown rows: lines 3 on of each writer with three or more, as shipped and fine-tuned."""
-    writers = [w for w in sorted(by_writer) if len(by_writer[w]) >= 3]
+                    first: int = 0, given: int = 2) -> list[str]:
+    """Markdown rows: lines `given` + 1 on of each writer with more, as shipped and fine-tuned
+    to their first `given` lines."""
+    writers = [w for w in sorted(by_writer) if len(by_writer[w]) > given]
     shipped, both, tuned = ([[0.0, 0] for _ in range(3)] for _ in range(3))
     helped = 0
     for k, name in enumerate(writers):
         own, stranger = by_writer[name], by_writer[writers[(k + 1) % len(writers)]]
-        scored = own[2:]
+        scored = own[given:]
         columns = [[(None, line) for line in scored], [(own[0], line) for line in scored],
                    [(stranger[i % len(stranger)], line) for i, line in enumerate(scored)]]
-        inks = [Ink(s, text=t, meta={"units": MODEL_UNITS}) for s, t in own[:2]]
+        inks = [Ink(s, text=t, meta={"units": MODEL_UNITS}) for s, t in own[:given]]
         result = fine_tune(writer, inks, minutes)
         print(f"{name}: {result.summary()}", flush=True)
         helped += result.helped
@@ -75,7 +76,7 @@ def fine_tuned_rows(writer: Writer, by_writer: dict[str, list], minutes: float,
         if writer.style_net is None:
             add(tuned, scores(writer.adapted(result.tensors), columns, first))
             continue
-        # unprimed, in the style of the two lines or the tuned one (where it did not help,
+        # unprimed, in the style of the given lines or the tuned one (where it did not help,
         # the same), and in another writer's
         (read,) = scores(writer.styled(writer.style_of(inks)), columns[:1], first)
         (mine,) = scores(writer.adapted(result.tensors), columns[:1], first) if result.helped \
@@ -84,7 +85,7 @@ def fine_tuned_rows(writer: Writer, by_writer: dict[str, list], minutes: float,
         add(tuned, [alone, mine, other])
     rows = [("as shipped", shipped)]
     if writer.style_net is not None:
-        rows.append(("the style of lines 1-2", both))
+        rows.append((f"the style of lines 1-{given}", both))
     rows.append((f"fine-tuned {minutes:g} min ({helped} helped)", tuned))
     return [f"| {label} | {len(writers)} | " + " | ".join(f"{n / p:.3f}" for n, p in totals)
             + " |" for label, totals in rows]
@@ -99,6 +100,9 @@ def main() -> None:
     parser.add_argument("--max-points", type=int, default=700, help="longest line scored")
     parser.add_argument("--fine-tune", type=float, default=0.0, metavar="MINUTES",
                         help="also score fine-tuned to each writer for this long")
+    parser.add_argument("--given", type=int, default=2, metavar="LINES",
+                        help="with --fine-tune: lines of each writer it is given (the last "
+                        "third held back), the rest scored (default: 2)")
     parser.add_argument("--writers", type=int, default=0, help="only the first N writers")
     parser.add_argument("--first", type=int, default=0, metavar="POINTS",
                         help="score only the first POINTS points of each line (0: all)")
@@ -137,12 +141,13 @@ def main() -> None:
               + f" | {wins[0]} / {wins[1]} of {len(jobs)} (p = {odds}) |", flush=True)
     if not args.fine_tune:
         return
-    print("\nLines 3 on of writers with three lines or more, primed with their first line")
+    print(f"\nLines {args.given + 1} on of writers with {args.given + 1} lines or more, primed "
+          f"with their first line, the style read from or tuned to lines 1-{args.given}")
     print("\n| model | weights | writers | unprimed | primed, same writer | "
           "primed, another writer |")
     print("|---|---|---:|---:|---:|---:|")
     for name, writer in models:
-        for row in fine_tuned_rows(writer, by_writer, args.fine_tune, args.first):
+        for row in fine_tuned_rows(writer, by_writer, args.fine_tune, args.first, args.given):
             print(f"| {name} {row}", flush=True)
 
 

@@ -517,8 +517,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--fine-tune", type=float, metavar="MINUTES",
                    help="also tune the style (a model without a style input: its output "
                    "biases) to your lines for up to this long, keeping the result only if "
-                   "a held-back line gains 0.01 nats/point (on validation writers it did "
-                   "not help their other lines)")
+                   "the last third of them, held back, gains 0.01 nats/point (on validation "
+                   "writers: worth it from five lines, not with two)")
     style.add_parser("list", help="the saved styles: lines, points and what they say")
     q = style.add_parser("show", help="print a style's text; draw it with -o")
     q.add_argument("name")

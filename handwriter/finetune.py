@@ -6,7 +6,7 @@ Otherwise priming carries a hand over only as far as the network's state holds i
 fine-tuning moves the mixture density head toward the user's ink, for the objective priming
 asks of it: a line written on after another line of theirs. Only the head changes, so the
 LSTMs run once and every step after that is one small matrix product.
-Either way a held-back line decides whether it helped; when it did not, nothing is kept.
+Either way held-back lines decide whether it helped; when it did not, nothing is kept.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ class FineTuneConfig:
                                 # 121 numbers) or head (the whole output layer, 100k: on one or
                                 # two lines it only overfits, see bench/priming.py)
     lr: float = 1e-3            # Adam's learning rate for the head
-    style_lr: float = 1e-2      # Adam's learning rate for a style vector
+    style_lr: float = 0.05      # Adam's learning rate for a style (measurements: BENCHMARKS)
     check_every: int = 1        # steps between scores of the held-back line
     patience: int = 20          # checks without a better held-back score before stopping
     min_gain: float = 0.01      # nats/point the held-back line must gain for the tuning to
@@ -55,7 +55,8 @@ class FineTuneConfig:
 @dataclass
 class FineTuned:
     tensors: dict[str, Tensor]  # adapted weights by state-dict name; {} when it did not help
-    before: float               # held-back line after the first line, nats/point, as shipped
+    before: float               # held-back lines (each after the first line), nats/point,
+                                # as shipped
     after: float                # the best the tuning reached on it (kept or not)
     steps: int
     seconds: float
@@ -71,7 +72,7 @@ class FineTuned:
             verdict = ("it did not help" if self.after >= self.before else
                        f"it gained less than the {self.min_gain:g} needed")
             verdict += ": keeping the shipped weights"
-        return (f"fine-tuned {self.steps} steps in {self.seconds:.0f} s; held-back line "
+        return (f"fine-tuned {self.steps} steps in {self.seconds:.0f} s; held-back lines "
                 f"{self.before:.3f} -> {self.after:.3f} nats/point, {verdict}")
 
 
@@ -115,9 +116,10 @@ def fine_tune(writer: Writer, lines: list[Ink], minutes: float,
               cfg: FineTuneConfig | None = None) -> FineTuned:
     """Adapt `cfg.part` to `lines` (each with its text) for at most `minutes`, stopping early.
 
-    The last line is held back and scored written after the first, as writing in the style
-    primes; the others are trained on, each alone and each after the one before it. A single
-    line is refused: nothing would be left to tell whether fine-tuning helped.
+    The last third of the lines (one at least) is held back and scored written after the
+    first, as writing in the style primes; the others are trained on, each alone and each
+    after the one before it. A single line is refused: nothing would be left to tell whether
+    fine-tuning helped. One held-back line is a poor judge (docs/BENCHMARKS.md, "Priming").
     """
     start = time.monotonic()
     cfg = cfg or FineTuneConfig()
@@ -129,14 +131,15 @@ def fine_tune(writer: Writer, lines: list[Ink], minutes: float,
     if cfg.part not in PARTS:
         raise ValueError(f"part must be one of {', '.join(PARTS)}, got {cfg.part!r}")
     own = [as_line(writer, ink, i) for i, ink in enumerate(lines, 1)]
-    *train, held = own
+    train, held = own[:-(len(own) // 3 or 1)], own[-(len(own) // 3 or 1):]
     if writer.style_net is not None:
         return fit_style(writer, train, held, cfg, start + 60 * minutes, start)
     jobs = [(None, line) for line in train]
     if len(train) > 1:
         jobs += [(train[i - 1], line) for i, line in enumerate(train)]
-    return fit_head(writer, head_inputs(writer, jobs), head_inputs(writer, [(own[0], held)]),
-                    cfg, start + 60 * minutes, start)
+    return fit_head(writer, head_inputs(writer, jobs),
+                    head_inputs(writer, [(own[0], line) for line in held]), cfg,
+                    start + 60 * minutes, start)
 
 
 def fit_head(writer: Writer, train: tuple[Batch, Tensor], held: tuple[Batch, Tensor],
@@ -159,7 +162,7 @@ def fit_head(writer: Writer, train: tuple[Batch, Tensor], held: tuple[Batch, Ten
     return FineTuned(kept, before, best, steps, time.monotonic() - start, cfg.min_gain)
 
 
-def fit_style(writer: Writer, train: list[tuple], held: tuple, cfg: FineTuneConfig,
+def fit_style(writer: Writer, train: list[tuple], held: list[tuple], cfg: FineTuneConfig,
               deadline: float, start: float) -> FineTuned:
     """Adam on the style, starting from the encoder's reading of all the lines (`train` and
     `held`, `(strokes, text)` each: the user's style as `write` reads it), until the
@@ -172,8 +175,8 @@ def fit_style(writer: Writer, train: list[tuple], held: tuple, cfg: FineTuneConf
     encoder = net.style_encoder
     offset = 2 * math.log(writer.offset_scale)
     train_batch = styled_batch(writer, [(None, line) for line in train])
-    held_batch = styled_batch(writer, [(None, held)])
-    inks = [Ink(s, text=t, meta={"units": MODEL_UNITS}) for s, t in [*train, held]]
+    held_batch = styled_batch(writer, [(None, line) for line in held])
+    inks = [Ink(s, text=t, meta={"units": MODEL_UNITS}) for s, t in [*train, *held]]
     if encoder.lstm is None:  # tune the measurements; the style is what they read as
         with torch.no_grad():
             start_from = encoder.standardised(encoder.summary(*writer.primers(inks))[0]).mean(0)
