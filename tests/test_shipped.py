@@ -18,9 +18,9 @@ def test_readme_first_command_writes_handwriting_with_the_shipped_model(tmp_path
     assert main(["sample", "-o", str(out), "--bias", "0.5", "--n", "2", "--max-points", "300"]) == 0
     pixels = np.asarray(Image.open(out).convert("L"))
     assert (pixels < 128).mean() > 0.005  # there is ink on the page
-    inks = sample_lines(n=4, bias=0.5, seed=0)
+    inks = sample_lines(n=4, bias=0.5, seed=0) + sample_lines(n=4, bias=0.5, seed=1)
     assert all(ink.text for ink in inks)  # drafted text, written to its end on most lines
-    assert sum(ink.meta["finished"] for ink in inks) >= 3
+    assert sum(ink.meta["finished"] for ink in inks) >= 6  # 22 of 24 over seeds 0-5
 
 
 def test_shipped_synthesis_model_writes_text_and_stops(tmp_path):
