@@ -7,7 +7,7 @@ Synthesis (section 5): the first layer drives a soft window over the one-hot tex
 (eqs. 46-51), and the window is fed to the first layer at the next step, to every higher
 layer, and to the output head.
 Style (ours, for writing in a given hand): a small LSTM reads another line of the writer
-and its mean output (or 12 measurements of that line) becomes a style vector fed, like the
+and its mean output (or 12-25 measurements of that line) becomes a style vector fed, like the
 window, to every layer and the head. It is constant along a line, so `fold_style` can bake
 it into the biases.
 """
