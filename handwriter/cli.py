@@ -297,8 +297,11 @@ def style_add(args: argparse.Namespace) -> int:
     path = save_style(args.name, inks)
     print(f"saved style {args.name!r}: {len(inks)} line{'s' * (len(inks) != 1)} in {path}")
     if args.fine_tune is not None:
-        from .finetune import fine_tune_style
+        from .finetune import PAYS_FROM, fine_tune_style
 
+        if len(inks) < PAYS_FROM:
+            warn([f"fine-tuning to {len(inks)} lines seldom helps the rest of your writing: "
+                  f"on validation writers it paid from {PAYS_FROM} lines on"])
         print(fine_tune_style(args.name, args.fine_tune, writer).summary())
     return 0
 

@@ -36,6 +36,7 @@ from .sample import Writer
 from .styles import load_style, save_style_weights
 
 PARTS = {"head": ("head.weight", "head.bias"), "head-bias": ("head.bias",)}
+PAYS_FROM = 5  # lines from which fine-tuning helped validation writers' other lines (BENCHMARKS)
 
 
 @dataclass
