@@ -49,10 +49,23 @@ def scores(writer: Writer, columns: list[list[tuple]], first: int = 0
     return [primed_nll(writer, jobs, first=first) for jobs in columns]
 
 
-def add(totals: list[list[float]], column_scores: list[tuple[float, int]]) -> None:
+def add(totals: list[list[float]], wins: list[int], column_scores: list[tuple[float, int]]
+        ) -> None:
+    """One writer's (unprimed, same writer, another writer) scores added to the totals, and
+    to the wins when the same-writer column beats the unprimed one / the other writer's."""
     for total, (nll, points) in zip(totals, column_scores, strict=True):
         total[0] += nll
         total[1] += points
+    alone, same, other = (nll / points for nll, points in column_scores)
+    wins[0] += same < alone
+    wins[1] += same < other
+
+
+def row(totals: list[list[float]], wins: list[int], writers: int) -> str:
+    """Markdown cells: nats per point of each column, then the wins with their sign tests."""
+    odds = " / ".join(f"{sign_test(w, writers):.3f}" for w in wins)
+    return (" | ".join(f"{n / p:.3f}" for n, p in totals)
+            + f" | {wins[0]} / {wins[1]} of {writers} (p = {odds}) |")
 
 
 def fine_tuned_rows(writer: Writer, by_writer: dict[str, list], minutes: float,
@@ -61,6 +74,7 @@ def fine_tuned_rows(writer: Writer, by_writer: dict[str, list], minutes: float,
     to their first `given` lines."""
     writers = [w for w in sorted(by_writer) if len(by_writer[w]) > given]
     shipped, both, tuned = ([[0.0, 0] for _ in range(3)] for _ in range(3))
+    wins = {"shipped": [0, 0], "both": [0, 0], "tuned": [0, 0]}
     helped = 0
     for k, name in enumerate(writers):
         own, stranger = by_writer[name], by_writer[writers[(k + 1) % len(writers)]]
@@ -72,23 +86,23 @@ def fine_tuned_rows(writer: Writer, by_writer: dict[str, list], minutes: float,
         print(f"{name}: {result.summary()}", flush=True)
         helped += result.helped
         alone, same, other = scores(writer, columns, first)
-        add(shipped, [alone, same, other])
+        add(shipped, wins["shipped"], [alone, same, other])
         if writer.style_net is None:
-            add(tuned, scores(writer.adapted(result.tensors), columns, first))
+            add(tuned, wins["tuned"], scores(writer.adapted(result.tensors), columns, first))
             continue
         # unprimed, in the style of the given lines or the tuned one (where it did not help,
         # the same), and in another writer's
         (read,) = scores(writer.styled(writer.style_of(inks)), columns[:1], first)
         (mine,) = scores(writer.adapted(result.tensors), columns[:1], first) if result.helped \
             else (read,)
-        add(both, [alone, read, other])
-        add(tuned, [alone, mine, other])
-    rows = [("as shipped", shipped)]
+        add(both, wins["both"], [alone, read, other])
+        add(tuned, wins["tuned"], [alone, mine, other])
+    rows = [("as shipped", shipped, wins["shipped"])]
     if writer.style_net is not None:
-        rows.append((f"the style of lines 1-{given}", both))
-    rows.append((f"fine-tuned {minutes:g} min ({helped} helped)", tuned))
-    return [f"| {label} | {len(writers)} | " + " | ".join(f"{n / p:.3f}" for n, p in totals)
-            + " |" for label, totals in rows]
+        rows.append((f"the style of lines 1-{given}", both, wins["both"]))
+    rows.append((f"fine-tuned {minutes:g} min ({helped} helped)", tuned, wins["tuned"]))
+    return [f"| {label} | {len(writers)} | " + row(totals, won, len(writers))
+            for label, totals, won in rows]
 
 
 def main() -> None:
@@ -131,24 +145,18 @@ def main() -> None:
     for name, writer in models:
         totals, wins = [[0.0, 0] for _ in range(3)], [0, 0]
         for columns in jobs.values():
-            mine = scores(writer, columns, args.first)
-            alone, same, other = (n / p for n, p in mine)
-            wins[0] += same < alone
-            wins[1] += same < other
-            add(totals, mine)
-        odds = " / ".join(f"{sign_test(w, len(jobs)):.3f}" for w in wins)
-        print(f"| {name} | " + " | ".join(f"{n / p:.3f}" for n, p in totals)
-              + f" | {wins[0]} / {wins[1]} of {len(jobs)} (p = {odds}) |", flush=True)
+            add(totals, wins, scores(writer, columns, args.first))
+        print(f"| {name} | " + row(totals, wins, len(jobs)), flush=True)
     if not args.fine_tune:
         return
     print(f"\nLines {args.given + 1} on of writers with {args.given + 1} lines or more, primed "
           f"with their first line, the style read from or tuned to lines 1-{args.given}")
     print("\n| model | weights | writers | unprimed | primed, same writer | "
-          "primed, another writer |")
-    print("|---|---|---:|---:|---:|---:|")
+          "primed, another writer | writers whose own style beats none / a stranger's |")
+    print("|---|---|---:|---:|---:|---:|---:|")
     for name, writer in models:
-        for row in fine_tuned_rows(writer, by_writer, args.fine_tune, args.first, args.given):
-            print(f"| {name} {row}", flush=True)
+        for line in fine_tuned_rows(writer, by_writer, args.fine_tune, args.first, args.given):
+            print(f"| {name} {line}", flush=True)
 
 
 if __name__ == "__main__":
