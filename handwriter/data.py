@@ -111,7 +111,7 @@ def line_statistics(strokes: np.ndarray, shape: bool = False) -> np.ndarray | No
                         for p in pieces])
     width = max(float(np.ptp(points[:, 0])), 0.5)
     gaps = np.array([np.hypot(*(b[0] - a[-1])) for a, b in pairwise(pieces)] or [0.0])
-    turning, heading, vertical_turns = [np.zeros(1)], [], 0
+    turning, heading, vertical_turns = [np.zeros(1)], [], 0  # a line of dots turns 0
     for p in pieces:
         d = np.diff(p, axis=0)
         if len(d) < 2:

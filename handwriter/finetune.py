@@ -120,7 +120,7 @@ def fine_tune(writer: Writer, lines: list[Ink], minutes: float,
     The last third of the lines (one at least) is held back and scored written after the
     first, as writing in the style primes; the others are trained on, each alone and each
     after the one before it. A single line is refused: nothing would be left to tell whether
-    fine-tuning helped. One held-back line is a poor judge (docs/BENCHMARKS.md, "Priming").
+    fine-tuning helped. One held-back line is a poor judge (docs/BENCHMARKS.md, "Phase 9").
     """
     start = time.monotonic()
     cfg = cfg or FineTuneConfig()
@@ -132,7 +132,8 @@ def fine_tune(writer: Writer, lines: list[Ink], minutes: float,
     if cfg.part not in PARTS:
         raise ValueError(f"part must be one of {', '.join(PARTS)}, got {cfg.part!r}")
     own = [as_line(writer, ink, i) for i, ink in enumerate(lines, 1)]
-    train, held = own[:-(len(own) // 3 or 1)], own[-(len(own) // 3 or 1):]
+    cut = len(own) - max(len(own) // 3, 1)
+    train, held = own[:cut], own[cut:]
     if writer.style_net is not None:
         return fit_style(writer, train, held, cfg, start + 60 * minutes, start)
     jobs = [(None, line) for line in train]

@@ -185,10 +185,10 @@ def train_reader(cfg: ReaderTrainConfig, model_cfg: ReaderConfig, resume: bool =
     from .train import (
         Interruptible,
         TrainConfig,
-        descend,
         line_set,
         load_splits,
         lr_at,
+        optimiser_step,
         random_state,
         save_checkpoint,
         small_run,
@@ -239,7 +239,7 @@ def train_reader(cfg: ReaderTrainConfig, model_cfg: ReaderConfig, resume: bool =
             nll = text_nll(log_probs, n, batch.text, batch.text_mask, net.blank,
                            zero_infinity=True)
             loss = nll.sum() / batch.text_mask.sum()
-            descend(optimizer, loss, lr_at(step, schedule), clip=3.0)
+            optimiser_step(optimizer, loss, lr_at(step, schedule), clip=3.0)
             step += 1
             bar.update()
             bar.set_postfix(nats_per_char=f"{loss.item():.3f}")

@@ -211,7 +211,14 @@ def text_nats(net: TextModel, texts: list[str], batch_size: int = 256) -> dict:
 def train_text_model(cfg: TextTrainConfig, model_cfg: TextModelConfig,
                      resume: bool = False) -> dict:
     """Train to `cfg.steps`, keeping the best on validation texts; Ctrl-C saves, then stops."""
-    from .train import Interruptible, descend, lr_at, random_state, save_checkpoint, small_run
+    from .train import (
+        Interruptible,
+        lr_at,
+        optimiser_step,
+        random_state,
+        save_checkpoint,
+        small_run,
+    )
 
     out = Path(cfg.out)
     state = load_checkpoint(out / "last.pt") if resume else None
@@ -251,7 +258,7 @@ def train_text_model(cfg: TextTrainConfig, model_cfg: TextModelConfig,
             batch = [texts["train"][i] for i in rng.integers(len(texts["train"]),
                                                               size=cfg.batch_size)]
             loss = net.nats(batch).sum() / sum(len(t) + 1 for t in batch)
-            descend(optimizer, loss, lr_at(step, schedule), clip=1.0)
+            optimiser_step(optimizer, loss, lr_at(step, schedule), clip=1.0)
             step += 1
             bar.update()
             bar.set_postfix(nats_per_char=f"{loss.item():.3f}")

@@ -212,8 +212,8 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
     return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
 
 
-def descend(optimizer: torch.optim.Optimizer, loss: torch.Tensor, lr: float, clip: float
-            ) -> None:
+def optimiser_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, lr: float,
+                   clip: float) -> None:
     """One optimiser step on `loss` at `lr`, the gradient's norm clipped to `clip`: the loop
     of the models that learn from whole lines at once (reader, text model)."""
     for group in optimizer.param_groups:
@@ -284,14 +284,15 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool = False) -> dic
     if state:
         model_cfg = ModelConfig(**state["model_config"])
     elif init:  # the shapes come from the weights; dropout and style are this run's choice
-        trained = init["model_config"]
-        added = {"style_size": model_cfg.style_size, "style_hidden": model_cfg.style_hidden,
-                 "style_statistics": model_cfg.style_statistics,
-                 "style_shape": model_cfg.style_shape} if model_cfg.style_size else {}
-        # ... and so is a style input added to a network trained without one, or letter
-        # shapes added to its measurements (`widen`)
+        trained, added = init["model_config"], {}
+        # ... and so are letter shapes added to its measurements, or a style input added to
+        # a network trained without one (`widen`)
         if trained.get("style_size"):
             added = {"style_shape": trained.get("style_shape", False) or model_cfg.style_shape}
+        elif model_cfg.style_size:
+            added = {"style_size": model_cfg.style_size, "style_hidden": model_cfg.style_hidden,
+                     "style_statistics": model_cfg.style_statistics,
+                     "style_shape": model_cfg.style_shape}
         model_cfg = ModelConfig(**{**trained, "dropout": model_cfg.dropout, **added})
     splits = load_splits(cfg, "train", "valid")
     train_lines = splits["train"]
