@@ -18,6 +18,10 @@ validation writer (never trained on; seed k takes writer k), next to the same se
 unprimed: does writing in a stranger's hand cost legibility? A line after the table gives
 the ratio of the two CERs with a 90% bootstrap interval over seeds (the same seeds and
 sentences are written both ways, so seeds are resampled in pairs).
+
+Judges trained alike (only the seed differs) disagree on that ratio by about as much as
+the models being compared do, so `--judge` takes several: the table then shows their
+pooled CER, and the ratio is given for each judge and pooled.
 """
 
 from __future__ import annotations
@@ -48,13 +52,14 @@ SENTENCES = [
 ]
 
 
-def score(judge: InkReader, inks: list[Ink]) -> np.ndarray:
-    """Character edits, characters, words, words read exactly."""
-    counts = np.zeros(4, dtype=np.int64)
-    for ink, read in zip(inks, judge.read(inks), strict=True):
-        truth, got = ink.text.split(), read.split()
-        counts += (edit_distance(read, ink.text), len(ink.text), len(truth),
-                   sum(w in got for w in truth))
+def score(judges: list[InkReader], inks: list[Ink]) -> np.ndarray:
+    """Per judge: character edits, characters, words, words read exactly."""
+    counts = np.zeros((len(judges), 4), dtype=np.int64)
+    for counted, judge in zip(counts, judges, strict=True):
+        for ink, read in zip(inks, judge.read(inks), strict=True):
+            truth, got = ink.text.split(), read.split()
+            counted += (edit_distance(read, ink.text), len(ink.text), len(truth),
+                        sum(w in got for w in truth))
     return counts
 
 
@@ -73,13 +78,17 @@ def ratio_interval(primed: np.ndarray, unprimed: np.ndarray, draws: int = 10000
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--judge", required=True, help="reader checkpoint that scores")
+    parser.add_argument("--judge", required=True, nargs="+",
+                        help="reader checkpoints that score (several: each judge's ratio, and "
+                             "their CERs pooled)")
     parser.add_argument("--model", help="synthesis checkpoint (default: shipped)")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--biases", type=float, nargs="+", default=[0.5, 0.75, 1.0])
     parser.add_argument("--candidates", type=int, default=WRITING.candidates)
     parser.add_argument("--segment", type=int, default=WRITING.segment)
     parser.add_argument("--pickers", nargs="+", default=["reader", "pacing"])
+    parser.add_argument("--style-strength", type=float, default=WRITING.style_strength,
+                        help="how much of the primer's hand (with --primed)")
     parser.add_argument("--primed", action="store_true",
                         help="also write primed with validation writers' real lines")
     parser.add_argument("--data", default="../shared/data/unipen/lines.npz",
@@ -88,9 +97,10 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     writer = Writer.load(args.model, synthesis=True)
-    judge, picker = InkReader.load(args.judge), InkReader.load()
-    baseline = load_checkpoint(args.judge)["valid"]["cer"]
-    print(f"judge's CER on real ink of held-out writers: {baseline:.1%}\n")
+    judges, picker = [InkReader.load(path) for path in args.judge], InkReader.load()
+    baselines = [load_checkpoint(path)["valid"]["cer"] for path in args.judge]
+    print("judges' CER on real ink of held-out writers:",
+          ", ".join(f"{cer:.1%}" for cer in baselines), "\n")
     primers = [None] + ([writer_primers(args.data)] if args.primed else [])
     print("| bias | drafts picked by | primer | judge's CER | words read exactly | s per line |")
     print("|---:|---|---|---:|---:|---:|")
@@ -98,29 +108,33 @@ def main() -> None:
         for name, reader in (("reader", picker), ("pacing", None)):
             if name not in args.pickers:
                 continue
-            per_seed = []  # per primer: (seeds, 2) edits and characters
+            per_seed = []  # per primer: (judges, seeds, 2) edits and characters
             for real in primers:
                 counts = np.zeros(4, dtype=np.int64)
-                per_seed.append(np.zeros((args.seeds, 2)))
+                per_seed.append(np.zeros((len(judges), args.seeds, 2)))
                 t0 = time.time()
                 for seed in range(args.seeds):
                     cfg = replace(WRITING, seed=seed, bias=bias, candidates=args.candidates,
-                                  segment=args.segment)
+                                  segment=args.segment, style_strength=args.style_strength)
                     primer = real[seed % len(real)] if real else None
                     inks = write_page(writer, SENTENCES, cfg, primer=primer,
                                       primer_text=primer.text if primer else "", reader=reader)
-                    seed_counts = score(judge, inks)
-                    counts += seed_counts
-                    per_seed[-1][seed] = seed_counts[:2]
+                    seed_counts = score(judges, inks)
+                    counts += seed_counts.sum(0)
+                    per_seed[-1][:, seed] = seed_counts[:, :2]
                 seconds = (time.time() - t0) / (args.seeds * len(SENTENCES))
                 edits, chars, words, exact = counts
                 label = "a validation writer's line" if real else "none"
                 print(f"| {bias} | {name} | {label} | {edits / chars:.1%} | {exact / words:.0%} "
                       f"| {seconds:.1f} |", flush=True)
             if len(per_seed) == 2:
-                ratio, low, high = ratio_interval(per_seed[1], per_seed[0])
-                print(f"| {bias} | {name} | primed / none | {ratio:.2f}× (90%: {low:.2f}-"
-                      f"{high:.2f}) | | |", flush=True)
+                primed, unprimed = per_seed[1], per_seed[0]
+                pairs = [*zip(primed, unprimed, strict=True), (primed.sum(0), unprimed.sum(0))]
+                for j, (a, b) in enumerate(pairs[:-1] if len(judges) == 1 else pairs):
+                    who = f"judge {j + 1}" if j < len(judges) else "judges pooled"
+                    ratio, low, high = ratio_interval(a, b)
+                    print(f"| {bias} | {name} | primed / none, {who} | {ratio:.2f}× (90%: "
+                          f"{low:.2f}-{high:.2f}) | | |", flush=True)
 
 
 if __name__ == "__main__":
