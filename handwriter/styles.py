@@ -121,7 +121,8 @@ def check_line(writer: Writer, ink: Ink, where: str) -> str:
     low, high = CHARS_PER_HEIGHT
     if low * width - SLACK_CHARS <= len(text) <= high * width + SLACK_CHARS:
         return ""
-    return (f"{where}: {text!r} has {len(text)} characters for ink {width:.1f} line heights "
+    characters = f"{len(text)} character{'s' if len(text) != 1 else ''}"
+    return (f"{where}: {text!r} has {characters} for ink {width:.1f} line heights "
             f"wide, where lines hold {low}-{high} per line height: is it what the ink says?")
 
 

@@ -99,6 +99,7 @@ def test_text_far_too_long_or_short_for_the_ink_is_a_warning():
     assert check_line(writer, wave(4, "a" * 40), "x").startswith(
         f"x: {'a' * 40!r} has 40 characters for ink 4.1 line heights wide")
     assert "has 2 characters for ink 63" in check_line(writer, wave(60, "ab"), "x")
+    assert "'a' has 1 character for ink 63" in check_line(writer, wave(60, "a"), "x")
     assert check_line(writer, wave(60, "the ink is sixty line heights long and this is too"),
                       "x") == ""
 
