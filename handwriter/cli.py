@@ -107,7 +107,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_sample(args: argparse.Namespace) -> int:
     from .sample import SampleConfig, read_primer
-    from .text_model import from_nothing
+    from .unprompted import from_nothing
 
     primer = read_primer(args.prime) if args.prime else None
     inks = from_nothing(config_from_args(SampleConfig, args), args.model, args.text_model,

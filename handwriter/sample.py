@@ -26,7 +26,7 @@ from threadpoolctl import ThreadpoolController
 from torch import Tensor
 
 from .data import MODEL_UNITS, PRIMER_POINTS, START, encode_text, pad_primers, prepared
-from .ink import Ink, InkError
+from .ink import Ink, InkError, read_ink
 from .model import (
     LOG_SIGMA_MIN,
     RHO_MAX,
@@ -548,19 +548,8 @@ def draw_line(sampler: Sampler, cfg: SampleConfig, pen: Pen, chars: Tensor | Non
         Pen(line.state(), torch.from_numpy(points[t:t + 1].copy()))
 
 
-def sample_lines(n: int = 1, bias: float = 0.5, seed: int = 0, model: str | Path | None = None
-                 ) -> list[Ink]:
-    """`n` new lines of handwriting from nothing, by the shipped models unless `model` (see
-    `text_model.from_nothing`)."""
-    from .text_model import from_nothing
-
-    return from_nothing(SampleConfig(n=n, seed=seed, bias=bias), model)
-
-
 def read_primer(path: str | Path) -> Ink:
     """The first line of an ink file, to prime with."""
-    from .ink import read_ink
-
     inks = read_ink(path)
     if not inks:
         raise InkError(path, None, "no ink to prime with")

@@ -22,7 +22,8 @@ from ..layout import wrap_text
 from ..reader import InkReader
 from ..sample import WRITING, SampleConfig, Writer, draw
 from ..styles import load_style
-from ..text_model import TextModel, draft_texts
+from ..text_model import TextModel
+from ..unprompted import draft_texts
 from ..writing import resolve_style, write_line
 
 CHUNK = 8            # points per event: small enough to look continuous
