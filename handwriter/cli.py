@@ -7,6 +7,7 @@ import dataclasses
 import json
 import sys
 import typing
+import warnings
 from pathlib import Path
 
 from .ink import FORMATS, Ink, InkError
@@ -162,9 +163,9 @@ def cmd_write(args: argparse.Namespace) -> int:
 PAPER_ONLY = (".gcode", ".hpgl")
 
 
-def warn(warnings: list[str]) -> None:
-    for warning in warnings:
-        print(f"handwriter: warning: {warning}", file=sys.stderr)
+def warn(messages: list[str]) -> None:
+    for message in messages:
+        print(f"handwriter: warning: {message}", file=sys.stderr)
 
 
 def style_choice(value: str) -> int | str:
@@ -321,11 +322,15 @@ def confirm_readings(inks: list[Ink], where: list[str], readings: list[str]) -> 
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    from .ink import read_ink, write_lines
+    from .ink import convert, read_ink
 
     if args.data_command == "convert":
-        inks = read_ink(args.source, args.format, progress=True)
-        write_lines(args.output, inks)
+        inks, untranscribed = convert(args.source, args.output, args.format, progress=True)
+        if untranscribed:
+            names = [ink.source or "?" for ink in untranscribed]
+            more = f" and {len(names) - 10} more" if len(names) > 10 else ""
+            warn([f"left out {len(names)} lines without a transcription: "
+                  f"{', '.join(names[:10])}{more}"])
         print(f"{args.output}: {len(inks)} lines")
     elif args.data_command == "stats":
         from .data import describe
@@ -576,10 +581,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A library's `warnings.warn` as the command's one-line warning."""
+    warn([str(message)])
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.run(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = show_warning
+            return args.run(args)
     except KeyboardInterrupt:
         print("handwriter: interrupted", file=sys.stderr)
         return 130
