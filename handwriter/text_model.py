@@ -6,15 +6,14 @@
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from tqdm import tqdm
 
 from .data import encode_text, writer_split
 from .ink import InkError, read_ink
@@ -156,17 +155,9 @@ def text_nats(net: TextModel, texts: list[str], batch_size: int = 256) -> dict:
 def train_text_model(cfg: TextTrainConfig, model_cfg: TextModelConfig,
                      resume: bool = False) -> dict:
     """Train to `cfg.steps`, keeping the best on validation texts; Ctrl-C saves, then stops."""
-    from .train import (
-        Interruptible,
-        lr_at,
-        optimiser_step,
-        random_state,
-        save_checkpoint,
-        small_run,
-    )
+    from .train import train_small
 
-    out = Path(cfg.out)
-    state = load_checkpoint(out / "last.pt") if resume else None
+    state = load_checkpoint(Path(cfg.out) / "last.pt") if resume else None
     if state:
         model_cfg = TextModelConfig(**state["model_config"])
     else:
@@ -177,46 +168,12 @@ def train_text_model(cfg: TextTrainConfig, model_cfg: TextModelConfig,
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     net = TextModel(model_cfg)
-    optimizer, schedule, rng, step, best, hours = small_run(net, cfg.lr, cfg.steps, cfg.seed,
-                                                            state, "best")
-    result = {}
-    out.mkdir(parents=True, exist_ok=True)
-    if not state:
-        (out / "log.csv").write_text("step,train_nats_per_char,valid_nats_per_char,"
-                                     "valid_nats_per_line\n")
-    t0 = time.time()
 
-    def checkpoint(path: Path, keep_optimizer: bool = True) -> None:
-        extra = {"kind": "text", "valid": result, "best": best, **random_state(rng),
-                 "hours": hours + (time.time() - t0) / 3600}
-        save_checkpoint(path, net, cfg, step, 1.0, optimizer if keep_optimizer else None, extra)
+    def batch_loss(rng: np.random.Generator) -> Tensor:
+        batch = [texts["train"][i] for i in rng.integers(len(texts["train"]),
+                                                          size=cfg.batch_size)]
+        return net.nats(batch).sum() / sum(len(t) + 1 for t in batch)
 
-    def save_last() -> str:
-        checkpoint(out / "last.pt")
-        return f"{out / 'last.pt'} at step {step}"
-
-    net.train()
-    with tqdm(total=cfg.steps, initial=step, dynamic_ncols=True) as bar, \
-            Interruptible(rng, save_last) as interrupt:
-        while step < cfg.steps:
-            interrupt.begin_step()
-            batch = [texts["train"][i] for i in rng.integers(len(texts["train"]),
-                                                              size=cfg.batch_size)]
-            loss = net.nats(batch).sum() / sum(len(t) + 1 for t in batch)
-            optimiser_step(optimizer, loss, lr_at(step, schedule), clip=1.0)
-            step += 1
-            bar.update()
-            bar.set_postfix(nats_per_char=f"{loss.item():.3f}")
-            if step % cfg.eval_every == 0 or step == cfg.steps:
-                result = text_nats(net, texts["valid"])
-                if result["nats_per_char"] < best:
-                    best = result["nats_per_char"]
-                    checkpoint(out / "best.pt", keep_optimizer=False)
-                checkpoint(out / "last.pt")
-                with open(out / "log.csv", "a") as f:
-                    f.write(f"{step},{loss.item():.4f},{result['nats_per_char']:.4f},"
-                            f"{result['nats_per_line']:.2f}\n")
-                tqdm.write(f"step {step}: train {loss.item():.3f} valid "
-                           f"{result['nats_per_char']:.3f} nats/char, "
-                           f"{result['nats_per_line']:.1f} nats/line")
-    return result
+    return train_small(net, cfg, state, "text", "best", 1.0, batch_loss, clip=1.0,
+                       validate=lambda: text_nats(net, texts["valid"]),
+                       columns={"nats_per_char": ".4f", "nats_per_line": ".2f"})

@@ -539,6 +539,59 @@ def small_run(net: torch.nn.Module, lr: float, steps: int, seed: int, state: dic
     return optimizer, schedule, rng, state["step"], state[best_key], state["hours"]
 
 
+def train_small(net: torch.nn.Module, cfg, state: dict | None, kind: str, best_key: str,
+                offset_scale: float, batch_loss: Callable[[np.random.Generator], torch.Tensor],
+                clip: float, validate: Callable[[], dict], columns: dict[str, str]) -> dict:
+    """The loop of the small models (`train-reader`, `train-text`): Adam on `batch_loss(rng)`
+    (nats per character) to `cfg.steps`, `validate()` every `cfg.eval_every` steps keeping
+    best.pt by its first column (lower is better); log.csv holds step, training loss and the
+    validation's `columns` (name: format). Ctrl-C saves last.pt; `state` resumes it exactly."""
+    optimizer, schedule, rng, step, best, hours = small_run(net, cfg.lr, cfg.steps, cfg.seed,
+                                                            state, best_key)
+    score = next(iter(columns))
+    result = {}
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if not state:
+        (out / "log.csv").write_text(",".join(["step", "train_nats_per_char"]
+                                              + [f"valid_{k}" for k in columns]) + "\n")
+    t0 = time.time()
+
+    def checkpoint(path: Path, keep_optimizer: bool = True) -> None:
+        extra = {"kind": kind, "valid": result, best_key: best, **random_state(rng),
+                 "hours": hours + (time.time() - t0) / 3600}
+        save_checkpoint(path, net, cfg, step, offset_scale,
+                        optimizer if keep_optimizer else None, extra)
+
+    def save_last() -> str:
+        checkpoint(out / "last.pt")
+        return f"{out / 'last.pt'} at step {step}"
+
+    net.train()
+    with tqdm(total=cfg.steps, initial=step, dynamic_ncols=True) as bar, \
+            Interruptible(rng, save_last) as interrupt:
+        while step < cfg.steps:
+            interrupt.begin_step()
+            loss = batch_loss(rng)
+            optimiser_step(optimizer, loss, lr_at(step, schedule), clip)
+            step += 1
+            bar.update()
+            bar.set_postfix(nats_per_char=f"{loss.item():.3f}")
+            if step % cfg.eval_every == 0 or step == cfg.steps:
+                result = validate()
+                net.train()
+                if result[score] < best:
+                    best = result[score]
+                    checkpoint(out / "best.pt", keep_optimizer=False)
+                checkpoint(out / "last.pt")
+                valid = [format(result[k], f) for k, f in columns.items()]
+                with open(out / "log.csv", "a") as f:
+                    f.write(",".join([str(step), f"{loss.item():.4f}", *valid]) + "\n")
+                tqdm.write(f"step {step}: train {loss.item():.3f} nats/char, valid "
+                           + ", ".join(f"{k} {v}" for k, v in zip(columns, valid, strict=True)))
+    return result
+
+
 class Interruptible:
     """A training loop's Ctrl-C (and SIGTERM): the unfinished step's random draws are
     rewound, so resuming draws its batch again, then `save()` (it returns what it saved,
