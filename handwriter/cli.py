@@ -383,25 +383,26 @@ def cmd_export(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- the parser
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from .layout import PageConfig
-    from .model import ModelConfig
-    from .plotter import PlotterConfig
-    from .reader import ReaderConfig, ReaderTrainConfig
-    from .render import PenStyle
-    from .sample import WRITING, SampleConfig
-    from .studio import StudioConfig
-    from .styles import MAX_PRIMER_POINTS
-    from .text_model import TextModelConfig, TextTrainConfig
-    from .train import TrainConfig
+MODEL_HELP = "checkpoint to use (default: the model shipped with handwriter)"
 
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `handwriter` parser: one `add_<command>` builder per command, in --help's order."""
     parser = argparse.ArgumentParser(
         prog="handwriter", description="Learns to write like a person (Graves 2013): sample "
         "new handwriting, write text by hand, train on your own ink.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add_command in (add_sample, add_write, add_train, add_train_reader, add_train_text,
+                        add_read, add_eval, add_style, add_data, add_plot, add_export,
+                        add_serve):
+        add_command(commands)
+    return parser
 
-    model_help = "checkpoint to use (default: the model shipped with handwriter)"
+
+def add_sample(commands: argparse._SubParsersAction) -> None:
+    from .sample import SampleConfig
+
     p = commands.add_parser("sample", help="write new handwriting from nothing (or a primer)",
                             description="New lines of handwriting from a random seed: a "
                             "character model drafts each line's text, the synthesis model "
@@ -419,6 +420,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_flags(p, SampleConfig)
     p.set_defaults(run=cmd_sample)
 
+
+def add_write(commands: argparse._SubParsersAction) -> None:
+    from .layout import PageConfig
+    from .plotter import PlotterConfig
+    from .render import PenStyle
+    from .sample import WRITING, SampleConfig
+    from .styles import MAX_PRIMER_POINTS
+
     p = commands.add_parser("write", help="write the given text by hand",
                             description="Text to handwriting (Graves section 5); long text "
                             "is wrapped into lines written in one style. With --page (or "
@@ -430,7 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "kept, leading spaces indent")
     p.add_argument("-o", "--output", required=True, help="output file (.svg .png .gif .npz "
                    ".inkml; on paper .svg .png .gcode .hpgl)")
-    p.add_argument("--model", help=model_help)
+    p.add_argument("--model", help=MODEL_HELP)
     p.add_argument("--style", type=style_choice, default=None,
                    help="a saved style's name (see `handwriter style`), or a number: every "
                    "line is primed with the model's own writing for that seed (default: no "
@@ -455,6 +464,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_flags(p, PenStyle)
     p.set_defaults(run=cmd_write, n=1)
 
+
+def add_train(commands: argparse._SubParsersAction) -> None:
+    from .model import ModelConfig
+    from .train import TrainConfig
+
     p = commands.add_parser("train", help="train a model on a lines.npz",
                             description="Train Graves' prediction network, or with "
                             "--synthesis the text-conditioned one. Ctrl-C saves; --resume "
@@ -463,6 +477,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_flags(p, TrainConfig)
     add_config_flags(p, ModelConfig, skip=("alphabet", "chars_per_step"))
     p.set_defaults(run=cmd_train)
+
+
+def add_train_reader(commands: argparse._SubParsersAction) -> None:
+    from .reader import ReaderConfig, ReaderTrainConfig
 
     p = commands.add_parser("train-reader", help="train the recogniser that reads ink back",
                             description="A bidirectional LSTM with CTC, trained on lines with "
@@ -473,6 +491,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_flags(p, ReaderConfig, skip=("alphabet",))
     p.set_defaults(run=cmd_train_reader)
 
+
+def add_train_text(commands: argparse._SubParsersAction) -> None:
+    from .text_model import TextModelConfig, TextTrainConfig
+
     p = commands.add_parser("train-text", help="train the character model that drafts text "
                             "for `sample`", description="An LSTM over the characters of the "
                             "training writers' transcriptions, validated on the validation "
@@ -482,6 +504,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_flags(p, TextModelConfig, skip=("alphabet",))
     p.set_defaults(run=cmd_train_text)
 
+
+def add_read(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("read", help="read ink back as text (the shipped recogniser)",
                             description="Prints what the recogniser reads on each line of an "
                             "ink file, and the file's transcription after a tab if it has one.")
@@ -489,6 +513,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="reader checkpoint (default: the one shipped)")
     p.set_defaults(run=cmd_read)
 
+
+def add_eval(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("eval", help="negative log-likelihood on held-out writers")
     p.add_argument("--model", required=True, help="checkpoint")
     p.add_argument("--data", required=True, help="ink file: lines.npz, or any format "
@@ -503,6 +529,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=cmd_eval)
 
+
+def add_style(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("style", help="keep your own hand as a style to write in",
                             description="Styles are lines of your own ink with what they say, "
                             "kept on this machine (in the user data folder, or "
@@ -535,6 +563,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("name")
     p.set_defaults(run=cmd_style)
 
+
+def add_data(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("data", help="convert, summarise and look at ink data")
     data = p.add_subparsers(dest="data_command", required=True, metavar="DATA_COMMAND")
     q = data.add_parser("convert", help="any supported format -> the lines.npz layout")
@@ -551,24 +581,34 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--format", choices=FORMATS, help="input format (default: guessed)")
     p.set_defaults(run=cmd_data)
 
+
+def add_plot(commands: argparse._SubParsersAction) -> None:
+    from .sample import WRITING, SampleConfig
+
     p = commands.add_parser("plot", help="look inside a model (Graves figures 10 and 12)")
     plot = p.add_subparsers(dest="plot_command", required=True, metavar="PLOT")
     q = plot.add_parser("density", help="predictive density along a sampled line (fig. 10)")
-    q.add_argument("--model", help=model_help)
+    q.add_argument("--model", help=MODEL_HELP)
     q.add_argument("-o", "--output", required=True, help="PNG to write")
     add_config_flags(q, SampleConfig, skip=("n",))
     q = plot.add_parser("attention", help="window weights over the text (fig. 12)")
     q.add_argument("--text", required=True, help="text to write")
-    q.add_argument("--model", help=model_help)
+    q.add_argument("--model", help=MODEL_HELP)
     q.add_argument("-o", "--output", required=True, help="PNG to write")
     add_config_flags(q, SampleConfig, skip=("n",), base=WRITING)
     p.set_defaults(run=cmd_plot, n=1)
 
+
+def add_export(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("export", help="strip a checkpoint for shipping (fp16 weights)")
     p.add_argument("checkpoint")
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--full-precision", action="store_true", help="keep fp32 weights")
     p.set_defaults(run=cmd_export)
+
+
+def add_serve(commands: argparse._SubParsersAction) -> None:
+    from .studio import StudioConfig
 
     p = commands.add_parser("serve", help="the studio: write, watch and draw in a browser",
                             description="A web page to type text and watch the model write it "
@@ -578,7 +618,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--open", action="store_true", help="open the page in the default browser")
     add_config_flags(p, StudioConfig)
     p.set_defaults(run=cmd_serve)
-    return parser
 
 
 def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
