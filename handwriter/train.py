@@ -347,7 +347,8 @@ def set_up(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool) -> Run:
                     else offset_scale_of(train_set.strokes))
 
     # bf16 runs the LSTM and head matmuls at up to twice the fp32 rate on CPUs with AVX512-BF16
-    # or AMX (docs/BENCHMARKS.md); the mixture density and the optimiser stay in fp32.
+    # or AMX (docs/BENCHMARKS.md, "Training speed"); the mixture density and the optimiser
+    # stay in fp32.
     autocast = torch.autocast(device.type, dtype=torch.bfloat16,
                               enabled=cfg.precision == "bf16")
     torch.manual_seed(cfg.seed)

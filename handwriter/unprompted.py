@@ -4,7 +4,7 @@
 of text, the synthesis network writes it (`write_from_nothing`), in a hand of its own for
 each seed. The stroke-only network of Graves section 4 has to learn spelling, words and
 letter shapes from the pen alone; on UNIPEN it writes letter-like marks, not words
-(docs/BENCHMARKS.md). The two-step model is still a model of ink alone, p(ink) = sum over texts
+(docs/HISTORY.md). The two-step model is still a model of ink alone, p(ink) = sum over texts
 of p(text) p(ink | text), so its likelihood of a line is at least that of the line's true
 text: log p(ink) >= log p(text) + log p(ink | text) (`bench/unconditional_nll.py`).
 """
