@@ -91,3 +91,28 @@ def test_the_sampler_knows_nothing_of_text_styles_or_pages():
         return seen
 
     assert not reach("handwriter.sample", set()) & above
+
+
+def readme_layout() -> list[str]:
+    """The package paths the README's Layout section lists, in order."""
+    readme = (PACKAGE.parent / "README.md").read_text()
+    block = readme.split("## Layout", 1)[1].split("```", 2)[1]
+    return [line.split()[0] for line in block.splitlines() if line.startswith("handwriter/")]
+
+
+def test_the_readme_lists_every_module_each_below_what_it_imports():
+    listed = readme_layout()
+    files = {p.name for p in PACKAGE.iterdir()
+             if p.suffix == ".py" and p.name != "__init__.py"
+             or p.is_dir() and ((p / "__init__.py").exists() or p.name == "models")}
+    assert sorted(name.removeprefix("handwriter/").rstrip("/") for name in listed) == \
+        sorted(files)
+    rank = {"handwriter." + path.removeprefix("handwriter/").rstrip("/").removesuffix(".py"): i
+            for i, path in enumerate(listed)}
+
+    def rank_of(module: str) -> int:
+        return rank[".".join(module.split(".")[:2])]
+
+    upward = [(a, b) for a, targets in import_graph().items() if a != "handwriter"
+              for b in targets if b != "handwriter" and rank_of(b) > rank_of(a)]
+    assert not upward, f"imports of a module listed below: {upward}"
