@@ -32,8 +32,9 @@ from handwriter.data import MODEL_UNITS, STATISTICS, line_statistics
 from handwriter.ink import Ink, read_lines
 from handwriter.reader import InkReader
 from handwriter.sample import SampleConfig, Writer, generate
-from handwriter.text_model import TextModel, write_from_nothing
+from handwriter.text_model import TextModel
 from handwriter.train import TrainConfig, load_splits
+from handwriter.unprompted import write_from_nothing
 
 
 def cv_accuracy(x: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0) -> float:

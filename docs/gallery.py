@@ -19,8 +19,8 @@ from handwriter.data import MODEL_UNITS  # noqa: E402
 from handwriter.ink import Ink  # noqa: E402
 from handwriter.reader import InkReader  # noqa: E402
 from handwriter.sample import WRITING, SampleConfig, Writer  # noqa: E402
-from handwriter.text_model import from_nothing  # noqa: E402
 from handwriter.train import TrainConfig, load_splits, writer_primers  # noqa: E402
+from handwriter.unprompted import from_nothing  # noqa: E402
 from handwriter.writing import write_page  # noqa: E402
 
 HERE = Path(__file__).parent

@@ -4,7 +4,8 @@ from .ink import Ink, InkError, read_ink
 from .layout import PageConfig, Sheet
 from .plotter import PlotterConfig, save_sheets
 from .render import save_inks
-from .sample import SampleConfig, Writer, generate, sample_lines
+from .sample import SampleConfig, Writer, generate
+from .unprompted import sample_lines
 from .writing import write, write_pages
 
 __all__ = ["Ink", "InkError", "PageConfig", "PlotterConfig", "SampleConfig", "Sheet", "Writer",

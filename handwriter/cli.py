@@ -7,6 +7,7 @@ import dataclasses
 import json
 import sys
 import typing
+import warnings
 from pathlib import Path
 
 from .ink import FORMATS, Ink, InkError
@@ -107,7 +108,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_sample(args: argparse.Namespace) -> int:
     from .sample import SampleConfig, read_primer
-    from .text_model import from_nothing
+    from .unprompted import from_nothing
 
     primer = read_primer(args.prime) if args.prime else None
     inks = from_nothing(config_from_args(SampleConfig, args), args.model, args.text_model,
@@ -162,9 +163,9 @@ def cmd_write(args: argparse.Namespace) -> int:
 PAPER_ONLY = (".gcode", ".hpgl")
 
 
-def warn(warnings: list[str]) -> None:
-    for warning in warnings:
-        print(f"handwriter: warning: {warning}", file=sys.stderr)
+def warn(messages: list[str]) -> None:
+    for message in messages:
+        print(f"handwriter: warning: {message}", file=sys.stderr)
 
 
 def style_choice(value: str) -> int | str:
@@ -321,11 +322,15 @@ def confirm_readings(inks: list[Ink], where: list[str], readings: list[str]) -> 
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    from .ink import read_ink, write_lines
+    from .ink import convert, read_ink
 
     if args.data_command == "convert":
-        inks = read_ink(args.source, args.format, progress=True)
-        write_lines(args.output, inks)
+        inks, untranscribed = convert(args.source, args.output, args.format, progress=True)
+        if untranscribed:
+            names = [ink.source or "?" for ink in untranscribed]
+            more = f" and {len(names) - 10} more" if len(names) > 10 else ""
+            warn([f"left out {len(names)} lines without a transcription: "
+                  f"{', '.join(names[:10])}{more}"])
         print(f"{args.output}: {len(inks)} lines")
     elif args.data_command == "stats":
         from .data import describe
@@ -378,25 +383,26 @@ def cmd_export(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- the parser
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from .layout import PageConfig
-    from .model import ModelConfig
-    from .plotter import PlotterConfig
-    from .reader import ReaderConfig, ReaderTrainConfig
-    from .render import PenStyle
-    from .sample import WRITING, SampleConfig
-    from .studio import StudioConfig
-    from .styles import MAX_PRIMER_POINTS
-    from .text_model import TextModelConfig, TextTrainConfig
-    from .train import TrainConfig
+MODEL_HELP = "checkpoint to use (default: the model shipped with handwriter)"
 
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `handwriter` parser: one `add_<command>` builder per command, in --help's order."""
     parser = argparse.ArgumentParser(
         prog="handwriter", description="Learns to write like a person (Graves 2013): sample "
         "new handwriting, write text by hand, train on your own ink.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add_command in (add_sample, add_write, add_train, add_train_reader, add_train_text,
+                        add_read, add_eval, add_style, add_data, add_plot, add_export,
+                        add_serve):
+        add_command(commands)
+    return parser
 
-    model_help = "checkpoint to use (default: the model shipped with handwriter)"
+
+def add_sample(commands: argparse._SubParsersAction) -> None:
+    from .sample import SampleConfig
+
     p = commands.add_parser("sample", help="write new handwriting from nothing (or a primer)",
                             description="New lines of handwriting from a random seed: a "
                             "character model drafts each line's text, the synthesis model "
@@ -414,6 +420,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_flags(p, SampleConfig)
     p.set_defaults(run=cmd_sample)
 
+
+def add_write(commands: argparse._SubParsersAction) -> None:
+    from .layout import PageConfig
+    from .plotter import PlotterConfig
+    from .render import PenStyle
+    from .sample import WRITING, SampleConfig
+    from .styles import MAX_PRIMER_POINTS
+
     p = commands.add_parser("write", help="write the given text by hand",
                             description="Text to handwriting (Graves section 5); long text "
                             "is wrapped into lines written in one style. With --page (or "
@@ -425,7 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "kept, leading spaces indent")
     p.add_argument("-o", "--output", required=True, help="output file (.svg .png .gif .npz "
                    ".inkml; on paper .svg .png .gcode .hpgl)")
-    p.add_argument("--model", help=model_help)
+    p.add_argument("--model", help=MODEL_HELP)
     p.add_argument("--style", type=style_choice, default=None,
                    help="a saved style's name (see `handwriter style`), or a number: every "
                    "line is primed with the model's own writing for that seed (default: no "
@@ -450,6 +464,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_flags(p, PenStyle)
     p.set_defaults(run=cmd_write, n=1)
 
+
+def add_train(commands: argparse._SubParsersAction) -> None:
+    from .model import ModelConfig
+    from .train import TrainConfig
+
     p = commands.add_parser("train", help="train a model on a lines.npz",
                             description="Train Graves' prediction network, or with "
                             "--synthesis the text-conditioned one. Ctrl-C saves; --resume "
@@ -458,6 +477,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_flags(p, TrainConfig)
     add_config_flags(p, ModelConfig, skip=("alphabet", "chars_per_step"))
     p.set_defaults(run=cmd_train)
+
+
+def add_train_reader(commands: argparse._SubParsersAction) -> None:
+    from .reader import ReaderConfig, ReaderTrainConfig
 
     p = commands.add_parser("train-reader", help="train the recogniser that reads ink back",
                             description="A bidirectional LSTM with CTC, trained on lines with "
@@ -468,6 +491,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_flags(p, ReaderConfig, skip=("alphabet",))
     p.set_defaults(run=cmd_train_reader)
 
+
+def add_train_text(commands: argparse._SubParsersAction) -> None:
+    from .text_model import TextModelConfig, TextTrainConfig
+
     p = commands.add_parser("train-text", help="train the character model that drafts text "
                             "for `sample`", description="An LSTM over the characters of the "
                             "training writers' transcriptions, validated on the validation "
@@ -477,6 +504,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_flags(p, TextModelConfig, skip=("alphabet",))
     p.set_defaults(run=cmd_train_text)
 
+
+def add_read(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("read", help="read ink back as text (the shipped recogniser)",
                             description="Prints what the recogniser reads on each line of an "
                             "ink file, and the file's transcription after a tab if it has one.")
@@ -484,6 +513,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="reader checkpoint (default: the one shipped)")
     p.set_defaults(run=cmd_read)
 
+
+def add_eval(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("eval", help="negative log-likelihood on held-out writers")
     p.add_argument("--model", required=True, help="checkpoint")
     p.add_argument("--data", required=True, help="ink file: lines.npz, or any format "
@@ -498,6 +529,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=cmd_eval)
 
+
+def add_style(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("style", help="keep your own hand as a style to write in",
                             description="Styles are lines of your own ink with what they say, "
                             "kept on this machine (in the user data folder, or "
@@ -530,6 +563,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("name")
     p.set_defaults(run=cmd_style)
 
+
+def add_data(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("data", help="convert, summarise and look at ink data")
     data = p.add_subparsers(dest="data_command", required=True, metavar="DATA_COMMAND")
     q = data.add_parser("convert", help="any supported format -> the lines.npz layout")
@@ -546,24 +581,34 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--format", choices=FORMATS, help="input format (default: guessed)")
     p.set_defaults(run=cmd_data)
 
+
+def add_plot(commands: argparse._SubParsersAction) -> None:
+    from .sample import WRITING, SampleConfig
+
     p = commands.add_parser("plot", help="look inside a model (Graves figures 10 and 12)")
     plot = p.add_subparsers(dest="plot_command", required=True, metavar="PLOT")
     q = plot.add_parser("density", help="predictive density along a sampled line (fig. 10)")
-    q.add_argument("--model", help=model_help)
+    q.add_argument("--model", help=MODEL_HELP)
     q.add_argument("-o", "--output", required=True, help="PNG to write")
     add_config_flags(q, SampleConfig, skip=("n",))
     q = plot.add_parser("attention", help="window weights over the text (fig. 12)")
     q.add_argument("--text", required=True, help="text to write")
-    q.add_argument("--model", help=model_help)
+    q.add_argument("--model", help=MODEL_HELP)
     q.add_argument("-o", "--output", required=True, help="PNG to write")
     add_config_flags(q, SampleConfig, skip=("n",), base=WRITING)
     p.set_defaults(run=cmd_plot, n=1)
 
+
+def add_export(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("export", help="strip a checkpoint for shipping (fp16 weights)")
     p.add_argument("checkpoint")
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--full-precision", action="store_true", help="keep fp32 weights")
     p.set_defaults(run=cmd_export)
+
+
+def add_serve(commands: argparse._SubParsersAction) -> None:
+    from .studio import StudioConfig
 
     p = commands.add_parser("serve", help="the studio: write, watch and draw in a browser",
                             description="A web page to type text and watch the model write it "
@@ -573,13 +618,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--open", action="store_true", help="open the page in the default browser")
     add_config_flags(p, StudioConfig)
     p.set_defaults(run=cmd_serve)
-    return parser
+
+
+def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A library's `warnings.warn` as the command's one-line warning."""
+    warn([str(message)])
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.run(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = show_warning
+            return args.run(args)
     except KeyboardInterrupt:
         print("handwriter: interrupted", file=sys.stderr)
         return 130

@@ -36,7 +36,7 @@ from .sample import Writer
 from .styles import load_style, save_style_weights
 
 PARTS = {"head": ("head.weight", "head.bias"), "head-bias": ("head.bias",)}
-PAYS_FROM = 5  # lines from which fine-tuning helped validation writers' other lines (BENCHMARKS)
+PAYS_FROM = 5  # lines from which fine-tuning helped validation writers' other lines (HISTORY)
 
 
 @dataclass
@@ -45,12 +45,12 @@ class FineTuneConfig:
                                 # 121 numbers) or head (the whole output layer, 100k: on one or
                                 # two lines it only overfits, see bench/priming.py)
     lr: float = 1e-3            # Adam's learning rate for the head
-    style_lr: float = 0.05      # Adam's learning rate for a style (measurements: BENCHMARKS)
+    style_lr: float = 0.05      # Adam's learning rate for a style (measurements: HISTORY)
     check_every: int = 1        # steps between scores of the held-back line
     patience: int = 20          # checks without a better held-back score before stopping
     min_gain: float = 0.01      # nats/point the held-back line must gain for the tuning to
                                 # be kept: the best of many checks on one line flatters it,
-                                # and smaller gains hurt the writer's other lines (BENCHMARKS)
+                                # and smaller gains hurt the writer's other lines (HISTORY)
 
 
 @dataclass
@@ -120,7 +120,7 @@ def fine_tune(writer: Writer, lines: list[Ink], minutes: float,
     The last third of the lines (one at least) is held back and scored written after the
     first, as writing in the style primes; the others are trained on, each alone and each
     after the one before it. A single line is refused: nothing would be left to tell whether
-    fine-tuning helped. One held-back line is a poor judge (docs/BENCHMARKS.md, "Phase 9").
+    fine-tuning helped. One held-back line is a poor judge (docs/HISTORY.md, "Phase 9").
     """
     start = time.monotonic()
     cfg = cfg or FineTuneConfig()
@@ -172,7 +172,7 @@ def fit_style(writer: Writer, train: list[tuple], held: list[tuple], cfg: FineTu
 
     An encoder of measurements has its standardised measurements tuned rather than the
     style vector: every style they give is one the network was trained on (a free vector
-    fits the one line and hurts the writer's others: docs/BENCHMARKS.md, "Priming")."""
+    fits the one line and hurts the writer's others: docs/HISTORY.md, "Priming")."""
     net = writer.style_net
     encoder = net.style_encoder
     offset = 2 * math.log(writer.offset_scale)

@@ -8,7 +8,6 @@ Alex Graves et al., "Connectionist Temporal Classification" (ICML 2006).
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
@@ -18,7 +17,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
-from tqdm import tqdm
 
 from .data import (
     MODEL_UNITS,
@@ -182,21 +180,10 @@ def train_reader(cfg: ReaderTrainConfig, model_cfg: ReaderConfig, resume: bool =
 
     Ctrl-C (or SIGTERM) saves OUT/last.pt; `resume` continues it exactly.
     """
-    from .train import (
-        Interruptible,
-        TrainConfig,
-        line_set,
-        load_splits,
-        lr_at,
-        optimiser_step,
-        random_state,
-        save_checkpoint,
-        small_run,
-    )
+    from .train import TrainConfig, line_set, load_splits, train_small
 
     torch.set_num_threads(cfg.threads or os.cpu_count() or 1)
-    out = Path(cfg.out)
-    state = load_checkpoint(out / "last.pt") if resume else None
+    state = load_checkpoint(Path(cfg.out) / "last.pt") if resume else None
     split_cfg = TrainConfig(data=cfg.data, synthesis=True, max_points=cfg.max_points,
                             resample_step=cfg.resample_step, valid_percent=cfg.valid_percent,
                             test_percent=cfg.test_percent)
@@ -211,51 +198,19 @@ def train_reader(cfg: ReaderTrainConfig, model_cfg: ReaderConfig, resume: bool =
     offset_scale = state["offset_scale"] if state else offset_scale_of(train_set.strokes)
     torch.manual_seed(cfg.seed)
     net = Reader(model_cfg)
-    optimizer, schedule, rng, step, best, hours = small_run(net, cfg.lr, cfg.steps, cfg.seed,
-                                                            state, "best_cer")
-    result = {}
-    out.mkdir(parents=True, exist_ok=True)
-    if not state:
-        (out / "log.csv").write_text("step,train_nats_per_char,valid_cer\n")
-    t0 = time.time()
 
-    def checkpoint(path: Path, keep_optimizer: bool = True) -> None:
-        extra = {"kind": "reader", "valid": result, "best_cer": best, **random_state(rng),
-                 "hours": hours + (time.time() - t0) / 3600}
-        save_checkpoint(path, net, cfg, step, offset_scale,
-                        optimizer if keep_optimizer else None, extra)
+    def batch_loss(rng: np.random.Generator) -> Tensor:
+        batch = train_set.sample(rng, cfg.batch_size, cfg.max_points, offset_scale,
+                                 crop=False, distortion=cfg.distortion)
+        log_probs, n = net(batch.strokes_out, batch.mask.sum(1).long())
+        nll = text_nll(log_probs, n, batch.text, batch.text_mask, net.blank, zero_infinity=True)
+        return nll.sum() / batch.text_mask.sum()
 
-    def save_last() -> str:
-        checkpoint(out / "last.pt")
-        return f"{out / 'last.pt'} at step {step}"
+    def validate() -> dict:
+        return character_error_rate(InkReader(net, offset_scale, cfg.resample_step), valid)
 
-    with tqdm(total=cfg.steps, initial=step, dynamic_ncols=True) as bar, \
-            Interruptible(rng, save_last) as interrupt:
-        while step < cfg.steps:
-            interrupt.begin_step()
-            batch = train_set.sample(rng, cfg.batch_size, cfg.max_points, offset_scale,
-                                     crop=False, distortion=cfg.distortion)
-            log_probs, n = net(batch.strokes_out, batch.mask.sum(1).long())
-            nll = text_nll(log_probs, n, batch.text, batch.text_mask, net.blank,
-                           zero_infinity=True)
-            loss = nll.sum() / batch.text_mask.sum()
-            optimiser_step(optimizer, loss, lr_at(step, schedule), clip=3.0)
-            step += 1
-            bar.update()
-            bar.set_postfix(nats_per_char=f"{loss.item():.3f}")
-            if step % cfg.eval_every == 0 or step == cfg.steps:
-                result = character_error_rate(InkReader(net, offset_scale, cfg.resample_step),
-                                              valid)
-                net.train()
-                if result["cer"] < best:
-                    best = result["cer"]
-                    checkpoint(out / "best.pt", keep_optimizer=False)
-                checkpoint(out / "last.pt")
-                with open(out / "log.csv", "a") as f:
-                    f.write(f"{step},{loss.item():.4f},{result['cer']:.4f}\n")
-                tqdm.write(f"step {step}: train {loss.item():.3f} nats/char, valid CER "
-                           f"{result['cer']:.3f}")
-    return result
+    return train_small(net, cfg, state, "reader", "best_cer", offset_scale, batch_loss,
+                       clip=3.0, validate=validate, columns={"cer": ".4f"})
 
 
 def character_error_rate(reader: InkReader, inks: list[Ink], batch_size: int = 64) -> dict:

@@ -26,7 +26,7 @@ from threadpoolctl import ThreadpoolController
 from torch import Tensor
 
 from .data import MODEL_UNITS, PRIMER_POINTS, START, encode_text, pad_primers, prepared
-from .ink import Ink, InkError
+from .ink import Ink, InkError, read_ink
 from .model import (
     LOG_SIGMA_MIN,
     RHO_MAX,
@@ -51,11 +51,11 @@ class SampleConfig:
     candidates: int = 1         # text: drafts of each segment of a line; the best is kept
     segment: int = 120          # text: points a line grows between choices (about two words)
     style_strength: float = 1.0  # how much of a real writer's hand (0: none; 2: more of
-    # it, less legible; docs/BENCHMARKS.md, "Shrinking the style"); a fine-tuned style is
+    # it, less legible; docs/HISTORY.md, "Shrinking the style"); a fine-tuned style is
     # used as fitted
     int8: bool = False          # int8 weights in the LSTMs' products: 1.6x faster at 3x400
     # on one thread (slower on two), not at the shipped 3x256; 0.07-0.12 nats/point less
-    # likely (docs/BENCHMARKS.md)
+    # likely (docs/BENCHMARKS.md, "Sampling speed")
 
     def __post_init__(self) -> None:
         if not self.style_strength >= 0:  # refused wherever a config is made, styled or not
@@ -211,7 +211,7 @@ class Linear:
 
     def into(self, x: np.ndarray, out: np.ndarray) -> None:
         """`self(x)` for one row held in numpy, written into `out`: at batch 1 numpy's BLAS
-        multiplies a vector by a matrix faster than torch does (docs/BENCHMARKS.md)."""
+        multiplies a vector by a matrix faster than torch does (docs/HISTORY.md)."""
         if self.packed is not None:
             self(torch.from_numpy(x)[None], out=torch.from_numpy(out)[None])
             return
@@ -227,7 +227,7 @@ class Sampler:
     point goes mostly to per-operation overhead, so fewer operations means faster ink.
     With `int8` the LSTMs' products go through int8 weights (`Linear`); the head and the
     window stay float32: 4% of a 3x400 network's weights, a third of int8's cost in
-    likelihood (docs/BENCHMARKS.md, "Sampling speed").
+    likelihood (docs/HISTORY.md, "int8 products").
     """
 
     def __init__(self, net: HandwritingNet, int8: bool = False):
@@ -535,7 +535,7 @@ def blas_threads(n: int | None = None) -> AbstractContextManager:
     """Limit numpy's BLAS to `n` threads (default: torch's); a context manager that restores.
 
     OpenBLAS otherwise starts a thread per core, beyond `torch.set_num_threads`, and under
-    load its threads spin against each other (docs/BENCHMARKS.md, "Sampling speed")."""
+    load its threads spin against each other (docs/HISTORY.md, "Batch 1")."""
     return blas().limit(limits=n or torch.get_num_threads(), user_api="blas")
 
 
@@ -562,19 +562,8 @@ def draw_line(sampler: Sampler, cfg: SampleConfig, pen: Pen, chars: Tensor | Non
         Pen(line.state(), torch.from_numpy(points[t:t + 1].copy()))
 
 
-def sample_lines(n: int = 1, bias: float = 0.5, seed: int = 0, model: str | Path | None = None
-                 ) -> list[Ink]:
-    """`n` new lines of handwriting from nothing, by the shipped models unless `model` (see
-    `text_model.from_nothing`)."""
-    from .text_model import from_nothing
-
-    return from_nothing(SampleConfig(n=n, seed=seed, bias=bias), model)
-
-
 def read_primer(path: str | Path) -> Ink:
     """The first line of an ink file, to prime with."""
-    from .ink import read_ink
-
     inks = read_ink(path)
     if not inks:
         raise InkError(path, None, "no ink to prime with")

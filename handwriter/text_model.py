@@ -1,33 +1,24 @@
 """Text to write when nobody gives any: a character language model of the training lines.
 
-`sample` writes from nothing in two steps: this model drafts a line of text, the synthesis
-network writes it (`write_from_nothing`), in a hand of its own for each seed. The
-stroke-only network of Graves section 4 has to learn spelling, words and letter shapes from
-the pen alone; on UNIPEN it writes letter-like marks, not words (docs/BENCHMARKS.md). The
-two-step model is still a model of ink alone, p(ink) = sum over texts of p(text) p(ink |
-text), so its likelihood of a line is at least that of the line's true text:
-log p(ink) >= log p(text) + log p(ink | text) (`bench/unconditional_nll.py`).
+`unprompted` drafts lines of text with it for the synthesis network to write.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from tqdm import tqdm
 
 from .data import encode_text, writer_split
-from .ink import Ink, InkError, read_ink
+from .ink import InkError, read_ink
 from .model import load_checkpoint
-from .reader import InkReader
-from .sample import SampleConfig, Writer, generate
-from .writing import in_style, write_lines_together
+from .sample import Writer
 
 
 @dataclass
@@ -111,53 +102,6 @@ class TextModel(nn.Module):
         return net.eval()
 
 
-def from_nothing(cfg: SampleConfig, model: str | Path | None = None,
-                 text_model: str | Path | None = None, primer: Ink | None = None) -> list[Ink]:
-    """`cfg.n` new lines by the shipped models, or by `model`: a synthesis checkpoint writes
-    drafted text (`write_from_nothing`), an unconditional one strokes alone (Graves section 4);
-    "unconditional" names the shipped stroke-only model."""
-    writer = Writer.load() if model == "unconditional" else Writer.load(model, synthesis=True)
-    if writer.alphabet:
-        return write_from_nothing(writer, TextModel.load(text_model), cfg, primer)
-    return generate(writer, cfg, primer=primer)[0]
-
-
-def write_from_nothing(writer: Writer, text_model: TextModel, cfg: SampleConfig,
-                       primer: Ink | None = None) -> list[Ink]:
-    """`cfg.n` new lines: texts drafted by `text_model`, written by the synthesis `writer`
-    (in the primer's hand when given), both from one seeded generator; each ink keeps its text.
-    With `cfg.candidates` above 1 the shipped reader picks drafts, as `write` does."""
-    if writer.style_net is None and primer is not None:
-        raise ValueError("priming a drafted line needs a synthesis model with a style input "
-                         "(the shipped one has it)")
-    generator = torch.Generator().manual_seed(cfg.seed)
-    writer, _, _ = in_style(writer, primer, "", cfg.style_strength)
-    texts = draft_texts(text_model, writer, cfg, generator)
-    if cfg.candidates > 1:  # as `write` does: each segment the draft read best as its text
-        return write_lines_together(writer, texts, cfg, reader=InkReader.load(),
-                                    generator=generator)
-    return generate(writer, cfg, texts, generator=generator)[0]
-
-
-def draft_texts(text_model: TextModel, writer: Writer, cfg: SampleConfig,
-                generator: torch.Generator) -> list[str]:
-    """`cfg.n` lines of text for `writer` to write, each at most a fifteenth of `cfg.max_points`
-    characters long (real lines have about 7 points per character), so it has room to end.
-
-    Graves' bias sharpens the text as it does the ink: characters are drawn at temperature
-    `cfg.temperature / (1 + cfg.bias)`, so neater ink spells more real words.
-    """
-    if cfg.n < 1:
-        raise ValueError(f"n (lines to write) must be at least 1, got {cfg.n}")
-    texts = text_model.draft(cfg.n, generator, cfg.temperature / (1 + cfg.bias),
-                             max(1, cfg.max_points // 15))
-    unknown = set("".join(texts)) - set(writer.alphabet)
-    if unknown:
-        raise ValueError(f"the text model writes {''.join(sorted(unknown))!r}, which the "
-                         "synthesis model cannot: they were trained with different alphabets")
-    return texts
-
-
 # ---------------------------------------------------------------- training
 
 
@@ -211,17 +155,9 @@ def text_nats(net: TextModel, texts: list[str], batch_size: int = 256) -> dict:
 def train_text_model(cfg: TextTrainConfig, model_cfg: TextModelConfig,
                      resume: bool = False) -> dict:
     """Train to `cfg.steps`, keeping the best on validation texts; Ctrl-C saves, then stops."""
-    from .train import (
-        Interruptible,
-        lr_at,
-        optimiser_step,
-        random_state,
-        save_checkpoint,
-        small_run,
-    )
+    from .train import train_small
 
-    out = Path(cfg.out)
-    state = load_checkpoint(out / "last.pt") if resume else None
+    state = load_checkpoint(Path(cfg.out) / "last.pt") if resume else None
     if state:
         model_cfg = TextModelConfig(**state["model_config"])
     else:
@@ -232,46 +168,12 @@ def train_text_model(cfg: TextTrainConfig, model_cfg: TextModelConfig,
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     net = TextModel(model_cfg)
-    optimizer, schedule, rng, step, best, hours = small_run(net, cfg.lr, cfg.steps, cfg.seed,
-                                                            state, "best")
-    result = {}
-    out.mkdir(parents=True, exist_ok=True)
-    if not state:
-        (out / "log.csv").write_text("step,train_nats_per_char,valid_nats_per_char,"
-                                     "valid_nats_per_line\n")
-    t0 = time.time()
 
-    def checkpoint(path: Path, keep_optimizer: bool = True) -> None:
-        extra = {"kind": "text", "valid": result, "best": best, **random_state(rng),
-                 "hours": hours + (time.time() - t0) / 3600}
-        save_checkpoint(path, net, cfg, step, 1.0, optimizer if keep_optimizer else None, extra)
+    def batch_loss(rng: np.random.Generator) -> Tensor:
+        batch = [texts["train"][i] for i in rng.integers(len(texts["train"]),
+                                                          size=cfg.batch_size)]
+        return net.nats(batch).sum() / sum(len(t) + 1 for t in batch)
 
-    def save_last() -> str:
-        checkpoint(out / "last.pt")
-        return f"{out / 'last.pt'} at step {step}"
-
-    net.train()
-    with tqdm(total=cfg.steps, initial=step, dynamic_ncols=True) as bar, \
-            Interruptible(rng, save_last) as interrupt:
-        while step < cfg.steps:
-            interrupt.begin_step()
-            batch = [texts["train"][i] for i in rng.integers(len(texts["train"]),
-                                                              size=cfg.batch_size)]
-            loss = net.nats(batch).sum() / sum(len(t) + 1 for t in batch)
-            optimiser_step(optimizer, loss, lr_at(step, schedule), clip=1.0)
-            step += 1
-            bar.update()
-            bar.set_postfix(nats_per_char=f"{loss.item():.3f}")
-            if step % cfg.eval_every == 0 or step == cfg.steps:
-                result = text_nats(net, texts["valid"])
-                if result["nats_per_char"] < best:
-                    best = result["nats_per_char"]
-                    checkpoint(out / "best.pt", keep_optimizer=False)
-                checkpoint(out / "last.pt")
-                with open(out / "log.csv", "a") as f:
-                    f.write(f"{step},{loss.item():.4f},{result['nats_per_char']:.4f},"
-                            f"{result['nats_per_line']:.2f}\n")
-                tqdm.write(f"step {step}: train {loss.item():.3f} valid "
-                           f"{result['nats_per_char']:.3f} nats/char, "
-                           f"{result['nats_per_line']:.1f} nats/line")
-    return result
+    return train_small(net, cfg, state, "text", "best", 1.0, batch_loss, clip=1.0,
+                       validate=lambda: text_nats(net, texts["valid"]),
+                       columns={"nats_per_char": ".4f", "nats_per_line": ".2f"})

@@ -262,6 +262,62 @@ def max_points_at(step: int, cfg: TrainConfig) -> int:
 
 def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool = False) -> dict:
     """Train to `cfg.steps`; returns the last validation numbers. Ctrl-C saves, then stops."""
+    run = set_up(cfg, model_cfg, resume)
+    valid, running = {}, []
+    bar = tqdm(total=cfg.steps, initial=run.step, disable=run.rank != 0, dynamic_ncols=True)
+
+    def save_last() -> str:
+        save_run(run, run.out / "last.pt")
+        return f"{run.out / 'last.pt'} at step {run.step}"
+
+    try:
+        with Interruptible(run.rng, save_last if run.rank == 0 else None) as interrupt:
+            while run.step < cfg.steps:
+                interrupt.begin_step()
+                running.append(train_step(run) + 2 * math.log(run.offset_scale))
+                bar.update()
+                bar.set_postfix(nll=f"{np.mean(running[-50:]):.3f}",
+                                pts_s=f"{run.points_seen / (time.time() - run.t0):.0f}")
+                if run.rank == 0 and (run.step % cfg.eval_every == 0 or run.step == cfg.steps):
+                    valid = validate(run)
+                    log_validation(run, valid, np.mean(running[-cfg.eval_every:]))
+                if run.rank == 0 and (run.step % cfg.checkpoint_every == 0
+                                      or run.step == cfg.steps):
+                    save_run(run, run.out / "last.pt")
+    finally:
+        bar.close()
+        if run.distributed:
+            dist.destroy_process_group()
+    return valid
+
+
+@dataclass
+class Run:
+    """A training run under way: what `set_up` builds and the loop's phases share."""
+    cfg: TrainConfig
+    net: HandwritingNet
+    model: torch.nn.Module           # net, or its DistributedDataParallel wrapper
+    optimizer: torch.optim.Optimizer
+    rng: np.random.Generator         # the batches' draws
+    average: WeightAverage
+    train_set: LineSet
+    valid_set: LineSet
+    unstyled: LineSet | None         # validation with the zero style (a styled model only)
+    offset_scale: float
+    device: torch.device
+    autocast: torch.autocast
+    rank: int
+    distributed: bool
+    out: Path
+    step: int = 0
+    best: float = math.inf           # best validation nats per point so far
+    hours: float = 0.0               # spent before this session (resumed runs)
+    t0: float = 0.0                  # when this session's loop began (time.time())
+    points_seen: int = 0             # this session's training points
+
+
+def set_up(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool) -> Run:
+    """Everything before the first step: devices, data, network, optimiser, resumed state."""
     if cfg.precision not in ("fp32", "bf16"):
         raise ValueError(f"--precision must be fp32 or bf16, got {cfg.precision!r}")
     if cfg.precision == "bf16" and not torch.cuda.is_available() and not cpu_has_bf16():
@@ -277,10 +333,57 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool = False) -> dic
     torch.set_num_threads(cfg.threads or os.cpu_count() or 1)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    last = out / "last.pt"
 
-    state = load_checkpoint(last) if resume else None
+    state = load_checkpoint(out / "last.pt") if resume else None
     init = load_checkpoint(cfg.init) if cfg.init and not state else None
+    splits = load_splits(cfg, "train", "valid")
+    model_cfg = run_model_config(cfg, model_cfg, state, init, splits["train"])
+    styled = bool(model_cfg.style_size)
+    train_set = line_set(splits["train"], model_cfg.alphabet, styled)
+    valid_set = line_set(splits["valid"], model_cfg.alphabet, styled)
+    # with a style: also the zero style on validation, to see what the style is worth
+    unstyled = line_set(splits["valid"], model_cfg.alphabet) if styled else None
+    offset_scale = ((state or init)["offset_scale"] if state or init
+                    else offset_scale_of(train_set.strokes))
+
+    # bf16 runs the LSTM and head matmuls at up to twice the fp32 rate on CPUs with AVX512-BF16
+    # or AMX (docs/BENCHMARKS.md, "Training speed"); the mixture density and the optimiser
+    # stay in fp32.
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16,
+                              enabled=cfg.precision == "bf16")
+    torch.manual_seed(cfg.seed)
+    net = HandwritingNet(model_cfg).to(device)
+    optimizer = make_optimizer(net, cfg)
+    rng = np.random.default_rng([cfg.seed, rank])
+    if init:
+        widen(net, init["model"])
+    if state:
+        restore(state, net, optimizer, rng)
+    average = WeightAverage(net, cfg.average, state.get("average") if state else None)
+    if cfg.derivative_clip:
+        add_derivative_clipping(net)
+    model = torch.nn.parallel.DistributedDataParallel(net) if distributed else net
+    run = Run(cfg, net, model, optimizer, rng, average, train_set, valid_set, unstyled,
+              offset_scale, device, autocast, rank, distributed, out)
+    if state:
+        run.step, run.best = state["step"], state.get("best_valid", math.inf)
+        run.hours = state.get("hours", 0.0)
+    log_path = out / "log.csv"
+    if rank == 0 and not log_path.exists():
+        log_path.write_text("step,hours,lr,train_nats_per_point,valid_nats_per_point,"
+                            "valid_nats_per_sequence\n")
+    if rank == 0:
+        print(f"{len(train_set)} training lines, {len(valid_set)} validation lines; "
+              f"{sum(p.numel() for p in net.parameters()):,} parameters; "
+              f"offset scale {offset_scale:.4f}")
+    run.t0 = time.time()
+    return run
+
+
+def run_model_config(cfg: TrainConfig, model_cfg: ModelConfig, state: dict | None,
+                     init: dict | None, train_lines: list) -> ModelConfig:
+    """The network a run trains: a resumed run's own; an --init one's shapes with this run's
+    dropout and style choices; a new one's alphabet and style writers read from the data."""
     if state:
         model_cfg = ModelConfig(**state["model_config"])
     elif init:  # the shapes come from the weights; dropout and style are this run's choice
@@ -294,8 +397,6 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool = False) -> dic
                      "style_statistics": model_cfg.style_statistics,
                      "style_shape": model_cfg.style_shape}
         model_cfg = ModelConfig(**{**trained, "dropout": model_cfg.dropout, **added})
-    splits = load_splits(cfg, "train", "valid")
-    train_lines = splits["train"]
     if cfg.synthesis and not model_cfg.alphabet:
         alphabet = build_alphabet([t for _, t, _ in train_lines], cfg.min_char_count)
         chars = sum(len(t) for _, t, _ in train_lines)
@@ -304,112 +405,71 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool = False) -> dic
                                    "chars_per_step": round(rate, 4)})
     elif not cfg.synthesis:
         model_cfg = ModelConfig(**{**asdict(model_cfg), "alphabet": ""})
-    styled = bool(model_cfg.style_size)
-    if styled and cfg.style_id_weight and not model_cfg.style_writers:
+    if model_cfg.style_size and cfg.style_id_weight and not model_cfg.style_writers:
         model_cfg = ModelConfig(**{**asdict(model_cfg),
                                    "style_writers": len({w for _, _, w in train_lines})})
-    train_set = line_set(train_lines, model_cfg.alphabet, styled)
-    valid_set = line_set(splits["valid"], model_cfg.alphabet, styled)
-    # with a style: also the zero style on validation, to see what the style is worth
-    unstyled = line_set(splits["valid"], model_cfg.alphabet) if styled else None
-    offset_scale = ((state or init)["offset_scale"] if state or init
-                    else offset_scale_of(train_set.strokes))
+    return model_cfg
 
-    # bf16 runs the LSTM and head matmuls at up to twice the fp32 rate on CPUs with AVX512-BF16
-    # or AMX (docs/BENCHMARKS.md); the mixture density and the optimiser stay in fp32.
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16,
-                              enabled=cfg.precision == "bf16")
-    torch.manual_seed(cfg.seed)
-    net = HandwritingNet(model_cfg).to(device)
-    optimizer = make_optimizer(net, cfg)
-    step, best = 0, math.inf
-    rng = np.random.default_rng([cfg.seed, rank])
-    if init:
-        widen(net, init["model"])
-    if state:
-        restore(state, net, optimizer, rng)
-        step, best = state["step"], state.get("best_valid", math.inf)
-    average = WeightAverage(net, cfg.average, state.get("average") if state else None)
-    if cfg.derivative_clip:
-        add_derivative_clipping(net)
-    model = torch.nn.parallel.DistributedDataParallel(net) if distributed else net
-    hours = state.get("hours", 0.0) if state else 0.0
 
-    def checkpoint(path: Path, valid: dict | None = None) -> None:
-        extra = {"best_valid": best, **random_state(rng),
-                 "hours": hours + (time.time() - t0) / 3600}
-        if path == last:  # best.pt holds the averaged weights as its model already
-            extra["average"] = average.weights
-        if valid:
-            extra["valid"] = valid
-        save_checkpoint(path, net, cfg, step, offset_scale, optimizer, extra)
+def train_step(run: Run) -> float:
+    """One optimiser step on a fresh batch; returns its nats per point (scaled offsets)."""
+    cfg = run.cfg
+    batch = run.train_set.sample(run.rng, cfg.batch_size, max_points_at(run.step, cfg),
+                                 run.offset_scale, crop=not cfg.synthesis,
+                                 distortion=cfg.distortion,
+                                 style_dropout=cfg.style_dropout).to(run.device)
+    for group in run.optimizer.param_groups:
+        group["lr"] = lr_at(run.step, cfg) * group.get("lr_scale", 1.0)
+    run.optimizer.zero_grad(set_to_none=True)
+    loss = backprop(run.model, batch, cfg.chunk, run.autocast, cfg.style_id_weight)
+    if cfg.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(run.net.parameters(), cfg.grad_clip)
+    run.optimizer.step()
+    run.average.update(run.step)
+    run.step += 1
+    run.points_seen += int(batch.mask.sum())
+    return loss
 
-    log_path = out / "log.csv"
-    if rank == 0 and not log_path.exists():
-        log_path.write_text("step,hours,lr,train_nats_per_point,valid_nats_per_point,"
-                            "valid_nats_per_sequence\n")
-    if rank == 0:
-        print(f"{len(train_set)} training lines, {len(valid_set)} validation lines; "
-              f"{sum(p.numel() for p in net.parameters()):,} parameters; "
-              f"offset scale {offset_scale:.4f}")
-    t0 = time.time()
-    valid, running, points_seen = {}, [], 0
-    bar = tqdm(total=cfg.steps, initial=step, disable=rank != 0, dynamic_ncols=True)
 
-    def save_last() -> str:
-        checkpoint(last)
-        return f"{last} at step {step}"
-
-    try:
-        with Interruptible(rng, save_last if rank == 0 else None) as interrupt:
-            while step < cfg.steps:
-                interrupt.begin_step()
-                batch = train_set.sample(rng, cfg.batch_size, max_points_at(step, cfg),
-                                         offset_scale, crop=not cfg.synthesis,
-                                         distortion=cfg.distortion,
-                                         style_dropout=cfg.style_dropout).to(device)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr_at(step, cfg) * group.get("lr_scale", 1.0)
-                optimizer.zero_grad(set_to_none=True)
-                loss = backprop(model, batch, cfg.chunk, autocast, cfg.style_id_weight)
-                if cfg.grad_clip > 0:
-                    torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
-                optimizer.step()
-                average.update(step)
-                step += 1
-                points_seen += int(batch.mask.sum())
-                running.append(loss + 2 * math.log(offset_scale))
-                bar.update()
-                bar.set_postfix(nll=f"{np.mean(running[-50:]):.3f}",
-                                pts_s=f"{points_seen / (time.time() - t0):.0f}")
-                if rank == 0 and (step % cfg.eval_every == 0 or step == cfg.steps):
-                    with average.swapped_in():
-                        valid = evaluate(net, valid_set, offset_scale)
-                        if unstyled:
-                            valid["no_style_nats_per_point"] = evaluate(
-                                net, unstyled, offset_scale)["nats_per_point"]
-                        if valid["nats_per_point"] < best:
-                            best = valid["nats_per_point"]
-                            checkpoint(out / "best.pt", valid)
-                    elapsed = hours + (time.time() - t0) / 3600
-                    with open(log_path, "a", newline="") as f:
-                        csv.writer(f).writerow([step, f"{elapsed:.4f}", f"{lr_at(step, cfg):.3g}",
-                                                f"{np.mean(running[-cfg.eval_every:]):.4f}",
-                                                f"{valid['nats_per_point']:.4f}",
-                                                f"{valid['nats_per_sequence']:.2f}"])
-                    no_style = (f" (with no style: {valid['no_style_nats_per_point']:.4f})"
-                                if unstyled else "")
-                    tqdm.write(f"step {step}: train {np.mean(running[-cfg.eval_every:]):.4f} "
-                               f"valid {valid['nats_per_point']:.4f} nats/point, "
-                               f"{valid['nats_per_sequence']:.1f} nats/line{no_style}")
-                    plot_log(log_path, out / "loss.png")
-                if rank == 0 and (step % cfg.checkpoint_every == 0 or step == cfg.steps):
-                    checkpoint(last)
-    finally:
-        bar.close()
-        if distributed:
-            dist.destroy_process_group()
+def validate(run: Run) -> dict:
+    """Validation NLL with the averaged weights (and with no style, for a styled model);
+    a new best is saved as best.pt."""
+    with run.average.swapped_in():
+        valid = evaluate(run.net, run.valid_set, run.offset_scale)
+        if run.unstyled:
+            valid["no_style_nats_per_point"] = evaluate(
+                run.net, run.unstyled, run.offset_scale)["nats_per_point"]
+        if valid["nats_per_point"] < run.best:
+            run.best = valid["nats_per_point"]
+            save_run(run, run.out / "best.pt", valid)
     return valid
+
+
+def log_validation(run: Run, valid: dict, train_nats: float) -> None:
+    """A validation's row in log.csv, its line on the console, and the loss curve redrawn."""
+    log_path = run.out / "log.csv"
+    elapsed = run.hours + (time.time() - run.t0) / 3600
+    with open(log_path, "a", newline="") as f:
+        csv.writer(f).writerow([run.step, f"{elapsed:.4f}", f"{lr_at(run.step, run.cfg):.3g}",
+                                f"{train_nats:.4f}", f"{valid['nats_per_point']:.4f}",
+                                f"{valid['nats_per_sequence']:.2f}"])
+    no_style = (f" (with no style: {valid['no_style_nats_per_point']:.4f})"
+                if run.unstyled else "")
+    tqdm.write(f"step {run.step}: train {train_nats:.4f} "
+               f"valid {valid['nats_per_point']:.4f} nats/point, "
+               f"{valid['nats_per_sequence']:.1f} nats/line{no_style}")
+    plot_log(log_path, run.out / "loss.png")
+
+
+def save_run(run: Run, path: Path, valid: dict | None = None) -> None:
+    """A checkpoint of the run; last.pt also keeps the weight average (best.pt's model is it)."""
+    extra = {"best_valid": run.best, **random_state(run.rng),
+             "hours": run.hours + (time.time() - run.t0) / 3600}
+    if path.name == "last.pt":
+        extra["average"] = run.average.weights
+    if valid:
+        extra["valid"] = valid
+    save_checkpoint(path, run.net, run.cfg, run.step, run.offset_scale, run.optimizer, extra)
 
 
 class WeightAverage:
@@ -537,6 +597,59 @@ def small_run(net: torch.nn.Module, lr: float, steps: int, seed: int, state: dic
         return optimizer, schedule, rng, 0, math.inf, 0.0
     restore(state, net, optimizer, rng)
     return optimizer, schedule, rng, state["step"], state[best_key], state["hours"]
+
+
+def train_small(net: torch.nn.Module, cfg, state: dict | None, kind: str, best_key: str,
+                offset_scale: float, batch_loss: Callable[[np.random.Generator], torch.Tensor],
+                clip: float, validate: Callable[[], dict], columns: dict[str, str]) -> dict:
+    """The loop of the small models (`train-reader`, `train-text`): Adam on `batch_loss(rng)`
+    (nats per character) to `cfg.steps`, `validate()` every `cfg.eval_every` steps keeping
+    best.pt by its first column (lower is better); log.csv holds step, training loss and the
+    validation's `columns` (name: format). Ctrl-C saves last.pt; `state` resumes it exactly."""
+    optimizer, schedule, rng, step, best, hours = small_run(net, cfg.lr, cfg.steps, cfg.seed,
+                                                            state, best_key)
+    score = next(iter(columns))
+    result = {}
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if not state:
+        (out / "log.csv").write_text(",".join(["step", "train_nats_per_char"]
+                                              + [f"valid_{k}" for k in columns]) + "\n")
+    t0 = time.time()
+
+    def checkpoint(path: Path, keep_optimizer: bool = True) -> None:
+        extra = {"kind": kind, "valid": result, best_key: best, **random_state(rng),
+                 "hours": hours + (time.time() - t0) / 3600}
+        save_checkpoint(path, net, cfg, step, offset_scale,
+                        optimizer if keep_optimizer else None, extra)
+
+    def save_last() -> str:
+        checkpoint(out / "last.pt")
+        return f"{out / 'last.pt'} at step {step}"
+
+    net.train()
+    with tqdm(total=cfg.steps, initial=step, dynamic_ncols=True) as bar, \
+            Interruptible(rng, save_last) as interrupt:
+        while step < cfg.steps:
+            interrupt.begin_step()
+            loss = batch_loss(rng)
+            optimiser_step(optimizer, loss, lr_at(step, schedule), clip)
+            step += 1
+            bar.update()
+            bar.set_postfix(nats_per_char=f"{loss.item():.3f}")
+            if step % cfg.eval_every == 0 or step == cfg.steps:
+                result = validate()
+                net.train()
+                if result[score] < best:
+                    best = result[score]
+                    checkpoint(out / "best.pt", keep_optimizer=False)
+                checkpoint(out / "last.pt")
+                valid = [format(result[k], f) for k, f in columns.items()]
+                with open(out / "log.csv", "a") as f:
+                    f.write(",".join([str(step), f"{loss.item():.4f}", *valid]) + "\n")
+                tqdm.write(f"step {step}: train {loss.item():.3f} nats/char, valid "
+                           + ", ".join(f"{k} {v}" for k, v in zip(columns, valid, strict=True)))
+    return result
 
 
 class Interruptible:

@@ -215,7 +215,7 @@ def resolve_style(writer: Writer, style: int | str, cfg: SampleConfig,
 
     A model with a style input reads a saved style's hand instead (`Writer.style_of`, from
     all its lines) and writes unprimed, so the primer is None: a real writer's line as a
-    primer breaks the model, its own line does not (docs/BENCHMARKS.md, "Priming").
+    primer breaks the model, its own line does not (docs/HISTORY.md, "Priming").
     """
     if isinstance(style, str):
         inks = load_style(style)

@@ -1,7 +1,10 @@
+import re
+
 import numpy as np
 import pytest
 
-from handwriter.ink import InkError, read_iamondb
+from handwriter.cli import main
+from handwriter.ink import InkError, read_iamondb, read_lines
 
 LINE = """<?xml version="1.0" encoding="ISO-8859-1"?>
 <WhiteboardCaptureSession>
@@ -105,3 +108,36 @@ def test_transcription_without_csr_is_an_error(tmp_path):
 def test_missing_root_is_file_not_found(tmp_path):
     with pytest.raises(FileNotFoundError, match="lineStrokes"):
         read_iamondb(tmp_path)
+
+
+def make_short_form(root):
+    """A form shaped like IAM-OnDB's a08-551z: 9 stroke files, 8 transcribed lines."""
+    lines = root / "lineStrokes" / "a08" / "a08-551"
+    lines.mkdir(parents=True)
+    for n in range(1, 10):
+        (lines / f"a08-551z-{n:02d}.xml").write_text(LINE)
+    text = root / "ascii" / "a08" / "a08-551"
+    text.mkdir(parents=True)
+    (text / "a08-551z.txt").write_text("CSR:\n\n" + "".join(f"line {n}\n" for n in range(1, 9)))
+
+
+def test_a_stroke_file_past_the_transcription_is_skipped_with_a_warning(tmp_path):
+    make_short_form(tmp_path)
+    with pytest.warns(UserWarning, match=r"a08-551z-09\.xml: skipped, .*a08-551z\.txt "
+                      r"transcribes 8 lines after 'CSR:', none for line 9"):
+        inks = read_iamondb(tmp_path)
+    assert [i.text for i in inks] == [f"line {n}" for n in range(1, 9)]
+    assert inks[-1].source.endswith("a08-551z-08.xml")
+
+
+def test_converting_writes_no_line_without_text(tmp_path, capsys):
+    make_tree(tmp_path / "iam")  # b02-001x has no transcription at all
+    make_short_form(tmp_path / "iam")
+    out = tmp_path / "lines.npz"
+    assert main(["data", "convert", str(tmp_path / "iam"), "-o", str(out)]) == 0
+    _, err = capsys.readouterr()
+    assert "warning: " in err and "a08-551z-09.xml: skipped" in err
+    assert re.search(r"warning: left out 1 lines without a transcription: \S*b02-001x-03\.xml",
+                     err)
+    texts = [ink.text for ink in read_lines(out)]
+    assert len(texts) == 10 and all(t.strip() for t in texts)

@@ -9,7 +9,8 @@ from PIL import Image
 from handwriter.cli import main
 from handwriter.ink import Ink
 from handwriter.reader import InkReader, edit_distance
-from handwriter.sample import WRITING, SampleConfig, Writer, generate, sample_lines
+from handwriter.sample import WRITING, SampleConfig, Writer, generate
+from handwriter.unprompted import sample_lines
 from handwriter.writing import write_page
 
 

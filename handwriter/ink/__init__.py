@@ -23,6 +23,7 @@ __all__ = [
     "InkError",
     "FORMATS",
     "atomic_write",
+    "convert",
     "guess_format",
     "inkml_bytes",
     "read_ink",
@@ -78,3 +79,20 @@ def read_ink(path: str | Path, format: str | None = None, progress: bool = False
     if format not in readers:
         raise ValueError(f"unknown ink format {format!r}; expected one of {', '.join(FORMATS)}")
     return readers[format](path)
+
+
+def convert(source: str | Path, output: str | Path, format: str | None = None,
+            progress: bool = False) -> tuple[list[Ink], list[Ink]]:
+    """Read `source` and write it as a lines.npz; returns the lines written and those left out.
+
+    A set with transcriptions keeps only the lines that have text: a line with empty text
+    would train the synthesis model to write nothing. A set with none at all (stroke-3
+    drawings, sampled ink) is written whole, for training without text.
+    """
+    inks = read_ink(source, format, progress=progress)
+    transcribed = [ink for ink in inks if ink.text.strip()]
+    if not transcribed:
+        write_lines(output, inks)
+        return inks, []
+    write_lines(output, transcribed)
+    return transcribed, [ink for ink in inks if not ink.text.strip()]

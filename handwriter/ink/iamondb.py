@@ -4,15 +4,18 @@ Layout under `root`, as unpacked from the release archives:
     lineStrokes/a01/a01-000/a01-000u-01.xml   one text line: StrokeSet > Stroke > Point(x, y)
     ascii/a01/a01-000/a01-000u.txt            the form's text; the lines after `CSR:` in order
     original/a01/a01-000/strokesu.xml         optional: General > Form(writerID) for the form
-Line `nn` of form `a01-000u` is the nn-th text line after `CSR:` (1-based); a line without a
-transcription gets text "". Writer: the form's `writerID` from original/ when that folder is
-there, else the form id (`a01-000u`), since one form is one writer's session (a writer's
-several forms then count as different writers). Whiteboard y points DOWN: we flip it to up.
+Line `nn` of form `a01-000u` is the nn-th text line after `CSR:` (1-based). A stroke file past
+a form's transcribed lines (a08-551z has 9 stroke files, 8 lines) is skipped with a warning:
+its text is unknown. A form with no transcription at all gives lines with text "".
+Writer: the form's `writerID` from original/ when that folder is there, else the form id
+(`a01-000u`), since one form is one writer's session (a writer's several forms then count
+as different writers). Whiteboard y points DOWN: we flip it to up.
 """
 
 from __future__ import annotations
 
 import re
+import warnings
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -37,7 +40,14 @@ def read_iamondb(root: str | Path) -> list[Ink]:
         form, line = name[1], int(name[2])
         if form not in texts:
             texts[form] = _read_csr(ascii_files[form]) if form in ascii_files else []
-        text = texts[form][line - 1] if 1 <= line <= len(texts[form]) else ""
+        text = ""
+        if form in ascii_files:
+            if not 1 <= line <= len(texts[form]):
+                warnings.warn(f"{path}: skipped, {ascii_files[form]} transcribes "
+                              f"{len(texts[form])} lines after 'CSR:', none for line {line}",
+                              stacklevel=2)
+                continue
+            text = texts[form][line - 1]
         inks.append(Ink.from_stroke_list(
             _read_line_strokes(path), text=text, writer=writers.get(form, form),
             source=str(path), meta={"form": form, "line": line}))

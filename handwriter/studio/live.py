@@ -22,12 +22,13 @@ from ..layout import wrap_text
 from ..reader import InkReader
 from ..sample import WRITING, SampleConfig, Writer, draw
 from ..styles import load_style
-from ..text_model import TextModel, draft_texts
+from ..text_model import TextModel
+from ..unprompted import draft_texts
 from ..writing import resolve_style, write_line
 
 CHUNK = 8            # points per event: small enough to look continuous
 STYLES = 10          # numbered styles offered (`write --style N`)
-MAX_STRENGTH = 3.0   # of a saved style's hand; 2 reads it as trained (docs/BENCHMARKS.md)
+MAX_STRENGTH = 3.0   # of a saved style's hand; 2 reads it as trained (BENCHMARKS, "Your hand")
 MAX_LINES = 12       # lines a page may hold
 MAX_DRAFTS = 8       # drafts per segment the reader may pick from
 MAX_NEW_LINES = 6    # lines written from nothing per request

@@ -18,9 +18,9 @@ function say(text, isError = false) {
   $("message").classList.toggle("error", isError);
 }
 
-async function postJSON(url, body) {
+async function postJSON(url, body, signal) {
   const response = await fetch(url, {method: "POST", headers: {"Content-Type": "application/json"},
-                                     body: JSON.stringify(body)});
+                                     body: JSON.stringify(body), signal});
   if (!response.ok) {
     let text = `${response.status} ${response.statusText}`;
     try { text = (await response.json()).error || text; } catch (e) { /* not JSON */ }
@@ -103,14 +103,7 @@ async function stream(request) {
   document.querySelectorAll(".stop").forEach((b) => { b.disabled = false; });
   say("Starting…");
   try {
-    const response = await fetch("/api/write", {
-      method: "POST", headers: {"Content-Type": "application/json"},
-      body: JSON.stringify(request), signal: controller.signal});
-    if (!response.ok) {
-      let text = `${response.status} ${response.statusText}`;
-      try { text = (await response.json()).error || text; } catch (e) { /* not JSON */ }
-      throw new Error(text);
-    }
+    const response = await postJSON("/api/write", request, controller.signal);
     const reader = response.body.getReader(), decoder = new TextDecoder();
     let buffer = "";
     for (;;) {
