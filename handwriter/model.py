@@ -231,13 +231,6 @@ class State(NamedTuple):
     window: Tensor | None       # (B, V) last window, synthesis only
 
 
-class FirstLayer(NamedTuple):
-    output: Tensor              # (B, T, H) the first layer's hidden states
-    windows: Tensor             # (B, T, V) what the window read at each step
-    phi: Tensor                 # (B, T, U + 1) the window weights
-    state: State                # the first layer's state after T steps (L = 1)
-
-
 class HandwritingNet(nn.Module):
     """Prediction (`alphabet == ""`) or synthesis network; `forward` gives raw head output."""
 
@@ -275,15 +268,13 @@ class HandwritingNet(nn.Module):
 
     def forward(self, strokes: Tensor, text: Tensor | None = None,
                 text_mask: Tensor | None = None, state: State | None = None,
-                return_phi: bool = False, style: Tensor | None = None,
-                first: FirstLayer | None = None):
+                return_phi: bool = False, style: Tensor | None = None):
         """strokes (B, T, 3) -> raw head output (B, T, 1 + 6M) and the state after T steps.
 
         With `return_phi`, also the window weights (B, T, U + 1) for attention plots.
-        `style` (B, S) from `encode_style`; None is the zero style. `first`, from
-        `read_text` on the same arguments, skips the first layer (adapting the layers above).
+        `style` (B, S) from `encode_style`; None is the zero style.
         """
-        head_in, new_state, phi = self.features(strokes, text, text_mask, state, style, first)
+        head_in, new_state, phi = self.features(strokes, text, text_mask, state, style)
         raw = self.head(head_in)                                 # (B, T, 1 + 6M)
         return (raw, new_state, phi) if return_phi else (raw, new_state)
 
@@ -291,50 +282,38 @@ class HandwritingNet(nn.Module):
         """Style vectors (B, S) of primer lines (B, T, 3), scaled like `strokes`."""
         return self.style_encoder(primer, mask, strength)
 
-    def styles(self, strokes: Tensor, style: Tensor | None) -> list[Tensor]:
-        """The style as every layer's last input, (B, T, S), or [] for a model without one."""
-        if not self.cfg.style_size:
-            return []
-        B, T, _ = strokes.shape
-        style = style if style is not None else strokes.new_zeros(B, self.cfg.style_size)
-        return [style.to(strokes.dtype)[:, None].expand(B, T, -1)]
-
-    def read_text(self, strokes: Tensor, text: Tensor, text_mask: Tensor,
-                  state: State | None = None, style: Tensor | None = None) -> FirstLayer:
-        """The first layer and its window over the text (synthesis only), step by step."""
-        state = state or self.initial_state(len(strokes))
-        styles = self.styles(strokes, style)
-        chars = F.one_hot(text, self.text_size).to(strokes.dtype)  # (B, U, V)
-        h, c, kappa, window = state.h[0], state.c[0], state.kappa, state.window
-        h1, windows, phis = [], [], []
-        for t in range(strokes.shape[1]):
-            step_in = [strokes[:, t], window] + [s[:, t] for s in styles]
-            h, c = self.cell(torch.cat(step_in, -1), (h, c))
-            window, kappa, phi = self.window(h, kappa, chars, text_mask)
-            h1.append(h)
-            windows.append(window)
-            phis.append(phi)
-        return FirstLayer(torch.stack(h1, 1), torch.stack(windows, 1), torch.stack(phis, 1),
-                          State(h[None], c[None], kappa, window))
-
     def features(self, strokes: Tensor, text: Tensor | None = None,
                  text_mask: Tensor | None = None, state: State | None = None,
-                 style: Tensor | None = None, first: FirstLayer | None = None
-                 ) -> tuple[Tensor, State, Tensor | None]:
+                 style: Tensor | None = None) -> tuple[Tensor, State, Tensor | None]:
         """What the head sees (B, T, L * H + V + S), the state after T steps and phi or None.
 
         Apart from `forward` so that adapting only the head (`finetune`) runs the LSTMs once.
         """
-        state = state or self.initial_state(len(strokes))
-        styles = self.styles(strokes, style)
-        hs, cs, outputs, skip, phi, kappa, window = [], [], [], strokes, None, None, None
+        B, T, _ = strokes.shape
+        state = state or self.initial_state(B)
+        hs, cs, outputs, phis = [], [], [], []
+        kappa = window = None
+        styles = []  # the style, appended to every input
+        if self.cfg.style_size:
+            style = style if style is not None else strokes.new_zeros(B, self.cfg.style_size)
+            styles = [style.to(strokes.dtype)[:, None].expand(B, T, -1)]
         if self.text_size:
-            first = first or self.read_text(strokes, text, text_mask, state, style)
-            hs.append(first.state.h)
-            cs.append(first.state.c)
-            outputs.append(self.drop(first.output))              # (B, T, H)
-            skip = torch.cat([strokes, first.windows], -1)      # (B, T, 3 + V)
-            phi, kappa, window = first.phi, first.state.kappa, first.state.window
+            chars = F.one_hot(text, self.text_size).to(strokes.dtype)  # (B, U, V)
+            h, c, kappa, window = state.h[0], state.c[0], state.kappa, state.window
+            h1, windows = [], []
+            for t in range(T):
+                step_in = [strokes[:, t], window] + [s[:, t] for s in styles]
+                h, c = self.cell(torch.cat(step_in, -1), (h, c))
+                window, kappa, phi = self.window(h, kappa, chars, text_mask)
+                h1.append(h)
+                windows.append(window)
+                phis.append(phi)
+            hs.append(h[None])
+            cs.append(c[None])
+            outputs.append(self.drop(torch.stack(h1, 1)))      # (B, T, H)
+            skip = torch.cat([strokes, torch.stack(windows, 1)], -1)  # (B, T, 3 + V)
+        else:
+            skip = strokes
         for layer in self.layers:
             i = len(hs)
             x = torch.cat([skip] + outputs[-1:] + styles, -1)
@@ -343,7 +322,8 @@ class HandwritingNet(nn.Module):
             hs.append(h)
             cs.append(c)
         head_in = torch.cat(outputs + ([skip[..., 3:]] if self.text_size else []) + styles, -1)
-        return head_in, State(torch.cat(hs), torch.cat(cs), kappa, window), phi
+        return (head_in, State(torch.cat(hs), torch.cat(cs), kappa, window),
+                torch.stack(phis, 1) if phis else None)
 
 
 # ---------------------------------------------------------------- growing and folding
@@ -370,19 +350,6 @@ def widen(net: HandwritingNet, weights: dict[str, Tensor]) -> None:
             w = torch.cat([w, added.to(w.dtype)], -1)
         own[name] = w.float()
     net.load_state_dict(own)
-
-
-def changed(weights: dict[str, Tensor], change: dict[str, Tensor]) -> dict[str, Tensor]:
-    """`weights` with `change` added: `NAME.up` (out, r) @ `NAME.down` (r, in) for a low-rank
-    update of NAME (`adapt`), NAME itself for an offset; other entries are ignored."""
-    out = {}
-    for name, weight in weights.items():
-        if name + ".up" in change:
-            weight = weight + change[name + ".up"] @ change[name + ".down"]
-        elif name in change:
-            weight = weight + change[name]
-        out[name] = weight
-    return out
 
 
 @torch.no_grad()

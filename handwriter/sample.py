@@ -33,7 +33,6 @@ from .model import (
     HandwritingNet,
     State,
     attend,
-    changed,
     fold_style,
     load_model,
     sample_point,
@@ -108,21 +107,19 @@ class Writer:
         return cls(net, checkpoint)
 
     def adapted(self, tensors: dict[str, Tensor]) -> Writer:
-        """A copy in a style's own weights (self is untouched): named weights replaced (head
-        fine-tuning), or for a model with a style input its "style" vector and the change
-        `adapt.adapt` learned (`model.changed`)."""
+        """A copy with the named weights replaced (a style's fine-tuned ones, or its "style"
+        vector for a model with a style input); self is untouched."""
         if not tensors:
             return self
-        styled = self.style_net is not None and "style" in tensors
-        own = (self.style_net if styled else self.net).state_dict()
-        misfits = [k for k, v in tensors.items() if k != "style" and not fits(own, k, v, styled)]
+        if self.style_net is not None and set(tensors) == {"style"}:
+            return self.styled(tensors["style"].float())
+        weights = self.net.state_dict()
+        misfits = [k for k, v in tensors.items() if k not in weights or v.shape != weights[k].shape]
         if misfits:
             raise ValueError(f"weights that do not fit this model: {', '.join(misfits)}")
-        tensors = {k: v.float() for k, v in tensors.items()}
-        weights = changed(own, tensors) if styled else {**own, **tensors}
-        net = HandwritingNet((self.style_net if styled else self.net).cfg)
-        net.load_state_dict(weights)
-        return Writer(net.eval(), self.checkpoint, tensors.get("style"))
+        net = HandwritingNet(self.net.cfg)
+        net.load_state_dict({**weights, **{k: v.float() for k, v in tensors.items()}})
+        return Writer(net.eval(), self.checkpoint)
 
     def style_of(self, inks: list[Ink], strength: float = 1.0) -> Tensor:
         """The style vector (S,) of a writer's lines: the mean of each line's, each read from
@@ -160,17 +157,6 @@ class Writer:
         strokes = strokes.copy()
         strokes[:, :2] /= self.offset_scale
         return torch.from_numpy(strokes)
-
-
-def fits(weights: dict[str, Tensor], name: str, tensor: Tensor, change: bool) -> bool:
-    """Whether `tensor` replaces weight `name`, or with `change` is an offset of it or one
-    factor of its low-rank update (`model.changed`)."""
-    base, _, factor = name.rpartition(".")
-    if change and factor in ("up", "down") and base in weights:
-        out, inp = weights[base].shape
-        return tensor.ndim == 2 and (tensor.shape[0] == out if factor == "up"
-                                     else tensor.shape[1] == inp)
-    return name in weights and tensor.shape == weights[name].shape
 
 
 def int8_packed(weight: Tensor, bias: Tensor) -> torch.ScriptObject:
