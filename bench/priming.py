@@ -30,8 +30,8 @@ from dataclasses import replace
 
 import torch
 
+from handwriter.adapt import adapt, primed_nll
 from handwriter.data import MODEL_UNITS
-from handwriter.finetune import fine_tune, primed_nll
 from handwriter.ink import Ink
 from handwriter.sample import Writer
 from handwriter.train import TrainConfig, load_splits
@@ -68,39 +68,31 @@ def row(totals: list[list[float]], wins: list[int], writers: int) -> str:
             + f" | {wins[0]} / {wins[1]} of {writers} (p = {odds}) |")
 
 
-def fine_tuned_rows(writer: Writer, by_writer: dict[str, list], minutes: float,
-                    first: int = 0, given: int = 2) -> list[str]:
-    """Markdown rows: lines `given` + 1 on of each writer with more, as shipped and fine-tuned
-    to their first `given` lines."""
+def adapted_rows(writer: Writer, by_writer: dict[str, list], first: int = 0, given: int = 5
+                 ) -> list[str]:
+    """Markdown rows: lines `given` + 1 on of each writer with more, unstyled, in the style
+    read from their first `given` lines, and in that style adapted to them (`adapt`)."""
     writers = [w for w in sorted(by_writer) if len(by_writer[w]) > given]
     shipped, both, tuned = ([[0.0, 0] for _ in range(3)] for _ in range(3))
     wins = {"shipped": [0, 0], "both": [0, 0], "tuned": [0, 0]}
-    helped = 0
     for k, name in enumerate(writers):
         own, stranger = by_writer[name], by_writer[writers[(k + 1) % len(writers)]]
         scored = own[given:]
         columns = [[(None, line) for line in scored], [(own[0], line) for line in scored],
                    [(stranger[i % len(stranger)], line) for i, line in enumerate(scored)]]
         inks = [Ink(s, text=t, meta={"units": MODEL_UNITS}) for s, t in own[:given]]
-        result = fine_tune(writer, inks, minutes)
+        result = adapt(writer, inks)
         print(f"{name}: {result.summary()}", flush=True)
-        helped += result.helped
         alone, same, other = scores(writer, columns, first)
         add(shipped, wins["shipped"], [alone, same, other])
-        if writer.style_net is None:
-            add(tuned, wins["tuned"], scores(writer.adapted(result.tensors), columns, first))
-            continue
-        # unprimed, in the style of the given lines or the tuned one (where it did not help,
-        # the same), and in another writer's
+        # unprimed, in the style read from the given lines or adapted to them, in another's
         (read,) = scores(writer.styled(writer.style_of(inks)), columns[:1], first)
-        (mine,) = scores(writer.adapted(result.tensors), columns[:1], first) if result.helped \
-            else (read,)
+        (mine,) = scores(writer.styled(result.style), columns[:1], first)
         add(both, wins["both"], [alone, read, other])
         add(tuned, wins["tuned"], [alone, mine, other])
-    rows = [("as shipped", shipped, wins["shipped"])]
-    if writer.style_net is not None:
-        rows.append((f"the style of lines 1-{given}", both, wins["both"]))
-    rows.append((f"fine-tuned {minutes:g} min ({helped} helped)", tuned, wins["tuned"]))
+    rows = [("as shipped", shipped, wins["shipped"]),
+            (f"the style read from lines 1-{given}", both, wins["both"]),
+            (f"the style adapted to lines 1-{given}", tuned, wins["tuned"])]
     return [f"| {label} | {len(writers)} | " + row(totals, won, len(writers))
             for label, totals, won in rows]
 
@@ -112,11 +104,11 @@ def main() -> None:
     parser.add_argument("--data", default="../shared/data/unipen/lines.npz")
     parser.add_argument("--split", default="valid", choices=["valid", "test"])
     parser.add_argument("--max-points", type=int, default=700, help="longest line scored")
-    parser.add_argument("--fine-tune", type=float, default=0.0, metavar="MINUTES",
-                        help="also score fine-tuned to each writer for this long")
-    parser.add_argument("--given", type=int, default=2, metavar="LINES",
-                        help="with --fine-tune: lines of each writer it is given (the last "
-                        "third held back), the rest scored (default: 2)")
+    parser.add_argument("--adapt", action="store_true",
+                        help="also score in the style adapted to each writer's first lines")
+    parser.add_argument("--given", type=int, default=5, metavar="LINES",
+                        help="with --adapt: lines of each writer it is given, the rest scored "
+                        "(default: 5)")
     parser.add_argument("--writers", type=int, default=0, help="only the first N writers")
     parser.add_argument("--first", type=int, default=0, metavar="POINTS",
                         help="score only the first POINTS points of each line (0: all)")
@@ -147,7 +139,7 @@ def main() -> None:
         for columns in jobs.values():
             add(totals, wins, scores(writer, columns, args.first))
         print(f"| {name} | " + row(totals, wins, len(jobs)), flush=True)
-    if not args.fine_tune:
+    if not args.adapt:
         return
     print(f"\nLines {args.given + 1} on of writers with {args.given + 1} lines or more, primed "
           f"with their first line, the style read from or tuned to lines 1-{args.given}")
@@ -155,7 +147,7 @@ def main() -> None:
           "primed, another writer | writers whose own style beats none / a stranger's |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for name, writer in models:
-        for line in fine_tuned_rows(writer, by_writer, args.fine_tune, args.first, args.given):
+        for line in adapted_rows(writer, by_writer, args.first, args.given):
             print(f"| {name} {line}", flush=True)
 
 

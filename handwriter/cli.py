@@ -254,8 +254,11 @@ def cmd_style(args: argparse.Namespace) -> int:
             print(ink.text)
         if args.output:
             from .render import save_inks
+            from .writing import style_proof
 
-            save_inks(lines, args.output)
+            picture = not args.output.lower().endswith(".inkml")
+            save_inks(style_proof(args.name, args.seed, args.model) if picture else lines,
+                      args.output)
             print(args.output)
     else:
         styles.remove_style(args.name)
@@ -265,10 +268,13 @@ def cmd_style(args: argparse.Namespace) -> int:
 
 def style_add(args: argparse.Namespace) -> int:
     """Check everything (name, ink, text, characters) before the one atomic save."""
+    from tqdm import tqdm
+
+    from .adapt import ADAPT_FROM, AdaptConfig
     from .ink import read_ink
     from .reader import InkReader
     from .sample import Writer
-    from .styles import check_name, check_style, list_styles, save_style
+    from .styles import check_name, check_style, list_styles, save_style, save_style_weights
 
     if check_name(args.name) in list_styles() and not args.replace:
         raise ValueError(f"a style named {args.name!r} exists; --replace replaces it")
@@ -290,20 +296,28 @@ def style_add(args: argparse.Namespace) -> int:
     if unread:
         readings = InkReader.load(args.reader).read([inks[i] for i in unread])
         confirm_readings([inks[i] for i in unread], [where[i] for i in unread], readings)
-    if args.fine_tune is not None and (len(inks) < 2 or not args.fine_tune > 0):
-        raise ValueError("--fine-tune needs a time above 0 and two lines or more (one is held "
-                         "back to check that it helps)")
+    if not args.minutes > 0:
+        raise ValueError(f"--minutes must be above 0, got {args.minutes}")
     writer = Writer.load(args.model, synthesis=True)
     warn(check_style(writer, inks, where))
-    path = save_style(args.name, inks)
-    print(f"saved style {args.name!r}: {len(inks)} line{'s' * (len(inks) != 1)} in {path}")
-    if args.fine_tune is not None:
-        from .finetune import PAYS_FROM, fine_tune_style
+    adapted = None
+    if args.adapt and len(inks) >= ADAPT_FROM and writer.style_net is not None:  # before
+        # the save, so Ctrl-C while adapting leaves nothing behind
+        from .adapt import adapt
 
-        if len(inks) < PAYS_FROM:
-            warn([f"fine-tuning to {len(inks)} lines seldom helps the rest of your writing: "
-                  f"on validation writers it paid from {PAYS_FROM} lines on"])
-        print(fine_tune_style(args.name, args.fine_tune, writer).summary())
+        with tqdm(total=100, desc=f"adapting to your {len(inks)} lines", file=sys.stderr,
+                  bar_format="{desc} |{bar}| {elapsed} of at most "
+                  f"{args.minutes:g} min") as bar:
+            adapted = adapt(writer, inks, AdaptConfig(minutes=args.minutes),
+                            lambda share: bar.update(round(100 * share) - bar.n))
+        print(adapted.summary())
+    path = save_style(args.name, inks)
+    if adapted is not None:
+        save_style_weights(args.name, {"style": adapted.style})
+    print(f"saved style {args.name!r}: {len(inks)} line{'s' * (len(inks) != 1)} in {path}")
+    if len(inks) < ADAPT_FROM:
+        print(f"from {ADAPT_FROM} lines or more, `style add` adapts the network to them, "
+              "which carries more of your hand")
     return 0
 
 
@@ -531,6 +545,8 @@ def add_eval(commands: argparse._SubParsersAction) -> None:
 
 
 def add_style(commands: argparse._SubParsersAction) -> None:
+    from .adapt import ADAPT_FROM, AdaptConfig
+
     p = commands.add_parser("style", help="keep your own hand as a style to write in",
                             description="Styles are lines of your own ink with what they say, "
                             "kept on this machine (in the user data folder, or "
@@ -550,15 +566,19 @@ def add_style(commands: argparse._SubParsersAction) -> None:
                    "(default: the one shipped)")
     q.add_argument("--reader", help="recogniser for lines without text (default: the one "
                    "shipped)")
-    q.add_argument("--fine-tune", type=float, metavar="MINUTES",
-                   help="also tune the style (a model without a style input: its output "
-                   "biases) to your lines for up to this long, keeping the result only if "
-                   "the last third of them, held back, gains 0.01 nats/point (on validation "
-                   "writers: worth it from five lines, not with two)")
+    q.add_argument("--no-adapt", dest="adapt", action="store_false",
+                   help=f"only read the style from the lines (with {ADAPT_FROM} lines or more "
+                   "the network is adapted to them by default: more of your hand)")
+    q.add_argument("--minutes", type=float, default=AdaptConfig.minutes,
+                   help="the longest adapting may take (default: %(default)s)")
     style.add_parser("list", help="the saved styles: lines, points and what they say")
     q = style.add_parser("show", help="print a style's text; draw it with -o")
     q.add_argument("name")
-    q.add_argument("-o", "--output", help="picture of its lines (.png .svg .gif) or .inkml")
+    q.add_argument("-o", "--output", help="picture (.png .svg .gif): each of its lines, then "
+                   "the same text written in the style; .inkml: its lines")
+    q.add_argument("--seed", type=int, default=0, help="of the written lines")
+    q.add_argument("--model", help="synthesis checkpoint that writes them (default: the one "
+                   "shipped)")
     q = style.add_parser("remove", help="delete a saved style")
     q.add_argument("name")
     p.set_defaults(run=cmd_style)

@@ -285,10 +285,7 @@ class HandwritingNet(nn.Module):
     def features(self, strokes: Tensor, text: Tensor | None = None,
                  text_mask: Tensor | None = None, state: State | None = None,
                  style: Tensor | None = None) -> tuple[Tensor, State, Tensor | None]:
-        """What the head sees (B, T, L * H + V + S), the state after T steps and phi or None.
-
-        Apart from `forward` so that adapting only the head (`finetune`) runs the LSTMs once.
-        """
+        """What the head sees (B, T, L * H + V + S), the state after T steps and phi or None."""
         B, T, _ = strokes.shape
         state = state or self.initial_state(B)
         hs, cs, outputs, phis = [], [], [], []

@@ -4,7 +4,7 @@ Each style is one InkML file, `<name>.inkml`, in the user data folder (platformd
 `$HANDWRITER_DATA_DIR/styles` when that is set (tests, portable installs). A style holds
 one or more lines, each with its transcription; `write_page(..., style=name)` writes in it,
 primed with one of its lines (`primer_line`). `check_style` is what a style must pass first.
-Weights fine-tuned to a style (`finetune.fine_tune`) sit beside it, `<name>.pt`.
+The style adapted to its lines (`adapt.adapt`) sits beside it, `<name>.pt`.
 """
 
 from __future__ import annotations
@@ -149,7 +149,8 @@ def check_style(writer: Writer, inks: list[Ink], where: list[str]) -> list[str]:
 
 
 def save_style_weights(name: str, tensors: dict[str, torch.Tensor]) -> Path:
-    """Store the weights fine-tuned to style `name` (`finetune.fine_tune`) beside its ink."""
+    """Store what was learnt of style `name` (`adapt.adapt`'s "style", or fine-tuned weights
+    of a model without a style input) beside its ink."""
     ink = styles_dir() / f"{check_name(name)}.inkml"
     if not ink.is_file():
         raise FileNotFoundError(f"no style named {name!r}")
@@ -160,6 +161,6 @@ def save_style_weights(name: str, tensors: dict[str, torch.Tensor]) -> Path:
 
 
 def load_style_weights(name: str) -> dict[str, torch.Tensor] | None:
-    """The weights fine-tuned to style `name` (for `Writer.adapted`), or None if it has none."""
+    """What was learnt of style `name` (`save_style_weights`) for `Writer.adapted`, or None."""
     path = styles_dir() / f"{check_name(name)}.pt"
     return torch.load(path, map_location="cpu", weights_only=True) if path.is_file() else None

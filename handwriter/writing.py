@@ -251,6 +251,15 @@ def write(text: str, bias: float = WRITING.bias, seed: int = 0, style: int | str
     return write_page(writer, lines, cfg, style=style, reader=InkReader.load())
 
 
+def style_proof(name: str, seed: int = 0, model: str | Path | None = None) -> list[Ink]:
+    """Each line of saved style `name`, then its text as `write --style NAME` writes it: how
+    much of the hand comes through, side by side."""
+    inks = load_style(name)
+    written = write_page(Writer.load(model, synthesis=True), [ink.text for ink in inks],
+                         replace(WRITING, seed=seed), style=name, reader=InkReader.load())
+    return [ink for pair in zip(inks, written, strict=True) for ink in pair]
+
+
 def write_sheets(writer: Writer, text: str, page: PageConfig, cfg: SampleConfig,
                  style: int | str | None = None, primer: Ink | None = None,
                  primer_text: str = "", reader: InkReader | None = None,

@@ -16,7 +16,7 @@ from handwriter.plotter import PlotterConfig
 from handwriter.reader import InkReader
 from handwriter.render import PenStyle
 from handwriter.sample import WRITING, SampleConfig, Writer, generate
-from handwriter.styles import save_style_weights
+from handwriter.styles import load_style, load_style_weights, save_style_weights
 from handwriter.train import TrainConfig
 
 SAMPLE = ["--n", "2", "--max-points", "50"]
@@ -354,11 +354,13 @@ def test_a_style_is_added_listed_shown_written_in_and_removed(styles_folder, syn
         [("ab ab", 60), ("hello", 60)]
     assert run(capsys, "style", "list")[1] == "mine\t2 lines, 120 points\tab ab / hello\n"
 
-    picture = tmp_path / "mine.png"
-    code, out, _ = run(capsys, "style", "show", "mine", "-o", picture)
+    picture, lines = tmp_path / "mine.png", tmp_path / "mine.inkml"
+    code, out, _ = run(capsys, "style", "show", "mine", "-o", picture, "--model", synth_model)
     assert code == 0 and out.splitlines() == ["ab ab", "hello", str(picture)]
-    with Image.open(picture) as image:
-        assert image.format == "PNG" and image.size[0] > 100 and image.size[1] > 200  # 2 lines
+    with Image.open(picture) as image:  # each line, then its text written in the style
+        assert image.format == "PNG" and image.size[0] > 100 and image.size[1] > 400
+    assert run(capsys, "style", "show", "mine", "-o", lines)[0] == 0
+    assert [i.text for i in read_inkml(lines)] == ["ab ab", "hello"]  # the lines alone
 
     write = ["write", "ab", "--model", synth_model, "--max-points", 40, "--candidates", 2]
     styled, plain = tmp_path / "styled.npz", tmp_path / "plain.npz"
@@ -399,9 +401,9 @@ def test_bad_styles_are_one_line_errors_that_leave_the_folder_as_it_was(
                                                   tmp_path / "x.svg", "--prime", one_point],
         "give --style or --prime, not both": ["write", "ab", "--model", synth_model, "-o",
                                               tmp_path / "x.svg", "--prime", ink, "--style", 3],
-        "--fine-tune needs a time above 0 and two lines or more": [
+        "--minutes must be above 0, got 0.0": [
             "style", "add", "solo", note_app_file(tmp_path / "one.xml", 1), "--text", "ab",
-            "--model", synth_model, "--fine-tune", 1],
+            "--model", synth_model, "--minutes", 0],
     }
     for message, argv in errors.items():
         err = fails(capsys, *argv)
@@ -422,14 +424,45 @@ def test_a_negative_style_strength_is_a_one_line_error(stats_style_model, synth_
         assert not (tmp_path / "x.svg").exists()
 
 
-def test_a_fine_tuned_style_writes_with_its_own_weights(styles_folder, synth_model, tmp_path,
-                                                        capsys):
+def test_three_lines_or_more_are_adapted_to_and_written_in(styles_folder, stats_style_model,
+                                                             tmp_path, capsys, monkeypatch):
+    texts = ["--text", "ab ab", "--text", "hello", "--text", "ba"]
+    add = ["style", "add", "mine", note_app_file(tmp_path / "mine.xml", 3), *texts,
+           "--model", stats_style_model]
+    code, out, err = run(capsys, *add)
+    assert code == 0 and "adapted in" in out and "adapting to your 3 lines" in err
+    style = load_style_weights("mine")["style"]
+    read = Writer.load(stats_style_model).style_of(load_style("mine"))
+    assert style.shape == read.shape and not torch.allclose(style, read)
+    write = ["write", "ab", "--model", stats_style_model, "--max-points", 40, "--candidates", 1,
+             "--style", "mine", "-o"]
+    assert run(capsys, *write, tmp_path / "adapted.npz")[0] == 0
+
+    code, out, _ = run(capsys, *add, "--replace", "--no-adapt")
+    assert code == 0 and "adapted" not in out and load_style_weights("mine") is None
+    assert run(capsys, *write, tmp_path / "read.npz")[0] == 0
+    assert not np.array_equal(read_lines(tmp_path / "adapted.npz")[0].strokes,
+                              read_lines(tmp_path / "read.npz")[0].strokes)
+
+    code, out, _ = run(capsys, *add[:3], note_app_file(tmp_path / "one.xml", 1), "--text", "ab",
+                       *add[-2:], "--replace")
+    assert code == 0 and "from 3 lines or more" in out and load_style_weights("mine") is None
+
+    def interrupted(*args, **kw):
+        raise KeyboardInterrupt
+    monkeypatch.setattr("handwriter.adapt.adapt", interrupted)
+    saved = {p.name: p.read_bytes() for p in styles_folder.iterdir()}
+    assert run(capsys, *add, "--replace")[0] == 130  # Ctrl-C while adapting: nothing changes
+    assert {p.name: p.read_bytes() for p in styles_folder.iterdir()} == saved
+    assert run(capsys, *add[:2], "other", *add[3:])[0] == 130
+    assert not (styles_folder / "other.inkml").exists()
+
+
+def test_a_styles_own_weights_are_what_it_writes_with(styles_folder, synth_model, tmp_path,
+                                                      capsys):
     ink = note_app_file(tmp_path / "mine.xml", 2)
-    code, out, err = run(capsys, "style", "add", "mine", ink, "--text", "ab ab", "--text",
-                         "hello", "--model", synth_model, "--fine-tune", 0.02)
-    assert code == 0 and "fine-tuned" in out and "held-back lines" in out
-    assert "fine-tuning to 2 lines seldom helps" in err
-    assert (styles_folder / "mine.pt").exists() == ("it helped" in out)
+    assert run(capsys, "style", "add", "mine", ink, "--text", "ab ab", "--text", "hello",
+               "--model", synth_model)[0] == 0
     write = ["write", "ab", "--model", synth_model, "--max-points", 40, "--candidates", 1,
              "--style", "mine", "-o"]
     assert run(capsys, *write, tmp_path / "a.npz")[0] == 0

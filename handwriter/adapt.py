@@ -1,0 +1,157 @@
+"""Adapting the synthesis network to a person's lines: more of their hand than a reading.
+
+The style encoder (`model.StyleEncoder`) reads a line's size, slant and a few shapes; the
+network can write far more of a hand than that reading gives it. `adapt` fits the style
+itself, the 16 numbers every layer sees, to the person's lines by gradient descent through
+the whole network, starting from the encoder's reading of them. A style, unlike weights,
+can only move the network to hands like those it was trained on, so a few short lines do
+not overfit: on validation writers, 40 steps on five lines make their other lines 0.039
+nats/point likelier than no style (docs/BENCHMARKS.md, "Your hand"), while low-rank
+changes of the weights learnt from the same lines made them less likely.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from .data import (
+    PRIMER_POINTS,
+    Batch,
+    collate,
+    collate_primed,
+    encode_text,
+    prepared,
+    with_primers,
+)
+from .ink import Ink
+from .model import mixture_nll, split_mixture
+from .sample import Writer
+
+ADAPT_FROM = 3  # lines from which `style add` adapts by default (docs/BENCHMARKS.md)
+
+
+@dataclass
+class AdaptConfig:
+    steps: int = 40             # Adam steps over all the lines (validation writers' other
+                                # lines still gained at 40: docs/HISTORY.md)
+    lr: float = 0.05            # Adam's learning rate for the style (before tanh)
+    minutes: float = 1.0        # at most this long, whatever the steps
+
+
+@dataclass
+class Adapted:
+    style: Tensor               # (S,) the fitted style, as `Writer.styled` takes it
+    before: float               # the lines' nats/point in the style read from them
+    after: float                # ... in the fitted style
+    steps: int
+    seconds: float
+
+    def summary(self) -> str:
+        return (f"adapted in {self.seconds:.0f} s ({self.steps} steps): your lines "
+                f"{self.before:.3f} -> {self.after:.3f} nats/point")
+
+
+def as_lines(writer: Writer, inks: list[Ink]) -> list[tuple]:
+    """Each line as the model trained on lines: prepared strokes and the text."""
+    out = []
+    for number, ink in enumerate(inks, 1):
+        strokes = prepared(ink, writer.resample_step, writer.max_jump)
+        if strokes is None or len(strokes) < 2 or not ink.text.strip():
+            raise ValueError(f"line {number} needs ink (with some height) and its "
+                             "transcription")
+        out.append((strokes, ink.text.strip()))
+    return out
+
+
+def adapt(writer: Writer, inks: list[Ink], cfg: AdaptConfig | None = None,
+          progress: Callable[[float], None] | None = None) -> Adapted:
+    """The style of `inks` (each with its text) fitted to them; `progress` is told the
+    share of the work done after each step."""
+    cfg = cfg or AdaptConfig()
+    start = time.monotonic()
+    net = writer.style_net
+    if net is None:
+        raise ValueError("adapting needs a synthesis model with a style input")
+    if not inks:
+        raise ValueError("adapting needs at least one line")
+    if not cfg.minutes > 0 or cfg.steps < 1:
+        raise ValueError(f"adapting needs steps and time, got {cfg.steps} steps and "
+                         f"{cfg.minutes} minutes")
+    lines = as_lines(writer, inks)
+    batch = collate([s for s, _ in lines], [encode_text(t, writer.alphabet) for _, t in lines],
+                    writer.offset_scale)
+    read = writer.style_of(inks)
+    raw_style = torch.atanh(read.clamp(-0.999, 0.999)).requires_grad_()
+    offset = 2 * math.log(writer.offset_scale)  # nats of unscaled offsets
+
+    def nll_per_point() -> Tensor:
+        style = torch.tanh(raw_style).expand(len(lines), -1)
+        raw, _ = net(batch.strokes_in, batch.text, batch.text_mask, style=style)
+        return mixture_nll(split_mixture(raw), batch.strokes_out, batch.mask).sum() \
+            / batch.mask.sum() + offset
+
+    frozen = [p for p in net.parameters() if p.requires_grad]
+    for p in frozen:  # only the style learns; the shared network stays as it is
+        p.requires_grad_(False)
+    optimizer = torch.optim.Adam([raw_style], lr=cfg.lr)
+    deadline, steps, before = start + 60 * cfg.minutes, 0, None
+    try:
+        while steps < cfg.steps and (not steps or time.monotonic() < deadline):
+            loss = nll_per_point()
+            before = float(loss.detach()) if before is None else before
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            steps += 1
+            if progress:
+                progress(min(1.0, max(steps / cfg.steps,
+                                      (time.monotonic() - start) / (60 * cfg.minutes))))
+        with torch.no_grad():
+            after = float(nll_per_point())
+    finally:
+        for p in frozen:
+            p.requires_grad_(True)
+    return Adapted(torch.tanh(raw_style).detach(), before, after, steps,
+                   time.monotonic() - start)
+
+
+@torch.no_grad()
+def primed_nll(writer: Writer, jobs: list[tuple], batch_size: int = 32,
+               first: int = 0) -> tuple[float, int]:
+    """Total NLL in nats of each job's line and its points; a job is `(primer or None, line)`,
+    each `(prepared strokes, text)`. The primer is written first (`data.collate_primed`), or
+    for a model with a style input, gives the style; without one, the writer's style does.
+    With `first`, only each line's first points are scored: before the network has seen
+    much of the hand, which is where a primer can tell it most."""
+    total, points = 0.0, 0
+    for start in range(0, len(jobs), batch_size):
+        if writer.style_net is None:
+            batch = collate_primed(jobs[start:start + batch_size], writer.alphabet,
+                                   writer.offset_scale)
+            raw, _ = writer.net(batch.strokes_in, batch.text, batch.text_mask)
+        else:
+            batch = styled_batch(writer, jobs[start:start + batch_size])
+            net = writer.style_net
+            primed = batch.primer_mask.sum(1, keepdim=True) > 0
+            style = torch.where(primed, net.encode_style(batch.primer, batch.primer_mask),
+                                writer.style)
+            raw, _ = net(batch.strokes_in, batch.text, batch.text_mask, style=style)
+        mask = batch.mask * (batch.mask.cumsum(1) <= first) if first else batch.mask
+        total += float(mixture_nll(split_mixture(raw), batch.strokes_out, mask).sum())
+        points += int(mask.sum())
+    return total + 2 * math.log(writer.offset_scale) * points, points  # unscaled offsets
+
+
+def styled_batch(writer: Writer, jobs: list[tuple]) -> Batch:
+    """The jobs' lines in a Batch, each primer (cut as in training) giving its style."""
+    lines = [line for _, line in jobs]
+    batch = collate([s for s, _ in lines], [encode_text(t, writer.alphabet) for _, t in lines],
+                    writer.offset_scale)
+    return with_primers(batch, [None if p is None else p[0][:PRIMER_POINTS] for p, _ in jobs],
+                        writer.offset_scale)
