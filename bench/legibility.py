@@ -22,6 +22,10 @@ sentences are written both ways, so seeds are resampled in pairs).
 Judges trained alike (only the seed differs) disagree on that ratio by about as much as
 the models being compared do, so `--judge` takes several: the table then shows their
 pooled CER, and the ratio is given for each judge and pooled.
+
+With `--adapted G`, instead a table per validation writer with more than G lines: the
+sentences written (bias 0.75, drafts picked by the shipped reader, as `write` does) in the
+style adapted to their first G lines (`adapt.adapt`, as `style add` does) and unstyled.
 """
 
 from __future__ import annotations
@@ -33,11 +37,13 @@ from dataclasses import replace
 import numpy as np
 import torch
 
+from handwriter.adapt import adapt
+from handwriter.data import MODEL_UNITS
 from handwriter.ink import Ink
 from handwriter.model import load_checkpoint
 from handwriter.reader import InkReader, edit_distance
 from handwriter.sample import WRITING, Writer
-from handwriter.train import writer_primers
+from handwriter.train import TrainConfig, load_splits, writer_primers
 from handwriter.writing import write_page
 
 SENTENCES = [
@@ -76,6 +82,32 @@ def ratio_interval(primed: np.ndarray, unprimed: np.ndarray, draws: int = 10000
     return float(ratio(np.arange(len(primed)))), float(low), float(high)
 
 
+def adapted_table(writer: Writer, judges: list[InkReader], data: str, given: int,
+                  seeds: int) -> None:
+    """Per validation writer: the judges' pooled CER unstyled and in their adapted style."""
+    cfg = TrainConfig(data=data, synthesis=True, max_points=700)
+    by_writer: dict[str, list[Ink]] = {}
+    for strokes, text, name in load_splits(cfg, "valid")["valid"]:
+        by_writer.setdefault(name, []).append(Ink(strokes, text=text,
+                                                  meta={"units": MODEL_UNITS}))
+    picker = InkReader.load()
+    print(f"| writer | unstyled | adapted to {given} lines | ratio |")
+    print("|---|---:|---:|---:|")
+    totals = np.zeros((2, 2))
+    for name in sorted(w for w, own in by_writer.items() if len(own) > given):
+        styled = writer.styled(adapt(writer, by_writer[name][:given]).style)
+        counts = np.zeros((2, 2))
+        for seed in range(seeds):
+            for row, model in enumerate((writer, styled)):
+                inks = write_page(model, SENTENCES, replace(WRITING, seed=seed), reader=picker)
+                counts[row] += score(judges, inks).sum(0)[:2]
+        totals += counts
+        cer = counts[:, 0] / counts[:, 1]
+        print(f"| {name} | {cer[0]:.1%} | {cer[1]:.1%} | {cer[1] / cer[0]:.2f}× |", flush=True)
+    cer = totals[:, 0] / totals[:, 1]
+    print(f"| all | {cer[0]:.1%} | {cer[1]:.1%} | {cer[1] / cer[0]:.2f}× |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--judge", required=True, nargs="+",
@@ -93,6 +125,8 @@ def main() -> None:
                         help="also write primed with validation writers' real lines")
     parser.add_argument("--data", default="../shared/data/unipen/lines.npz",
                         help="lines.npz whose validation writers prime (with --primed)")
+    parser.add_argument("--adapted", type=int, default=0, metavar="GIVEN",
+                        help="per writer, in the style adapted to their first GIVEN lines")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -101,6 +135,9 @@ def main() -> None:
     baselines = [load_checkpoint(path)["valid"]["cer"] for path in args.judge]
     print("judges' CER on real ink of held-out writers:",
           ", ".join(f"{cer:.1%}" for cer in baselines), "\n")
+    if args.adapted:
+        adapted_table(writer, judges, args.data, args.adapted, args.seeds)
+        return
     primers = [None] + ([writer_primers(args.data)] if args.primed else [])
     print("| bias | drafts picked by | primer | judge's CER | words read exactly | s per line |")
     print("|---:|---|---|---:|---:|---:|")

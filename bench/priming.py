@@ -30,7 +30,7 @@ from dataclasses import replace
 
 import torch
 
-from handwriter.adapt import adapt, primed_nll
+from handwriter.adapt import AdaptConfig, adapt, primed_nll
 from handwriter.data import MODEL_UNITS
 from handwriter.ink import Ink
 from handwriter.sample import Writer
@@ -75,21 +75,27 @@ def adapted_rows(writer: Writer, by_writer: dict[str, list], first: int = 0, giv
     writers = [w for w in sorted(by_writer) if len(by_writer[w]) > given]
     shipped, both, tuned = ([[0.0, 0] for _ in range(3)] for _ in range(3))
     wins = {"shipped": [0, 0], "both": [0, 0], "tuned": [0, 0]}
+    margins = []  # per writer: nats/point gained over no style, read and adapted
     for k, name in enumerate(writers):
         own, stranger = by_writer[name], by_writer[writers[(k + 1) % len(writers)]]
         scored = own[given:]
         columns = [[(None, line) for line in scored], [(own[0], line) for line in scored],
                    [(stranger[i % len(stranger)], line) for i, line in enumerate(scored)]]
         inks = [Ink(s, text=t, meta={"units": MODEL_UNITS}) for s, t in own[:given]]
-        result = adapt(writer, inks)
-        print(f"{name}: {result.summary()}", flush=True)
+        result = adapt(writer, inks, AdaptConfig(minutes=60))  # its steps, on any machine
         alone, same, other = scores(writer, columns, first)
         add(shipped, wins["shipped"], [alone, same, other])
         # unprimed, in the style read from the given lines or adapted to them, in another's
         (read,) = scores(writer.styled(writer.style_of(inks)), columns[:1], first)
         (mine,) = scores(writer.styled(result.style), columns[:1], first)
+        margins.append([alone[0] / alone[1] - x[0] / x[1] for x in (read, mine)])
+        print(f"{name}: {len(scored)} lines scored; {result.summary()}; margin over no style "
+              f"{margins[-1][0]:.3f} read, {margins[-1][1]:.3f} adapted", flush=True)
         add(both, wins["both"], [alone, read, other])
         add(tuned, wins["tuned"], [alone, mine, other])
+    read, mine = (sum(m) / len(margins) for m in zip(*margins, strict=True))
+    print(f"mean over the {len(margins)} writers of the margin over no style: read {read:.3f}, "
+          f"adapted {mine:.3f}")
     rows = [("as shipped", shipped, wins["shipped"]),
             (f"the style read from lines 1-{given}", both, wins["both"]),
             (f"the style adapted to lines 1-{given}", tuned, wins["tuned"])]

@@ -1,7 +1,7 @@
 """Whose hand is this? A writer-identification judge for "write it in my hand".
 
     python bench/writer_id.py [--data lines.npz] [--split valid] [--model synthesis.pt]
-                              [--given 3 5] [--bias 0.75] [--seeds 2] [--minutes 1]
+                              [--given 3 5] [--bias 0.75] [--seeds 2]
 
 The judge never sees the writers it judges: a discriminant projection (regularised LDA) of
 ink descriptors (direction, turning and hinge histograms, stroke and gap lengths, letter
@@ -150,7 +150,6 @@ def main() -> None:
                         help="lines of the writer a style is adapted to (0: none written)")
     parser.add_argument("--bias", type=float, default=0.75)
     parser.add_argument("--seeds", type=int, default=1, help="takes of each query's text")
-    parser.add_argument("--minutes", type=float, default=1.0, help="adapting time per writer")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -195,7 +194,7 @@ def main() -> None:
             inks = [Ink(s, text=t, meta={"units": MODEL_UNITS}) for s, t in own[:given]]
             if not adapted:
                 return base.styled(base.style_of(inks))
-            return base.styled(adapt(base, inks, AdaptConfig(minutes=args.minutes)).style)
+            return base.styled(adapt(base, inks, AdaptConfig(minutes=60)).style)  # all steps
         print(f"| style read from {given} lines | " + column(judge, enrolled, written(styled))
               + " |", flush=True)
         print(f"| adapted to {given} lines | " + column(

@@ -1,6 +1,6 @@
 """Draw the model-card galleries: samples of the shipped models at several biases and styles.
 
-    python docs/gallery.py [unconditional] [synthesis] [priming]   # docs/gallery_<which>.png
+    python docs/gallery.py [unconditional] [synthesis] [priming] [hands]  # docs/gallery_<which>.png
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import numpy as np
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from handwriter.adapt import adapt  # noqa: E402
 from handwriter.data import MODEL_UNITS  # noqa: E402
 from handwriter.ink import Ink  # noqa: E402
 from handwriter.reader import InkReader  # noqa: E402
@@ -97,9 +98,32 @@ def priming(data: str, model: str | None) -> None:
     draw_rows(rows, HERE / "gallery_priming.png")
 
 
+def hands(data: str, model: str | None) -> None:
+    """The first six validation writers (by name) with six lines or more: two of their lines,
+    then their third line's text written in the style adapted to their lines 4-8
+    (`adapt.adapt`, as `style add` does), then the real third line. Seed 0, not picked."""
+    writer, reader = Writer.load(model, synthesis=True), InkReader.load()
+    lines = load_splits(TrainConfig(data=data, synthesis=True, max_points=700), "valid")["valid"]
+    by_writer: dict[str, list[Ink]] = {}
+    for strokes, text, name in lines:
+        by_writer.setdefault(name, []).append(Ink(strokes, text=text, writer=name,
+                                                  meta={"units": MODEL_UNITS}))
+    rows = []
+    for name in sorted(w for w, own in by_writer.items() if len(own) >= 6)[:6]:
+        own = by_writer[name]
+        style = adapt(writer, own[3:8]).style
+        ink = write_page(writer.styled(style), [own[2].text], WRITING, reader=reader)[0]
+        rows += [(f"writer {name} (validation, never trained on): real line {i + 1}", own[i])
+                 for i in range(2)]
+        rows += [(f"line 3's text in the style adapted to lines 4-{min(len(own), 8)}: bias "
+                  f"{WRITING.bias}, seed 0", ink), ("the real line 3", own[2])]
+    draw_rows(rows, HERE / "gallery_hands.png")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("which", nargs="*", default=["unconditional", "synthesis", "priming"])
+    parser.add_argument("which", nargs="*",
+                        default=["unconditional", "synthesis", "priming", "hands"])
     parser.add_argument("--data", default=str(HERE.parent.parent / "shared/data/unipen/lines.npz"),
                         help="lines.npz with the validation writers' real lines")
     parser.add_argument("--model", help="checkpoint for `sample` (default: the shipped models)")
@@ -111,6 +135,8 @@ def main() -> None:
         synthesis(args.synthesis_model)
     if "priming" in args.which:
         priming(args.data, args.synthesis_model)
+    if "hands" in args.which:
+        hands(args.data, args.synthesis_model)
 
 
 if __name__ == "__main__":
