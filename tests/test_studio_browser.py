@@ -186,3 +186,35 @@ def test_a_line_that_strays_low_pushes_the_lines_after_it_down(page):
     # the second line falls 3 line heights: the third is moved below it, the fourth as much
     assert straying[1][0] == 0 and straying[2][0] > 0 and straying[3][0] == straying[2][0]
     assert straying[2][1] > straying[1][2]  # the third line's ink starts below the second's
+
+
+@pytest.fixture
+def slow_pen(monkeypatch):
+    """The studio's pen slowed to 8 points per 30 ms, so a test can stop a page mid-way."""
+    import time
+
+    from handwriter.studio import live
+
+    draw = live.draw
+    monkeypatch.setattr(live, "draw", lambda *a, **k: time.sleep(0.03) or draw(*a, **k))
+
+
+def stop_after(page, points: int) -> None:
+    page.wait_for_function(f"Number(document.getElementById('page').dataset.points) > {points}")
+    page.click("#write .stop")
+    page.wait_for_function("document.getElementById('message').textContent === 'Stopped.'")
+
+
+def test_every_download_works_after_a_stop(page, slow_pen, tmp_path):
+    page.fill("#text", "the quick brown fox jumps over the lazy dog " * 3)
+    page.click("#write-button")
+    stop_after(page, 16)
+    written = page.evaluate("page.map((line) => line.strokes.length)")
+    assert len(written) > 1 and written[-1] == 0  # stopped with lines left unwritten
+    for kind in ("svg", "png", "gif", "inkml", "plotter.svg", "gcode", "hpgl"):
+        with page.expect_download() as download:
+            page.click(f"[data-export='{kind}']")
+        path = tmp_path / f"stopped.{kind}"
+        download.value.save_as(path)
+        assert path.stat().st_size > 100, kind
+        assert not page.locator("#message.error").count(), page.text_content("#message")

@@ -180,7 +180,8 @@ document.querySelectorAll(".stop").forEach((b) => b.addEventListener("click", ()
 // ------------------------------------------------------------------ downloads
 
 async function download(kind, lines, name) {
-  if (!lines.some((l) => l.strokes.length)) { say("There is no ink to download yet.", true); return; }
+  lines = lines.filter((l) => l.strokes.length);  // a stopped page's unwritten lines have none
+  if (!lines.length) { say("There is no ink to download yet.", true); return; }
   try {
     const blob = await (await postJSON(`/api/export/${kind}`, {lines, paper: $("paper").value})).blob();
     const link = document.createElement("a");
