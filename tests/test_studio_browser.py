@@ -218,3 +218,15 @@ def test_every_download_works_after_a_stop(page, slow_pen, tmp_path):
         download.value.save_as(path)
         assert path.stat().st_size > 100, kind
         assert not page.locator("#message.error").count(), page.text_content("#message")
+
+
+def test_stop_with_drafts_ends_the_generation_without_an_error(page, slow_pen, caplog):
+    page.fill("#text", "the quick brown fox jumps over the lazy dog " * 3)
+    page.select_option("#drafts", "4")
+    page.click("#write-button")
+    stop_after(page, 16)
+    page.wait_for_timeout(500)  # the server notices the closed stream and ends the page
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert not errors, errors
+    page.click("#write-button")  # and the studio writes on
+    wait_done(page)
