@@ -113,6 +113,23 @@ def test_from_nothing_shows_a_seed_that_writes_the_same_lines_again(page):
     assert page.inner_html("#page") == first
 
 
+@pytest.fixture
+def slow_pen(monkeypatch):
+    """The studio's pen slowed to 8 points per 30 ms, so a test can stop a page mid-way."""
+    import time
+
+    from handwriter.studio import live
+
+    draw = live.draw
+    monkeypatch.setattr(live, "draw", lambda *a, **k: time.sleep(0.03) or draw(*a, **k))
+
+
+def stop_after(page, points: int) -> None:
+    page.wait_for_function(f"Number(document.getElementById('page').dataset.points) > {points}")
+    page.click("#write .stop")
+    page.wait_for_function("document.getElementById('message').textContent === 'Stopped.'")
+
+
 def draw_strokes(page) -> None:
     box = page.locator("#pad").bounding_box()
     scale = box["width"] / 900  # the pad is 900 canvas px wide
@@ -125,7 +142,7 @@ def draw_strokes(page) -> None:
         page.mouse.up()
 
 
-def test_drawn_ink_is_read_saved_as_a_style_and_written_in(page, tmp_path):
+def test_drawn_ink_is_read_saved_as_a_style_and_written_in(page, slow_pen, tmp_path):
     page.click("[data-panel=draw]")
     draw_strokes(page)
     page.click("#read")
@@ -145,15 +162,14 @@ def test_drawn_ink_is_read_saved_as_a_style_and_written_in(page, tmp_path):
     page.fill("#strength", "2")
     assert page.text_content("#strength-value") == "2"
     page.fill("#text", "in my own hand")
+    page.fill("#seed", "1")
     with page.expect_request("**/api/write") as sent:
         page.click("#write-button")
     assert sent.value.post_data_json["style"] == "mine"
     assert sent.value.post_data_json["strength"] == 2
     # the tiny random model may never finish a primed line: watch it write, then stop it
-    page.wait_for_function("Number(document.getElementById('page').dataset.points) > 16")
+    stop_after(page, 16)
     assert page.locator("#page path").count() > 0
-    page.click("#write .stop")
-    page.wait_for_function("document.getElementById('message').textContent === 'Stopped.'")
     page.select_option("#style", "")
     assert not page.is_enabled("#strength")  # the model's own hand has none
 
@@ -186,23 +202,6 @@ def test_a_line_that_strays_low_pushes_the_lines_after_it_down(page):
     # the second line falls 3 line heights: the third is moved below it, the fourth as much
     assert straying[1][0] == 0 and straying[2][0] > 0 and straying[3][0] == straying[2][0]
     assert straying[2][1] > straying[1][2]  # the third line's ink starts below the second's
-
-
-@pytest.fixture
-def slow_pen(monkeypatch):
-    """The studio's pen slowed to 8 points per 30 ms, so a test can stop a page mid-way."""
-    import time
-
-    from handwriter.studio import live
-
-    draw = live.draw
-    monkeypatch.setattr(live, "draw", lambda *a, **k: time.sleep(0.03) or draw(*a, **k))
-
-
-def stop_after(page, points: int) -> None:
-    page.wait_for_function(f"Number(document.getElementById('page').dataset.points) > {points}")
-    page.click("#write .stop")
-    page.wait_for_function("document.getElementById('message').textContent === 'Stopped.'")
 
 
 def test_every_download_works_after_a_stop(page, slow_pen, tmp_path):
