@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from threadpoolctl import ThreadpoolController
 from torch import Tensor
 
+from .characters import cannot_write, writable
 from .data import MODEL_UNITS, PRIMER_POINTS, START, encode_text, pad_primers, prepared
 from .ink import Ink, InkError
 from .model import (
@@ -145,9 +146,14 @@ class Writer:
                              "synthesis model to write given text")
         unknown = sorted(set(text) - set(self.alphabet))
         if unknown:
-            raise ValueError(f"the model cannot write {''.join(unknown)!r}; it knows "
-                             f"{self.alphabet!r}")
+            raise ValueError(cannot_write(unknown))
         return encode_text(text, self.alphabet)
+
+    def writable(self, text: str) -> tuple[str, str]:
+        """Pasted `text` in this model's characters, and a notice of what was changed
+        (`characters.writable`); an unconditional model's error if it writes no text."""
+        self.check_text("")
+        return writable(text, self.alphabet)
 
     def prime_strokes(self, primer: Ink) -> Tensor:
         """A primer line preprocessed as in training, scaled for the network: (T, 3)."""

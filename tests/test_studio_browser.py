@@ -229,3 +229,17 @@ def test_stop_with_drafts_ends_the_generation_without_an_error(page, slow_pen, c
     assert not errors, errors
     page.click("#write-button")  # and the studio writes on
     wait_done(page)
+
+
+def test_pasted_text_is_written_with_a_notice_and_an_emoji_named(page):
+    page.fill("#text", "café\u00a0déjà vu…")
+    page.fill("#seed", "2")
+    page.click("#write-button")
+    wait_done(page)
+    assert page.evaluate("page.map((line) => line.text)") == ["cafe deja vu..."]
+    assert "Note: the studio wrote é as 'e'" in page.text_content("#message")
+    page.fill("#text", "ab 😀 ab")
+    page.click("#write-button")
+    page.locator("#message.error").wait_for()
+    message = page.text_content("#message")
+    assert "cannot write '😀' (U+1F600)" in message and len(message) < 120, message

@@ -44,6 +44,7 @@ class Job:
     style: int | str | None = None
     drafts: int = 1
     strength: float = WRITING.style_strength  # of a saved style's hand (`Writer.style_of`)
+    notice: str = ""    # what of the pasted text was changed to write it (`Writer.writable`)
 
 
 class Models:
@@ -105,11 +106,10 @@ def parse_job(request: dict, models: Models, max_text: int) -> Job:
         raise ValueError(f"the text is {len(text)} characters long; the studio writes at most "
                          f"{max_text}")
     width = number("width", int, 45, 10, 80)
+    text, notice = models.synthesis.writable(text)
     lines = [line.text for line in wrap_text(text, width)]  # the layout `write --file` uses
     if len(lines) > MAX_LINES:
         raise ValueError(f"that makes {len(lines)} lines; a page holds at most {MAX_LINES}")
-    for line in lines:
-        models.synthesis.check_text(line)
     style = request.get("style")
     if isinstance(style, int) and not isinstance(style, bool):
         style = number("style", int, None, 0, STYLES - 1)
@@ -120,7 +120,7 @@ def parse_job(request: dict, models: Models, max_text: int) -> Job:
         load_style(style)  # a clear error now rather than mid-page
     return Job(lines, 0, seed, number("bias", float, WRITING.bias, 0.0, 10.0), style,
                number("drafts", int, 1, 1, MAX_DRAFTS),
-               number("strength", float, WRITING.style_strength, 0.0, MAX_STRENGTH))
+               number("strength", float, WRITING.style_strength, 0.0, MAX_STRENGTH), notice)
 
 
 def page_events(models: Models, job: Job) -> Iterator[dict]:
@@ -138,7 +138,8 @@ def page_events(models: Models, job: Job) -> Iterator[dict]:
             yield from live_line(models.synthesis, cfg, i, text, None, "", generator)
         yield {"type": "done"}
         return
-    yield {"type": "start", "seed": job.seed, "lines": job.lines}
+    yield {"type": "start", "seed": job.seed, "lines": job.lines,
+           **({"notice": job.notice} if job.notice else {})}
     writer, primer, primer_text = (models.style(job.style, job.strength) if job.style is not None
                                    else (models.synthesis, None, ""))
     prefix = primer_text + " " if primer is not None else ""

@@ -10,6 +10,7 @@ const PAD_ROW = 90;                                  // px between the pad's rul
 
 let page = [];        // per line: {text, strokes: [[dx, dy, pen_lift], ...]}, model units, y up
 let running = null;   // AbortController of the stream in flight
+let notice = "";      // what of the pasted text the studio changed to write it
 
 // ------------------------------------------------------------------ messages
 
@@ -142,13 +143,15 @@ function handle(event, request) {
     resetPage(event.lines);
     svg.dataset.seed = event.seed;
     $(request.mode === "sample" ? "sample-seed" : "seed").value = event.seed;
-    say(`Writing with seed ${event.seed}…`);
+    notice = event.notice ? ` Note: the studio ${event.notice}.` : "";
+    say(`Writing with seed ${event.seed}…${notice}`);
   } else if (event.type === "points") {
     addPoints(event.line, event.points);
   } else if (event.type === "line") {
     replaceLine(event.line, event.points);
   } else if (event.type === "done") {
-    say(`Done: seed ${svg.dataset.seed}, ${svg.dataset.points} points. Same seed, same ink.`);
+    say(`Done: seed ${svg.dataset.seed}, ${svg.dataset.points} points. Same seed, same ink.` +
+        notice);
   } else if (event.type === "error") {
     say(event.error, true);
   }
