@@ -108,6 +108,9 @@ def test_from_nothing_shows_a_seed_that_writes_the_same_lines_again(page):
     seed = page.input_value("#sample-seed")
     first = page.inner_html("#page")
     assert seed.isdigit() and first.count("<path") > 0
+    drafted = page.locator("#drafted li").all_text_contents()  # the text it wrote, shown
+    assert page.is_visible("#drafted") and drafted == page.evaluate("page.map((l) => l.text)")
+    assert len(drafted) == 1 and drafted[0].strip()
     page.click("#sample-button")  # the seed field now holds the seed just used
     wait_done(page)
     assert page.inner_html("#page") == first

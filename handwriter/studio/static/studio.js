@@ -144,6 +144,7 @@ function handle(event, request) {
     svg.dataset.seed = event.seed;
     $(request.mode === "sample" ? "sample-seed" : "seed").value = event.seed;
     notice = event.notice ? ` Note: the studio ${event.notice}.` : "";
+    if (request.mode === "sample") showDrafted(event.lines);
     say(`Writing with seed ${event.seed}…${notice}`);
   } else if (event.type === "points") {
     addPoints(event.line, event.points);
@@ -155,6 +156,15 @@ function handle(event, request) {
   } else if (event.type === "error") {
     say(event.error, true);
   }
+}
+
+function showDrafted(texts) {  // the text model's lines, so one can read what the ink says
+  $("drafted").querySelector("ol").replaceChildren(...texts.map((text) => {
+    const item = document.createElement("li");
+    item.textContent = text;
+    return item;
+  }));
+  $("drafted").hidden = false;
 }
 
 function seedOf(id) {
