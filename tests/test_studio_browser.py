@@ -246,3 +246,88 @@ def test_pasted_text_is_written_with_a_notice_and_an_emoji_named(page):
     page.locator("#message.error").wait_for()
     message = page.text_content("#message")
     assert "cannot write '😀' (U+1F600)" in message and len(message) < 120, message
+
+
+def test_the_counter_counts_the_lines_the_server_makes(page):
+    page.fill("#text", "the quick brown fox jumps over the lazy dog " * 4 + "\nand so on")
+    page.click("#write-button")
+    wait_done(page)
+    lines = len(page.evaluate("page.map((l) => l.text)"))
+    assert f"{lines} / 12 lines" in page.text_content("#count") and lines > 4
+    over = "document.getElementById('count').classList.contains('over')"
+    assert not page.evaluate(over)
+    page.fill("#text", "ab\n" * 13)  # 39 characters, 13 lines: over, and said so
+    assert "13 / 12 lines" in page.text_content("#count") and page.evaluate(over)
+    page.click("#write-button")
+    page.locator("#message.error").wait_for()
+    assert "at most 12" in page.text_content("#message")
+    assert page.locator("#page path").count() == 0  # the old ink went with the error
+
+
+def test_a_style_saved_without_a_name_takes_the_name_shown(page):
+    page.click("[data-panel=draw]")
+    draw_strokes(page)
+    page.fill("#drawn-text", "mum")
+    assert page.input_value("#style-name") == ""
+    page.click("#save-style")
+    placeholder = page.get_attribute("#style-name", "placeholder")
+    page.wait_for_function("document.getElementById('message').textContent.startsWith('Saved')")
+    assert placeholder in page.text_content("#message")
+    assert page.input_value("#style") == f"s:{placeholder}"
+    page.click("#remove-style")
+    page.wait_for_function("document.getElementById('message').textContent.startsWith('Removed')")
+
+
+def test_tabs_answer_the_arrow_keys(page):
+    page.focus("[data-panel=write]")
+    shown = []
+    for key in ("ArrowRight", "ArrowRight", "ArrowRight", "ArrowLeft", "End", "Home"):
+        page.keyboard.press(key)
+        shown.append(page.evaluate("""() => [document.activeElement.dataset.panel,
+            ...[...document.querySelectorAll('[role=tabpanel]')].filter((p) => !p.hidden)
+                .map((p) => p.id)]"""))
+    assert shown == [["sample", "sample"], ["draw", "draw"], ["write", "write"],
+                     ["draw", "draw"], ["draw", "draw"], ["write", "write"]]
+    tabbable = page.eval_on_selector_all("[role=tab]", "(tabs) => tabs.map((t) => t.tabIndex)")
+    assert tabbable == [0, -1, -1]  # one tab stop for the tab list
+
+
+def test_the_page_and_the_pad_have_accessible_names_and_nothing_is_missing(browser, studio_url):
+    page = browser.new_page()
+    failures = []
+    page.on("response", lambda r: r.status >= 400 and failures.append((r.url, r.status)))
+    page.on("requestfailed", lambda r: failures.append((r.url, r.failure)))
+    with page.expect_response("**/favicon.svg") as icon:
+        page.goto(studio_url)
+    assert icon.value.status == 200
+    page.click("[data-panel=draw]")
+    assert page.get_by_role("img", name="Drawing pad").count() == 1
+    page.click("[data-panel=write]")
+    page.fill("#text", "ab cd")
+    for _ in range(6):  # finished streams close cleanly, however soon the next one starts
+        page.click("#write-button")
+        wait_done(page)
+    assert page.get_by_role("img", name="Handwriting: ab cd").count() == 1
+    assert not failures, failures
+    page.close()
+
+
+def test_on_a_phone_the_result_is_in_view_and_large_enough(browser, studio_url):
+    page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True,
+                            has_touch=True)
+    page.goto(studio_url)
+    page.wait_for_function("document.querySelectorAll('#style option').length > 1")
+    page.fill("#text", "the quick brown fox jumps over the lazy dog")
+    page.fill("#seed", "5")
+    page.click("#write-button")
+    wait_done(page)
+    box = page.evaluate("""() => { const svg = document.getElementById('page'),
+        box = svg.getBoundingClientRect(), view = svg.viewBox.baseVal;
+        return {top: box.top, bottom: box.bottom, height: innerHeight,
+                unit: SCALE * box.width / view.width}; }""")
+    assert box["top"] >= 0 and box["bottom"] <= box["height"], box  # in view after Write
+    assert box["unit"] >= 12, box  # screen px per line height of ink
+    page.tap("[data-panel=draw]")
+    row = page.evaluate("PAD_ROW * pad.getBoundingClientRect().width / pad.width")
+    assert row >= 80  # the pad's ruled lines far enough apart for a finger
+    page.close()

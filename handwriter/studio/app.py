@@ -30,7 +30,7 @@ from ..render import ink_to_svg, render_gif, render_png
 from ..styles import MAX_POINTS as MAX_STYLE_POINTS
 from ..styles import check_style, list_styles, remove_style, save_style
 from . import StudioConfig
-from .live import STYLES, Models, page_events, parse_job
+from .live import MAX_LINES, STYLES, Models, page_events, parse_job
 
 STATIC = resources.files("handwriter") / "studio" / "static"
 EXPORTS = {"svg": "image/svg+xml", "png": "image/png", "gif": "image/gif",
@@ -163,7 +163,7 @@ def create_app(cfg: StudioConfig | None = None, models: Models | None = None) ->
 
     async def styles(request: Request) -> Response:
         return JSONResponse({"numbered": STYLES, "saved": list_styles(),
-                             "max_text": cfg.max_text})
+                             "max_text": cfg.max_text, "max_lines": MAX_LINES})
 
     async def write(request: Request) -> Response:
         try:
@@ -176,7 +176,9 @@ def create_app(cfg: StudioConfig | None = None, models: Models | None = None) ->
         except Busy:
             return error(503, "the studio is busy; try again in a minute")
         return StreamingResponse(stream(job, ticket), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-store"})
+                                 # not no-store: with it chromium reports a stream read to its
+                                 # end as aborted (microsoft/playwright#42742)
+                                 headers={"Cache-Control": "no-cache"})
 
     async def stream(job, ticket) -> AsyncIterator[str]:
         steps: Steps | None = None

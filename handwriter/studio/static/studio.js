@@ -98,7 +98,7 @@ function fitPage() {  // the page's slots, grown to hold ink that strays past th
 // ------------------------------------------------------------------ streaming
 
 async function stream(request) {
-  if (running) running.abort();
+  if (running && !running.finished) running.abort();  // a finished stream is left to close
   const controller = new AbortController();
   running = controller;
   document.querySelectorAll(".stop").forEach((b) => { b.disabled = false; });
@@ -122,12 +122,12 @@ async function stream(request) {
       while ((end = buffer.indexOf("\n\n")) >= 0) {
         const line = buffer.slice(0, end);
         buffer = buffer.slice(end + 2);
-        if (line.startsWith("data: ")) handle(JSON.parse(line.slice(6)), request);
+        if (line.startsWith("data: ")) handle(JSON.parse(line.slice(6)), request, controller);
       }
     }
   } catch (e) {
     if (e.name === "AbortError") say("Stopped.");
-    else say(e.message, true);
+    else failed(e.message);
   } finally {
     if (running === controller) {
       running = null;
@@ -136,11 +136,18 @@ async function stream(request) {
   }
 }
 
-function handle(event, request) {
+function failed(message) {  // an error: say it, and clear the ink it leaves in doubt
+  say(message, true);
+  resetPage([]);
+}
+
+function handle(event, request, controller) {
   if (event.type === "queued") {
     say(`Waiting for a free pen: place ${event.position} in the queue…`);
   } else if (event.type === "start") {
     resetPage(event.lines);
+    svg.setAttribute("aria-label", `Handwriting: ${event.lines.join(" / ")}`);
+    svg.scrollIntoView({block: "nearest"});  // on a phone the page is below the controls
     svg.dataset.seed = event.seed;
     $(request.mode === "sample" ? "sample-seed" : "seed").value = event.seed;
     notice = event.notice ? ` Note: the studio ${event.notice}.` : "";
@@ -151,10 +158,12 @@ function handle(event, request) {
   } else if (event.type === "line") {
     replaceLine(event.line, event.points);
   } else if (event.type === "done") {
+    controller.finished = true;
+    document.querySelectorAll(".stop").forEach((b) => { b.disabled = true; });
     say(`Done: seed ${svg.dataset.seed}, ${svg.dataset.points} points. Same seed, same ink.` +
         notice);
   } else if (event.type === "error") {
-    say(event.error, true);
+    failed(event.error);
   }
 }
 
@@ -178,7 +187,7 @@ $("write-button").addEventListener("click", () => {
     : choice.slice(2);
   stream({mode: "write", text: $("text").value, bias: Number($("bias").value),
           seed: seedOf("seed"), style, drafts: Number($("drafts").value),
-          strength: Number($("strength").value)});
+          strength: Number($("strength").value), width: lineWidth()});
 });
 
 $("sample-button").addEventListener("click", () => {
@@ -187,7 +196,7 @@ $("sample-button").addEventListener("click", () => {
 });
 
 document.querySelectorAll(".stop").forEach((b) => b.addEventListener("click", () => {
-  if (running) running.abort();
+  if (running && !running.finished) running.abort();
 }));
 
 // ------------------------------------------------------------------ downloads
@@ -216,6 +225,10 @@ document.querySelectorAll("[data-export]").forEach((b) => b.addEventListener("cl
 const pad = $("pad"), context = pad.getContext("2d");
 let drawn = [];      // strokes, each a list of [x, y] in pad pixels, y down
 let stroke = null;
+
+function fitPad() {  // canvas px = screen px on a narrow screen, so the rows stay big enough
+  pad.width = Math.min(900, Math.round(pad.clientWidth));
+}
 
 function paintPad() {
   context.clearRect(0, 0, pad.width, pad.height);
@@ -300,7 +313,7 @@ $("read").addEventListener("click", async () => {
 });
 
 $("save-style").addEventListener("click", async () => {
-  const lines = drawnLines(), name = $("style-name").value.trim();
+  const lines = drawnLines(), name = styleName();
   if (!lines.length) { say("Write something on the pad first.", true); return; }
   const missing = lines.findIndex((l) => !l.text);
   if (missing >= 0) {
@@ -317,8 +330,12 @@ $("save-style").addEventListener("click", async () => {
   }
 });
 
+function styleName() {  // the box's placeholder is the name when none is typed
+  return $("style-name").value.trim() || $("style-name").placeholder;
+}
+
 $("remove-style").addEventListener("click", async () => {
-  const name = $("style-name").value.trim();
+  const name = styleName();
   try {
     const response = await fetch(`/api/styles/${encodeURIComponent(name)}`, {method: "DELETE"});
     if (!response.ok) throw new Error((await response.json()).error);
@@ -331,11 +348,12 @@ $("remove-style").addEventListener("click", async () => {
 
 // ------------------------------------------------------------------ styles, tabs, inputs
 
-let maxText = 600;
+let maxText = 600, maxLines = 12;
 
 async function loadStyles(selected) {
   const info = await (await fetch("/api/styles")).json();
   maxText = info.max_text;
+  maxLines = info.max_lines;
   const options = [new Option("the model's own", "")];
   for (let n = 0; n < info.numbered; n++) options.push(new Option(`style ${n}`, `n:${n}`));
   for (const name of info.saved) options.push(new Option(`${name} (yours)`, `s:${name}`));
@@ -351,10 +369,28 @@ function showStrength() {  // only a saved style (a real hand) has a strength
 
 $("style").addEventListener("change", showStrength);
 
+function lineWidth() {  // characters per written line: fewer on a narrow screen, larger ink
+  return Math.max(15, Math.min(45, Math.floor(svg.clientWidth / 17)));
+}
+
+function countLines(text, width) {  // as the server wraps (layout.wrap_text), greedy by words
+  let lines = 0;
+  for (const paragraph of text.split("\n")) {
+    let used = -1;
+    for (let word of paragraph.split(/\s+/).filter((w) => w)) {
+      for (; word.length > width; word = word.slice(width)) { lines += used >= 0; used = width; }
+      if (used >= 0 && used + 1 + word.length <= width) used += 1 + word.length;
+      else { lines += used >= 0; used = word.length; }
+    }
+    lines += used >= 0;
+  }
+  return lines;
+}
+
 function countText() {
-  const n = $("text").value.length;
-  $("count").textContent = `${n} / ${maxText} characters`;
-  $("count").classList.toggle("over", n > maxText);
+  const n = $("text").value.length, lines = countLines($("text").value, lineWidth());
+  $("count").textContent = `${n} / ${maxText} characters, ${lines} / ${maxLines} lines`;
+  $("count").classList.toggle("over", n > maxText || lines > maxLines);
 }
 
 $("text").addEventListener("input", countText);
@@ -363,13 +399,29 @@ for (const [range, shown] of [["bias", "bias-value"], ["sample-bias", "sample-bi
   $(range).addEventListener("input", () => { $(shown).value = $(range).value; });
 }
 
-document.querySelectorAll("[role=tab]").forEach((tab) => tab.addEventListener("click", () => {
-  document.querySelectorAll("[role=tab]").forEach((t) => {
-    t.setAttribute("aria-selected", String(t === tab));
-    $(t.dataset.panel).hidden = t !== tab;
-  });
-}));
+const tabs = [...document.querySelectorAll("[role=tab]")];
 
+function selectTab(tab) {
+  for (const t of tabs) {
+    t.setAttribute("aria-selected", String(t === tab));
+    t.tabIndex = t === tab ? 0 : -1;
+    $(t.dataset.panel).hidden = t !== tab;
+  }
+  tab.focus();
+}
+
+tabs.forEach((tab, i) => {
+  tab.addEventListener("click", () => selectTab(tab));
+  tab.addEventListener("keydown", (event) => {  // the ARIA tabs pattern: arrows, Home, End
+    const next = {ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: tabs.length - 1}[event.key];
+    if (next === undefined) return;
+    event.preventDefault();
+    selectTab(tabs[(next + tabs.length) % tabs.length]);
+  });
+});
+
+window.addEventListener("resize", countText);
+fitPad();
 paintPad();
 resetPage([]);
 loadStyles("").catch((e) => say(e.message, true));
