@@ -23,7 +23,7 @@ from ..reader import InkReader
 from ..sample import WRITING, SampleConfig, Writer, draw
 from ..styles import load_style
 from ..text_model import TextModel, draft_texts
-from ..writing import resolve_style, write_line
+from ..writing import resolve_style, spoiled, write_line
 
 CHUNK = 8            # points per event: small enough to look continuous
 STYLES = 10          # numbered styles offered (`write --style N`)
@@ -153,17 +153,35 @@ def page_events(models: Models, job: Job) -> Iterator[dict]:
 
 
 def live_line(writer: Writer, cfg: SampleConfig, index: int, text: str | None,
-              primer: Ink | None, prefix: str, generator: torch.Generator) -> Iterator[dict]:
-    """One line as the model writes it, CHUNK points per event (batch 1, no drafts)."""
-    pen, written, texts = None, 0, [text] if text else None
-    while written < cfg.max_points:
-        chunk = replace(cfg, n=1, max_points=min(CHUNK, cfg.max_points - written))
-        (ink,), _, pen = draw(writer, chunk, texts, primer, prefix, generator, pen)
-        finished = bool(texts) and ink.meta["finished"]
-        written += len(ink)
-        if not finished and written < cfg.max_points:
-            ink.strokes[-1, 2] = float(pen.point[0, 2])  # draw lifts the pen at a chunk's end
-        yield {"type": "points", "line": index, "points": rounded(ink.strokes)}
+              primer: Ink | None, prefix: str, generator: torch.Generator,
+              retries: int = 3) -> Iterator[dict]:
+    """One line as the model writes it, CHUNK points per event (batch 1, no drafts).
+
+    Every `cfg.segment` points the line so far is checked as `write` checks its drafts
+    (`writing.spoiled`): a segment that slipped or scribbled is taken back (a `line` event
+    with the line before it) and drawn again from where it began, up to `retries` times.
+    """
+    pen, texts = None, [text] if text else None
+    kept, tries = np.zeros((0, 3), np.float32), 0
+    while len(kept) < cfg.max_points:
+        start, segment, drawn, finished = pen, [], 0, False
+        while not finished and drawn < cfg.segment and len(kept) + drawn < cfg.max_points:
+            room = cfg.max_points - len(kept) - drawn
+            chunk = replace(cfg, n=1, max_points=min(CHUNK, room))
+            (ink,), _, pen = draw(writer, chunk, texts, primer, prefix, generator, pen)
+            finished = bool(texts) and ink.meta["finished"]
+            if not finished and room > len(ink):
+                ink.strokes[-1, 2] = float(pen.point[0, 2])  # draw lifts the pen at a chunk's end
+            segment.append(ink.strokes)
+            drawn += len(ink)
+            yield {"type": "points", "line": index, "points": rounded(ink.strokes)}
+        line = np.concatenate([kept, *segment])
+        if tries < retries and spoiled(Ink(line)):
+            tries += 1
+            pen = start
+            yield {"type": "line", "line": index, "points": rounded(kept)}
+            continue
+        kept, tries = line, 0
         if finished:
             return
 
