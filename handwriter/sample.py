@@ -31,6 +31,7 @@ from .ink import Ink, InkError
 from .model import (
     LOG_SIGMA_MIN,
     RHO_MAX,
+    WEIGHT_BIAS_MAX,
     HandwritingNet,
     State,
     attend,
@@ -366,7 +367,7 @@ class LinePen:
         M = self.sampler.cfg.num_mixtures
         r = raw.astype(np.float64)
         u = torch.rand(1, 2, generator=generator)[0].tolist()
-        weight = r[1:1 + M] * ((1 + bias) / temperature)
+        weight = r[1:1 + M] * ((1 + min(bias, WEIGHT_BIAS_MAX)) / temperature)
         weight = np.exp(weight - weight.max())
         k = min(int((np.cumsum(weight) < u[0] * weight.sum()).sum()), M - 1)
         mu_x, mu_y = r[1 + M + 2 * k:3 + M + 2 * k]
