@@ -331,3 +331,47 @@ def test_on_a_phone_the_result_is_in_view_and_large_enough(browser, studio_url):
     row = page.evaluate("PAD_ROW * pad.getBoundingClientRect().width / pad.width")
     assert row >= 80  # the pad's ruled lines far enough apart for a finger
     page.close()
+
+
+def test_a_newcomer_walks_through_the_studio_on_a_phone(browser, studio_url, slow_pen,
+                                                         tmp_path):
+    """Write, stop, every download after the stop, from nothing, draw a hand: at phone size,
+    with no error shown and no request failing on the way."""
+    page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True,
+                            has_touch=True, accept_downloads=True)
+    failures = []
+    page.on("response", lambda r: r.status >= 400 and failures.append((r.url, r.status)))
+    page.on("requestfailed", lambda r: "/api/write" not in r.url  # Stop aborts its stream
+            and failures.append((r.url, r.failure)))
+    page.goto(studio_url)
+    page.wait_for_function("document.querySelectorAll('#style option').length > 1")
+    page.fill("#text", "dear ann thank you for the lovely card")
+    page.tap("#write-button")
+    wait_done(page)
+    page.fill("#text", "the quick brown fox jumps over the lazy dog " * 3)
+    page.tap("#write-button")
+    stop_after(page, 16)
+    for kind in ("svg", "png", "gif", "inkml", "plotter.svg", "gcode", "hpgl"):
+        with page.expect_download() as download:
+            page.tap(f"[data-export='{kind}']")
+        download.value.save_as(tmp_path / f"walk.{kind}")
+        assert (tmp_path / f"walk.{kind}").stat().st_size > 100
+    page.tap("[data-panel=sample]")
+    page.fill("#lines", "2")
+    page.tap("#sample-button")
+    wait_done(page)
+    assert len(page.locator("#drafted li").all_text_contents()) == 2
+    page.tap("[data-panel=draw]")
+    draw_strokes(page)
+    page.tap("#read")
+    page.wait_for_function("document.getElementById('message').textContent.includes('reading')")
+    page.fill("#drawn-text", "mum")
+    page.tap("#save-style")
+    page.wait_for_function("document.getElementById('message').textContent.startsWith('Saved')")
+    page.tap("#remove-style")
+    page.wait_for_function("document.getElementById('message').textContent.startsWith('Removed')")
+    assert not page.locator("#message.error").count() and not failures, failures
+    page.tap("[data-panel=write]")  # what drafts do is said on the page, not in a tooltip
+    assert "keeps the one it reads best" in page.text_content("#drafts-hint")
+    assert page.is_visible("#drafts-hint")
+    page.close()
