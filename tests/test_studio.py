@@ -48,7 +48,8 @@ def strokes_of(evs: list[dict], line: int = 0) -> np.ndarray:
 
 
 def test_live_ink_is_the_line_write_draws_for_that_seed(client, models):
-    evs = events(client.post("/api/write", json={"mode": "write", "text": "hello", "seed": 4}))
+    evs = events(client.post("/api/write", json={"mode": "write", "text": "hello", "seed": 4,
+                                                 "drafts": 1}))
     assert evs[0] == {"type": "start", "seed": 4, "lines": ["hello"]}
     assert evs[-1] == {"type": "done"}
     assert all(len(e["points"]) <= live.CHUNK for e in evs[1:-1])
@@ -59,7 +60,8 @@ def test_live_ink_is_the_line_write_draws_for_that_seed(client, models):
 
 def test_a_live_segment_that_slips_is_taken_back_and_drawn_again_a_bounded_number_of_times(
         models, monkeypatch):
-    job = live.parse_job({"mode": "write", "text": "hello", "seed": 4}, models, 100)
+    job = live.parse_job({"mode": "write", "text": "hello", "seed": 4, "drafts": 1}, models,
+                         100)
     first = strokes_of(list(live.page_events(models, job)))
     verdicts = iter([True, True])  # the first take and the second slip; the third is kept
     monkeypatch.setattr(live, "spoiled", lambda ink: next(verdicts, False))

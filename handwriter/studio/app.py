@@ -30,7 +30,7 @@ from ..render import ink_to_svg, render_gif, render_png
 from ..styles import MAX_POINTS as MAX_STYLE_POINTS
 from ..styles import check_style, list_styles, remove_style, save_style
 from . import StudioConfig
-from .live import MAX_LINES, STYLES, Models, page_events, parse_job
+from .live import DRAFTS, MAX_LINES, STYLES, Models, page_events, parse_job
 
 STATIC = resources.files("handwriter") / "studio" / "static"
 EXPORTS = {"svg": "image/svg+xml", "png": "image/png", "gif": "image/gif",
@@ -163,7 +163,8 @@ def create_app(cfg: StudioConfig | None = None, models: Models | None = None) ->
 
     async def styles(request: Request) -> Response:
         return JSONResponse({"numbered": STYLES, "saved": list_styles(),
-                             "max_text": cfg.max_text, "max_lines": MAX_LINES})
+                             "max_text": cfg.max_text, "max_lines": MAX_LINES,
+                             "drafts": DRAFTS})
 
     async def write(request: Request) -> Response:
         try:

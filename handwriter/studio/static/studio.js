@@ -354,6 +354,7 @@ async function loadStyles(selected) {
   const info = await (await fetch("/api/styles")).json();
   maxText = info.max_text;
   maxLines = info.max_lines;
+  if (selected === undefined) $("drafts").value = String(info.drafts);  // the page's first load
   const options = [new Option("the model's own", "")];
   for (let n = 0; n < info.numbered; n++) options.push(new Option(`style ${n}`, `n:${n}`));
   for (const name of info.saved) options.push(new Option(`${name} (yours)`, `s:${name}`));
@@ -424,4 +425,4 @@ window.addEventListener("resize", countText);
 fitPad();
 paintPad();
 resetPage([]);
-loadStyles("").catch((e) => say(e.message, true));
+loadStyles().catch((e) => say(e.message, true));
