@@ -135,6 +135,14 @@ def stop_after(page, points: int) -> None:
     page.wait_for_function("document.getElementById('message').textContent === 'Stopped.'")
 
 
+def inked_pixels(page) -> int:
+    """Pixels of the drawing pad in the ink's dark blue (the ruled lines are light)."""
+    return page.evaluate("""() => { const data = pad.getContext('2d')
+        .getImageData(0, 0, pad.width, pad.height).data; let n = 0;
+        for (let i = 0; i < data.length; i += 4) n += data[i + 3] > 200 && data[i] < 80;
+        return n; }""")
+
+
 def draw_strokes(page) -> None:
     box = page.locator("#pad").bounding_box()
     scale = box["width"] / 900  # the pad is 900 canvas px wide
@@ -150,6 +158,7 @@ def draw_strokes(page) -> None:
 def test_drawn_ink_is_read_saved_as_a_style_and_written_in(page, slow_pen, tmp_path):
     page.click("[data-panel=draw]")
     draw_strokes(page)
+    assert inked_pixels(page) > 300
     page.click("#read")
     page.wait_for_function("document.getElementById('message').textContent.includes('reading')")
     page.fill("#drawn-text", "mum")
@@ -331,7 +340,9 @@ def test_on_a_phone_the_result_is_in_view_and_large_enough(browser, studio_url):
     assert box["unit"] >= 12, box  # screen px per line height of ink
     page.tap("[data-panel=draw]")
     row = page.evaluate("PAD_ROW * pad.getBoundingClientRect().width / pad.width")
-    assert row >= 80  # the pad's ruled lines far enough apart for a finger
+    assert 80 <= row <= 100  # the pad's ruled lines far enough apart for a finger
+    draw_strokes(page)
+    assert inked_pixels(page) > 300  # the strokes show where they were drawn
     page.close()
 
 

@@ -227,7 +227,9 @@ let drawn = [];      // strokes, each a list of [x, y] in pad pixels, y down
 let stroke = null;
 
 function fitPad() {  // canvas px = screen px on a narrow screen, so the rows stay big enough
+  if (!pad.clientWidth || drawn.length) return;  // hidden, or holding ink in its pixels
   pad.width = Math.min(900, Math.round(pad.clientWidth));
+  paintPad();
 }
 
 function paintPad() {
@@ -408,6 +410,7 @@ function selectTab(tab) {
     t.tabIndex = t === tab ? 0 : -1;
     $(t.dataset.panel).hidden = t !== tab;
   }
+  fitPad();  // the pad has a size only once its panel shows
   tab.focus();
 }
 
@@ -422,7 +425,6 @@ tabs.forEach((tab, i) => {
 });
 
 window.addEventListener("resize", countText);
-fitPad();
 paintPad();
 resetPage([]);
 loadStyles().catch((e) => say(e.message, true));
