@@ -13,17 +13,18 @@ SUBSTITUTES = {
     **dict.fromkeys("‘’‚‛′‹›`´", "'"), **dict.fromkeys("“”„‟″«»", '"'),
     **dict.fromkeys("‐‑‒–—―−⁃", "-"), "…": "...", "•": "-", "·": ".", "×": "x", "⁄": "/",
     "ß": "ss", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ø": "o", "Ø": "O", "ł": "l",
-    "Ł": "L", "đ": "d", "Đ": "D", "ı": "i", "\t": " ", "\r\n": "\n", "\r": "\n",
+    "Ł": "L", "đ": "d", "Đ": "D", "ı": "i", "\r": "\n",
     "\u2028": "\n", "\u2029": "\n",
 }
 SHOWN = 6  # changes a notice names before it says "and more"
+LAYOUT = "\n\t"  # kept for `layout.wrap_text`: line breaks, and tabs that indent a paragraph
 
 
 def substitute(char: str, alphabet: str) -> str | None:
     """What to write for `char`: itself, a substitute, its letters without their accents
     (Unicode NFKD, so also ligatures and full-width forms), '' for an invisible format
     character; None if the alphabet has nothing for it."""
-    if char in alphabet or char == "\n":
+    if char in alphabet or char in LAYOUT:
         return char
     if char in SUBSTITUTES:
         choice = SUBSTITUTES[char]
@@ -34,7 +35,7 @@ def substitute(char: str, alphabet: str) -> str | None:
     else:
         choice = "".join(c for c in unicodedata.normalize("NFKD", char)
                          if not unicodedata.combining(c))
-    return choice if all(c in alphabet or c == "\n" for c in choice) else None
+    return choice if all(c in alphabet or c in LAYOUT for c in choice) else None
 
 
 def writable(text: str, alphabet: str) -> tuple[str, str]:

@@ -6,8 +6,8 @@ ASCII = "".join(map(chr, range(32, 127)))
 
 
 def test_typographic_punctuation_and_spaces_become_what_the_model_writes():
-    text, notice = writable("“Don’t” – she said…\u00a0ok\u2009—\u200bfine\r\nnext\tline", ASCII)
-    assert text == '"Don\'t" - she said... ok -fine\nnext line'
+    text, notice = writable("“Don’t” – she said…\u00a0ok\u2009—\u200bfine\r\n\tnext", ASCII)
+    assert text == '"Don\'t" - she said... ok -fine\n\tnext'  # a tab indents: wrap_text's
     assert notice.startswith("wrote ") and "\n" not in notice
     assert "“” as '\"'" in notice and "… as '...'" in notice and "dropped '\\u200b'" in notice
 
