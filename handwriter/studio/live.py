@@ -30,8 +30,8 @@ STYLES = 10          # numbered styles offered (`write --style N`)
 MAX_STRENGTH = 3.0   # of a saved style's hand; 2 reads it as trained (docs/BENCHMARKS.md)
 MAX_LINES = 12       # lines a page may hold
 MAX_DRAFTS = 8       # drafts per segment the reader may pick from
-DRAFTS = 4           # unless asked: the reader's CER 15% against 27% at one draft, a 2-line
-# page in 1.8 s against 0.8 s (docs/BENCHMARKS.md, "Drafts and bias")
+DRAFTS = 8           # unless asked: a 2-line page's drafts cost about what 4 do (the step,
+# not the batch, costs), the reader's CER 8% against 15% (docs/BENCHMARKS.md, "Drafts and bias")
 MAX_NEW_LINES = 6    # lines written from nothing per request
 
 
