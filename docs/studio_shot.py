@@ -1,4 +1,5 @@
-"""docs/studio.png: the studio after writing a line, as a newcomer first sees it.
+"""docs/studio.png and docs/studio_phone.png: the studio after writing a line, as a newcomer
+first sees it on a desktop and on a phone (390 x 844).
 
     python docs/studio_shot.py     # needs Debian's chromium and Playwright (`.[test]`)
 """
@@ -26,25 +27,27 @@ def main() -> None:
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path="/usr/bin/chromium")
-            page = browser.new_page(viewport={"width": 1100, "height": 760})
-            for _ in range(200):  # the models load in a few seconds
-                try:
-                    page.goto(f"http://127.0.0.1:{port}/")
-                    break
-                except Exception:
-                    time.sleep(0.3)
-            page.fill("#text", "The quick brown fox jumps over the lazy dog")
-            page.fill("#seed", "1")
-            page.select_option("#drafts", "8")  # the recogniser keeps the best of 8 drafts
-            page.click("#write-button")
-            page.wait_for_function("() => document.getElementById('message')"
-                                   ".textContent.startsWith('Done')", timeout=120_000)
-            page.screenshot(path=str(HERE / "studio.png"))
+            for name, size in (("studio.png", {"width": 1100, "height": 760}),
+                               ("studio_phone.png", {"width": 390, "height": 844})):
+                page = browser.new_page(viewport=size, is_mobile=size["width"] < 600)
+                for _ in range(200):  # the models load in a few seconds
+                    try:
+                        page.goto(f"http://127.0.0.1:{port}/")
+                        break
+                    except Exception:
+                        time.sleep(0.3)
+                page.fill("#text", "The quick brown fox jumps over the lazy dog")
+                page.fill("#seed", "1")
+                page.select_option("#drafts", "8")  # the recogniser keeps the best of 8 drafts
+                page.click("#write-button")
+                page.wait_for_function("() => document.getElementById('message')"
+                                       ".textContent.startsWith('Done')", timeout=120_000)
+                page.screenshot(path=str(HERE / name))
+                print(HERE / name)
             browser.close()
     finally:
         server.terminate()
         server.wait()
-    print(HERE / "studio.png")
 
 
 if __name__ == "__main__":

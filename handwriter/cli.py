@@ -142,6 +142,8 @@ def cmd_write(args: argparse.Namespace) -> int:
     if args.prime and args.style is not None:
         raise ValueError("give --style or --prime, not both")
     writer = Writer.load(args.model, synthesis=True)
+    text, notice = writer.writable(text)
+    warn([notice] if notice else [])
     primer = read_primer(args.prime) if args.prime else None
     if primer is not None:
         primer.text = args.prime_text or primer.text

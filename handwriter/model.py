@@ -54,6 +54,11 @@ class ModelConfig:
 
 LOG_SIGMA_MIN = math.log(1e-4)   # floor on sigma: a spike density would dominate the loss
 RHO_MAX = 1 - 1e-4               # keeps 1 - rho^2 away from 0
+# The most bias that sharpens the mixture weights; more only narrows the Gaussians. Weights
+# sharpened further pick the pen-up jump while the pen is down: loops a line high and
+# strokes across the page (bias 3: 58% of lines spoiled, reader's CER 27.6%; capped: 4%,
+# 20.6%; docs/BENCHMARKS.md, "Bias").
+WEIGHT_BIAS_MAX = 1.0
 
 
 class Mixture(NamedTuple):
@@ -67,12 +72,13 @@ class Mixture(NamedTuple):
 def split_mixture(raw: Tensor, bias: float = 0.0, temperature: float = 1.0) -> Mixture:
     """Head output `(..., 1 + 6M)` -> Mixture (Graves eqs. 18-22).
 
-    `bias` is Graves' sampling bias (eqs. 61-62): sharper weights and narrower Gaussians.
-    `temperature` < 1 also narrows them; both are for sampling, never for training.
+    `bias` is Graves' sampling bias (eqs. 61-62): sharper weights (up to a bias of
+    `WEIGHT_BIAS_MAX`) and narrower Gaussians. `temperature` < 1 also narrows them; both are
+    for sampling, never for training.
     """
     M = (raw.shape[-1] - 1) // 6
     pen_lift_logit, weight, mu, log_sigma, rho = raw.split([1, M, 2 * M, 2 * M, M], -1)
-    log_weight = F.log_softmax(weight * (1 + bias) / temperature, -1)
+    log_weight = F.log_softmax(weight * (1 + min(bias, WEIGHT_BIAS_MAX)) / temperature, -1)
     log_sigma = (log_sigma - bias).clamp(min=LOG_SIGMA_MIN) + 0.5 * math.log(temperature)
     return Mixture(log_weight, mu.unflatten(-1, (M, 2)), log_sigma.unflatten(-1, (M, 2)),
                    torch.tanh(rho) * RHO_MAX, pen_lift_logit.squeeze(-1) / temperature)

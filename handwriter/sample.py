@@ -25,11 +25,13 @@ import torch.nn.functional as F
 from threadpoolctl import ThreadpoolController
 from torch import Tensor
 
+from .characters import cannot_write, writable
 from .data import MODEL_UNITS, PRIMER_POINTS, START, encode_text, pad_primers, prepared
 from .ink import Ink, InkError, read_ink
 from .model import (
     LOG_SIGMA_MIN,
     RHO_MAX,
+    WEIGHT_BIAS_MAX,
     HandwritingNet,
     State,
     attend,
@@ -145,9 +147,14 @@ class Writer:
                              "synthesis model to write given text")
         unknown = sorted(set(text) - set(self.alphabet))
         if unknown:
-            raise ValueError(f"the model cannot write {''.join(unknown)!r}; it knows "
-                             f"{self.alphabet!r}")
+            raise ValueError(cannot_write(unknown))
         return encode_text(text, self.alphabet)
+
+    def writable(self, text: str) -> tuple[str, str]:
+        """Pasted `text` in this model's characters, and a notice of what was changed
+        (`characters.writable`); an unconditional model's error if it writes no text."""
+        self.check_text("")
+        return writable(text, self.alphabet)
 
     def prime_strokes(self, primer: Ink) -> Tensor:
         """A primer line preprocessed as in training, scaled for the network: (T, 3)."""
@@ -360,7 +367,7 @@ class LinePen:
         M = self.sampler.cfg.num_mixtures
         r = raw.astype(np.float64)
         u = torch.rand(1, 2, generator=generator)[0].tolist()
-        weight = r[1:1 + M] * ((1 + bias) / temperature)
+        weight = r[1:1 + M] * ((1 + min(bias, WEIGHT_BIAS_MAX)) / temperature)
         weight = np.exp(weight - weight.max())
         k = min(int((np.cumsum(weight) < u[0] * weight.sum()).sum()), M - 1)
         mu_x, mu_y = r[1 + M + 2 * k:3 + M + 2 * k]

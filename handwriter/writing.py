@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import sys
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -246,7 +247,7 @@ def write(text: str, bias: float = WRITING.bias, seed: int = 0, style: int | str
     breaks kept), by the shipped synthesis model unless `model`; `style` a number or the
     name of a saved style (`handwriter style add`), read at `style_strength`."""
     writer = Writer.load(model, synthesis=True)
-    lines = [line.text for line in wrap_text(text, width)]
+    lines = [line.text for line in wrap_text(pasted(writer, text), width)]
     cfg = replace(WRITING, seed=seed, bias=bias, style_strength=style_strength)
     return write_page(writer, lines, cfg, style=style, reader=InkReader.load())
 
@@ -287,5 +288,14 @@ def write_pages(text: str, page: str | PageConfig = "A5", bias: float = WRITING.
     at `style_strength`); save them with `handwriter.save_sheets`."""
     page = PageConfig(page=page) if isinstance(page, str) else page
     cfg = replace(WRITING, seed=seed, bias=bias, style_strength=style_strength)
-    return write_sheets(Writer.load(model, synthesis=True), text, page, cfg, style=style,
+    writer = Writer.load(model, synthesis=True)
+    return write_sheets(writer, pasted(writer, text), page, cfg, style=style,
                         reader=InkReader.load(), progress=progress)
+
+
+def pasted(writer: Writer, text: str) -> str:
+    """`text` as `writer` can write it (`Writer.writable`); what was changed, as a warning."""
+    text, notice = writer.writable(text)
+    if notice:
+        warnings.warn(notice, stacklevel=3)
+    return text

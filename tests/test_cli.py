@@ -104,6 +104,19 @@ def test_write_text_as_picture_and_data(synth_model, tmp_path, capsys):
     assert [ink.text for ink in read_inkml(inkml)] == ["ab"]
 
 
+def test_write_takes_pasted_text_and_says_what_it_changed(synth_model, tmp_path, capsys):
+    pasted = tmp_path / "pasted.txt"
+    pasted.write_text("café\u00a0déjà vu…\r\n", encoding="utf-8")
+    out = tmp_path / "w.npz"
+    code, _, err = run(capsys, "write", "--file", pasted, "--model", synth_model,
+                       "--max-points", 40, "--candidates", 1, "-o", out)
+    assert code == 0 and [ink.text for ink in read_lines(out)] == ["cafe deja vu..."]
+    assert err.count("handwriter: warning: wrote ") == 1
+    assert "é as 'e'" in err and "à as 'a'" in err and "… as '...'" in err
+    err = fails(capsys, "write", "ab 😀 ab", "--model", synth_model, "-o", out)
+    assert "cannot write '😀' (U+1F600)" in err and len(err.splitlines()) == 1
+
+
 def test_write_a_letter_on_paper_in_each_plotter_format(synth_model, tmp_path, capsys):
     letter = tmp_path / "letter.txt"
     letter.write_text("ab ab\n\n  abc abc ab\nab.\n")
@@ -390,7 +403,8 @@ def test_bad_styles_are_one_line_errors_that_leave_the_folder_as_it_was(
     errors = {
         "a style named 'mine' exists; --replace replaces it": add,
         "--text given 1 times for 2 lines of ink": [*add[:2], "other", *add[3:], "--text", "ab"],
-        "the model cannot write '!A'": [*add, "--replace", "--text", "ab", "--text", "Ab!"],
+        "the model cannot write '!' (U+0021), 'A' (U+0041)": [*add, "--replace", "--text", "ab",
+                                                                "--text", "Ab!"],
         f"{one_point}: one point is not enough to prime with": [
             "style", "add", "dot", one_point, "--model", synth_model],
         f"{empty}: no ink in the file": ["style", "add", "e", empty, "--model", synth_model],

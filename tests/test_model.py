@@ -9,6 +9,7 @@ from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
 from handwriter.model import (
+    WEIGHT_BIAS_MAX,
     HandwritingNet,
     Mixture,
     ModelConfig,
@@ -78,20 +79,25 @@ def test_split_mixture_follows_graves_eqs_18_to_22():
 
 
 def test_bias_sharpens_weights_and_narrows_gaussians():
-    """Graves eqs. 61-62: pi ~ softmax(pi_hat (1 + b)), sigma = exp(sigma_hat - b)."""
+    """Graves eqs. 61-62: pi ~ softmax(pi_hat (1 + b)), sigma = exp(sigma_hat - b); the
+    weights sharpen only up to a bias of WEIGHT_BIAS_MAX."""
     M = 5
     raw = torch.randn(3, 1 + 6 * M, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
     _, w, mu, log_sigma, rho = raw.split([1, M, 2 * M, 2 * M, M], -1)
     entropies, max_weights, sigmas = [], [], []
+    assert WEIGHT_BIAS_MAX == 1.0
     for bias in (0.0, 0.5, 1.0, 2.0, 4.0):
         mix = split_mixture(raw, bias=bias)
-        torch.testing.assert_close(mix.log_weight, F.log_softmax(w * (1 + bias), -1))
         torch.testing.assert_close(mix.log_sigma, (log_sigma - bias).unflatten(-1, (M, 2)))
         torch.testing.assert_close(mix.mu, mu.unflatten(-1, (M, 2)))  # means stay put
+        sigmas.append(mix.log_sigma.exp())
+        if bias > WEIGHT_BIAS_MAX:  # no sharper than at the cap
+            torch.testing.assert_close(mix.log_weight, split_mixture(raw, 1.0).log_weight)
+            continue
+        torch.testing.assert_close(mix.log_weight, F.log_softmax(w * (1 + bias), -1))
         p = mix.log_weight.exp()
         entropies.append(-(p * mix.log_weight).sum(-1))
         max_weights.append(p.max(-1).values)
-        sigmas.append(mix.log_sigma.exp())
     for a, b in zip(entropies, entropies[1:], strict=False):
         assert (b < a).all()
     for a, b in zip(max_weights, max_weights[1:], strict=False):

@@ -102,14 +102,15 @@ def test_a_line_pen_steps_as_the_batch_sampler_does(model, int8, tolerance, requ
 
 
 @pytest.mark.parametrize("model", ["writer", "synth"])
-def test_one_line_draws_the_ink_the_batch_loop_draws_for_its_seed(model, request):
+@pytest.mark.parametrize("bias", [0.5, 3.0])  # below and above WEIGHT_BIAS_MAX
+def test_one_line_draws_the_ink_the_batch_loop_draws_for_its_seed(model, bias, request):
     w = request.getfixturevalue(model)
     texts = ["ab cd"] if w.net.text_size else None
     codes = chars = mask = ends = None
     if texts:
         codes, mask, ends = encode_texts(w, texts)
         chars = F.one_hot(codes, w.net.text_size).float()
-    cfg = SampleConfig(max_points=80, bias=0.5)
+    cfg = SampleConfig(max_points=80, bias=bias)
     drawn = []
     for loop in (draw_line, draw_batch):
         with torch.inference_mode():
@@ -188,7 +189,8 @@ def test_stop_rule_ends_short_text_long_before_the_cap(synth):
 
 
 def test_text_errors_are_clear(synth, writer):
-    with pytest.raises(ValueError, match=r"'!B'.*'abcdefghijklmnopqrstuvwxyz \.'"):
+    with pytest.raises(ValueError, match=r"cannot write '!' \(U\+0021\), 'B' \(U\+0042\); "
+                       "leave them out"):  # named, not a dump of the alphabet
         generate(synth, SampleConfig(), ["aB!"])
     with pytest.raises(ValueError, match="needs the text"):
         generate(synth, SampleConfig())

@@ -48,13 +48,31 @@ def strokes_of(evs: list[dict], line: int = 0) -> np.ndarray:
 
 
 def test_live_ink_is_the_line_write_draws_for_that_seed(client, models):
-    evs = events(client.post("/api/write", json={"mode": "write", "text": "hello", "seed": 4}))
+    evs = events(client.post("/api/write", json={"mode": "write", "text": "hello", "seed": 4,
+                                                 "drafts": 1}))
     assert evs[0] == {"type": "start", "seed": 4, "lines": ["hello"]}
     assert evs[-1] == {"type": "done"}
     assert all(len(e["points"]) <= live.CHUNK for e in evs[1:-1])
     expected = write_page(models.synthesis, ["hello"], SampleConfig(seed=4, bias=0.75,
                           max_points=1500, candidates=1))[0]
     np.testing.assert_allclose(strokes_of(evs), expected.strokes, atol=1e-3)
+
+
+def test_a_live_segment_that_slips_is_taken_back_and_drawn_again_a_bounded_number_of_times(
+        models, monkeypatch):
+    job = live.parse_job({"mode": "write", "text": "hello", "seed": 4, "drafts": 1}, models,
+                         100)
+    first = strokes_of(list(live.page_events(models, job)))
+    verdicts = iter([True, True])  # the first take and the second slip; the third is kept
+    monkeypatch.setattr(live, "spoiled", lambda ink: next(verdicts, False))
+    evs = list(live.page_events(models, job))
+    taken_back = [i for i, e in enumerate(evs) if e["type"] == "line"]
+    assert [evs[i] for i in taken_back] == [{"type": "line", "line": 0, "points": []}] * 2
+    kept = strokes_of(evs[taken_back[-1]:])  # what the page shows after the last take-back
+    assert not np.array_equal(kept, first) and kept[-1, 2] == 1 and evs[-1]["type"] == "done"
+    monkeypatch.setattr(live, "spoiled", lambda ink: True)  # never clean: kept after 3 tries
+    evs = list(live.page_events(models, job))
+    assert sum(e["type"] == "line" for e in evs) == 3 and evs[-1]["type"] == "done"
 
 
 def test_long_text_wraps_into_a_page_and_drafts_replace_each_line(client):

@@ -61,6 +61,8 @@ def test_typed_text_is_written_live_and_downloads_in_every_format(page, tmp_path
                            attributeOldValue: true}); }""")
     page.fill("#text", "the quick brown fox jumps")
     page.fill("#seed", "3")
+    assert page.input_value("#drafts") == "8"  # the server's default
+    page.select_option("#drafts", "1")  # the live ink is the page
     page.click("#write-button")
     wait_done(page)
     seen = page.evaluate("window.seen") + [int(page.get_attribute("#page", "data-points"))]
@@ -108,9 +110,37 @@ def test_from_nothing_shows_a_seed_that_writes_the_same_lines_again(page):
     seed = page.input_value("#sample-seed")
     first = page.inner_html("#page")
     assert seed.isdigit() and first.count("<path") > 0
+    drafted = page.locator("#drafted li").all_text_contents()  # the text it wrote, shown
+    assert page.is_visible("#drafted") and drafted == page.evaluate("page.map((l) => l.text)")
+    assert len(drafted) == 1 and drafted[0].strip()
     page.click("#sample-button")  # the seed field now holds the seed just used
     wait_done(page)
     assert page.inner_html("#page") == first
+
+
+@pytest.fixture
+def slow_pen(monkeypatch):
+    """The studio's pen slowed to 8 points per 30 ms, so a test can stop a page mid-way."""
+    import time
+
+    from handwriter.studio import live
+
+    draw = live.draw
+    monkeypatch.setattr(live, "draw", lambda *a, **k: time.sleep(0.03) or draw(*a, **k))
+
+
+def stop_after(page, points: int) -> None:
+    page.wait_for_function(f"Number(document.getElementById('page').dataset.points) > {points}")
+    page.click("#write .stop")
+    page.wait_for_function("document.getElementById('message').textContent === 'Stopped.'")
+
+
+def inked_pixels(page) -> int:
+    """Pixels of the drawing pad in the ink's dark blue (the ruled lines are light)."""
+    return page.evaluate("""() => { const data = pad.getContext('2d')
+        .getImageData(0, 0, pad.width, pad.height).data; let n = 0;
+        for (let i = 0; i < data.length; i += 4) n += data[i + 3] > 200 && data[i] < 80;
+        return n; }""")
 
 
 def draw_strokes(page) -> None:
@@ -125,9 +155,10 @@ def draw_strokes(page) -> None:
         page.mouse.up()
 
 
-def test_drawn_ink_is_read_saved_as_a_style_and_written_in(page, tmp_path):
+def test_drawn_ink_is_read_saved_as_a_style_and_written_in(page, slow_pen, tmp_path):
     page.click("[data-panel=draw]")
     draw_strokes(page)
+    assert inked_pixels(page) > 300
     page.click("#read")
     page.wait_for_function("document.getElementById('message').textContent.includes('reading')")
     page.fill("#drawn-text", "mum")
@@ -145,15 +176,14 @@ def test_drawn_ink_is_read_saved_as_a_style_and_written_in(page, tmp_path):
     page.fill("#strength", "2")
     assert page.text_content("#strength-value") == "2"
     page.fill("#text", "in my own hand")
+    page.fill("#seed", "1")
     with page.expect_request("**/api/write") as sent:
         page.click("#write-button")
     assert sent.value.post_data_json["style"] == "mine"
     assert sent.value.post_data_json["strength"] == 2
     # the tiny random model may never finish a primed line: watch it write, then stop it
-    page.wait_for_function("Number(document.getElementById('page').dataset.points) > 16")
+    stop_after(page, 16)
     assert page.locator("#page path").count() > 0
-    page.click("#write .stop")
-    page.wait_for_function("document.getElementById('message').textContent === 'Stopped.'")
     page.select_option("#style", "")
     assert not page.is_enabled("#strength")  # the model's own hand has none
 
@@ -186,3 +216,175 @@ def test_a_line_that_strays_low_pushes_the_lines_after_it_down(page):
     # the second line falls 3 line heights: the third is moved below it, the fourth as much
     assert straying[1][0] == 0 and straying[2][0] > 0 and straying[3][0] == straying[2][0]
     assert straying[2][1] > straying[1][2]  # the third line's ink starts below the second's
+
+
+def test_every_download_works_after_a_stop(page, slow_pen, tmp_path):
+    page.fill("#text", "the quick brown fox jumps over the lazy dog " * 3)
+    page.click("#write-button")
+    stop_after(page, 16)
+    written = page.evaluate("page.map((line) => line.strokes.length)")
+    assert len(written) > 1 and written[-1] == 0  # stopped with lines left unwritten
+    for kind in ("svg", "png", "gif", "inkml", "plotter.svg", "gcode", "hpgl"):
+        with page.expect_download() as download:
+            page.click(f"[data-export='{kind}']")
+        path = tmp_path / f"stopped.{kind}"
+        download.value.save_as(path)
+        assert path.stat().st_size > 100, kind
+        assert not page.locator("#message.error").count(), page.text_content("#message")
+
+
+def test_stop_with_drafts_ends_the_generation_without_an_error(page, slow_pen, caplog):
+    page.fill("#text", "the quick brown fox jumps over the lazy dog " * 3)
+    page.select_option("#drafts", "4")
+    page.click("#write-button")
+    stop_after(page, 16)
+    page.wait_for_timeout(500)  # the server notices the closed stream and ends the page
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert not errors, errors
+    page.click("#write-button")  # and the studio writes on
+    wait_done(page)
+
+
+def test_pasted_text_is_written_with_a_notice_and_an_emoji_named(page):
+    page.fill("#text", "café\u00a0déjà vu…")
+    page.fill("#seed", "2")
+    page.click("#write-button")
+    wait_done(page)
+    assert page.evaluate("page.map((line) => line.text)") == ["cafe deja vu..."]
+    assert "Note: the studio wrote é as 'e'" in page.text_content("#message")
+    page.fill("#text", "ab 😀 ab")
+    page.click("#write-button")
+    page.locator("#message.error").wait_for()
+    message = page.text_content("#message")
+    assert "cannot write '😀' (U+1F600)" in message and len(message) < 120, message
+
+
+def test_the_counter_counts_the_lines_the_server_makes(page):
+    page.fill("#text", "the quick brown fox jumps over the lazy dog " * 4 + "\nand so on")
+    page.click("#write-button")
+    wait_done(page)
+    lines = len(page.evaluate("page.map((l) => l.text)"))
+    assert f"{lines} / 12 lines" in page.text_content("#count") and lines > 4
+    over = "document.getElementById('count').classList.contains('over')"
+    assert not page.evaluate(over)
+    page.fill("#text", "ab\n" * 13)  # 39 characters, 13 lines: over, and said so
+    assert "13 / 12 lines" in page.text_content("#count") and page.evaluate(over)
+    page.click("#write-button")
+    page.locator("#message.error").wait_for()
+    assert "at most 12" in page.text_content("#message")
+    assert page.locator("#page path").count() == 0  # the old ink went with the error
+
+
+def test_a_style_saved_without_a_name_takes_the_name_shown(page):
+    page.click("[data-panel=draw]")
+    draw_strokes(page)
+    page.fill("#drawn-text", "mum")
+    assert page.input_value("#style-name") == ""
+    page.click("#save-style")
+    placeholder = page.get_attribute("#style-name", "placeholder")
+    page.wait_for_function("document.getElementById('message').textContent.startsWith('Saved')")
+    assert placeholder in page.text_content("#message")
+    assert page.input_value("#style") == f"s:{placeholder}"
+    page.click("#remove-style")
+    page.wait_for_function("document.getElementById('message').textContent.startsWith('Removed')")
+
+
+def test_tabs_answer_the_arrow_keys(page):
+    page.focus("[data-panel=write]")
+    shown = []
+    for key in ("ArrowRight", "ArrowRight", "ArrowRight", "ArrowLeft", "End", "Home"):
+        page.keyboard.press(key)
+        shown.append(page.evaluate("""() => [document.activeElement.dataset.panel,
+            ...[...document.querySelectorAll('[role=tabpanel]')].filter((p) => !p.hidden)
+                .map((p) => p.id)]"""))
+    assert shown == [["sample", "sample"], ["draw", "draw"], ["write", "write"],
+                     ["draw", "draw"], ["draw", "draw"], ["write", "write"]]
+    tabbable = page.eval_on_selector_all("[role=tab]", "(tabs) => tabs.map((t) => t.tabIndex)")
+    assert tabbable == [0, -1, -1]  # one tab stop for the tab list
+
+
+def test_the_page_and_the_pad_have_accessible_names_and_nothing_is_missing(browser, studio_url):
+    page = browser.new_page()
+    failures = []
+    page.on("response", lambda r: r.status >= 400 and failures.append((r.url, r.status)))
+    page.on("requestfailed", lambda r: failures.append((r.url, r.failure)))
+    with page.expect_response("**/favicon.svg") as icon:
+        page.goto(studio_url)
+    assert icon.value.status == 200
+    page.click("[data-panel=draw]")
+    assert page.get_by_role("img", name="Drawing pad").count() == 1
+    page.click("[data-panel=write]")
+    page.fill("#text", "ab cd")
+    for _ in range(6):  # finished streams close cleanly, however soon the next one starts
+        page.click("#write-button")
+        wait_done(page)
+    assert page.get_by_role("img", name="Handwriting: ab cd").count() == 1
+    assert not failures, failures
+    page.close()
+
+
+def test_on_a_phone_the_result_is_in_view_and_large_enough(browser, studio_url):
+    page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True,
+                            has_touch=True)
+    page.goto(studio_url)
+    page.wait_for_function("document.querySelectorAll('#style option').length > 1")
+    page.fill("#text", "the quick brown fox jumps over the lazy dog")
+    page.fill("#seed", "5")
+    page.click("#write-button")
+    wait_done(page)
+    box = page.evaluate("""() => { const svg = document.getElementById('page'),
+        box = svg.getBoundingClientRect(), view = svg.viewBox.baseVal;
+        return {top: box.top, bottom: box.bottom, height: innerHeight,
+                unit: SCALE * box.width / view.width}; }""")
+    assert box["top"] >= 0 and box["bottom"] <= box["height"], box  # in view after Write
+    assert box["unit"] >= 12, box  # screen px per line height of ink
+    page.tap("[data-panel=draw]")
+    row = page.evaluate("PAD_ROW * pad.getBoundingClientRect().width / pad.width")
+    assert 80 <= row <= 100  # the pad's ruled lines far enough apart for a finger
+    draw_strokes(page)
+    assert inked_pixels(page) > 300  # the strokes show where they were drawn
+    page.close()
+
+
+def test_a_newcomer_walks_through_the_studio_on_a_phone(browser, studio_url, slow_pen,
+                                                         tmp_path):
+    """Write, stop, every download after the stop, from nothing, draw a hand: at phone size,
+    with no error shown and no request failing on the way."""
+    page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True,
+                            has_touch=True, accept_downloads=True)
+    failures = []
+    page.on("response", lambda r: r.status >= 400 and failures.append((r.url, r.status)))
+    page.on("requestfailed", lambda r: "/api/write" not in r.url  # Stop aborts its stream
+            and failures.append((r.url, r.failure)))
+    page.goto(studio_url)
+    page.wait_for_function("document.querySelectorAll('#style option').length > 1")
+    page.fill("#text", "dear ann thank you for the lovely card")
+    page.tap("#write-button")
+    wait_done(page)
+    page.fill("#text", "the quick brown fox jumps over the lazy dog " * 3)
+    page.tap("#write-button")
+    stop_after(page, 16)
+    for kind in ("svg", "png", "gif", "inkml", "plotter.svg", "gcode", "hpgl"):
+        with page.expect_download() as download:
+            page.tap(f"[data-export='{kind}']")
+        download.value.save_as(tmp_path / f"walk.{kind}")
+        assert (tmp_path / f"walk.{kind}").stat().st_size > 100
+    page.tap("[data-panel=sample]")
+    page.fill("#lines", "2")
+    page.tap("#sample-button")
+    wait_done(page)
+    assert len(page.locator("#drafted li").all_text_contents()) == 2
+    page.tap("[data-panel=draw]")
+    draw_strokes(page)
+    page.tap("#read")
+    page.wait_for_function("document.getElementById('message').textContent.includes('reading')")
+    page.fill("#drawn-text", "mum")
+    page.tap("#save-style")
+    page.wait_for_function("document.getElementById('message').textContent.startsWith('Saved')")
+    page.tap("#remove-style")
+    page.wait_for_function("document.getElementById('message').textContent.startsWith('Removed')")
+    assert not page.locator("#message.error").count() and not failures, failures
+    page.tap("[data-panel=write]")  # what drafts do is said on the page, not in a tooltip
+    assert "keeps the one it reads best" in page.text_content("#drafts-hint")
+    assert page.is_visible("#drafts-hint")
+    page.close()

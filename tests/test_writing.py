@@ -179,3 +179,14 @@ def test_write_wraps_a_paragraph_into_lines(synth_model):
 
     inks = handwriter.write("ab ab ab\nabc", seed=1, model=synth_model, width=5)
     assert [ink.text for ink in inks] == ["ab ab", "ab", "abc"]
+
+
+def test_the_api_writes_pasted_text_and_warns_what_it_changed(synth_model):
+    import handwriter
+
+    with pytest.warns(UserWarning, match=r"wrote á as 'a', … as '\.\.\.'"):
+        ink, = handwriter.write("ábc…", seed=1, model=synth_model)
+    assert ink.text == "abc..."
+    with pytest.warns(UserWarning, match="é as 'e'"):
+        sheets = handwriter.write_pages("é", page="A6", model=synth_model)
+    assert sheets[0].texts == ["e"]

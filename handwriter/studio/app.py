@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import threading
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
@@ -29,7 +30,7 @@ from ..render import ink_to_svg, render_gif, render_png
 from ..styles import MAX_POINTS as MAX_STYLE_POINTS
 from ..styles import check_style, list_styles, remove_style, save_style
 from . import StudioConfig
-from .live import STYLES, Models, page_events, parse_job
+from .live import DRAFTS, MAX_LINES, STYLES, Models, page_events, parse_job
 
 STATIC = resources.files("handwriter") / "studio" / "static"
 EXPORTS = {"svg": "image/svg+xml", "png": "image/png", "gif": "image/gif",
@@ -82,6 +83,22 @@ class Gate:
     def _notify(self) -> None:
         self.changed.set()
         self.changed = asyncio.Event()
+
+
+class Steps:
+    """A generator advanced from worker threads, one step at a time: `close` waits for a step
+    still in flight (closing a generator while another thread runs it is an error)."""
+
+    def __init__(self, events: Iterator[dict]):
+        self.events, self.turn = events, threading.Lock()
+
+    def next(self) -> dict | None:
+        with self.turn:
+            return next(self.events, None)
+
+    def close(self) -> None:
+        with self.turn:
+            self.events.close()
 
 
 def error(status: int, message: str) -> JSONResponse:
@@ -146,7 +163,8 @@ def create_app(cfg: StudioConfig | None = None, models: Models | None = None) ->
 
     async def styles(request: Request) -> Response:
         return JSONResponse({"numbered": STYLES, "saved": list_styles(),
-                             "max_text": cfg.max_text})
+                             "max_text": cfg.max_text, "max_lines": MAX_LINES,
+                             "drafts": DRAFTS})
 
     async def write(request: Request) -> Response:
         try:
@@ -159,22 +177,24 @@ def create_app(cfg: StudioConfig | None = None, models: Models | None = None) ->
         except Busy:
             return error(503, "the studio is busy; try again in a minute")
         return StreamingResponse(stream(job, ticket), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-store"})
+                                 # not no-store: with it chromium reports a stream read to its
+                                 # end as aborted (microsoft/playwright#42742)
+                                 headers={"Cache-Control": "no-cache"})
 
     async def stream(job, ticket) -> AsyncIterator[str]:
-        events: Iterator[dict] | None = None
+        steps: Steps | None = None
         try:
             async for place in gate.turn(ticket):
                 yield sse({"type": "queued", "position": place})
-            events = page_events(models, job)
-            while (event := await in_thread(next, events, None)) is not None:
+            steps = Steps(page_events(models, job))
+            while (event := await in_thread(steps.next)) is not None:
                 yield sse(event)
         except (ValueError, FileNotFoundError) as e:
             yield sse({"type": "error", "error": str(e)})
-        finally:  # also on cancellation: the client went away
+        finally:  # also on cancellation (the client went away): no await can run here
             gate.leave(ticket)
-            if events is not None:
-                events.close()
+            if steps is not None:
+                workers.submit(steps.close)
 
     async def export(request: Request) -> Response:
         kind = request.path_params["kind"]
@@ -266,7 +286,6 @@ def render(inks: list[Ink], kind: str, paper: str = "A4") -> bytes:
 
 def serve(cfg: StudioConfig, open_browser: bool = False) -> None:
     """Run the studio until Ctrl-C; `open_browser` opens it in the default browser."""
-    import threading
     import webbrowser
 
     import torch

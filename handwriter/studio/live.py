@@ -24,13 +24,15 @@ from ..sample import WRITING, SampleConfig, Writer, draw
 from ..styles import load_style
 from ..text_model import TextModel
 from ..unprompted import draft_texts
-from ..writing import resolve_style, write_line
+from ..writing import resolve_style, spoiled, write_line, write_lines_together
 
 CHUNK = 8            # points per event: small enough to look continuous
 STYLES = 10          # numbered styles offered (`write --style N`)
 MAX_STRENGTH = 3.0   # of a saved style's hand; 2 reads it as trained (BENCHMARKS, "Your hand")
 MAX_LINES = 12       # lines a page may hold
 MAX_DRAFTS = 8       # drafts per segment the reader may pick from
+DRAFTS = 8           # unless asked: a 2-line page's drafts cost about what 4 do (the step,
+# not the batch, costs), the reader's CER 8% against 15% (docs/BENCHMARKS.md, "Drafts and bias")
 MAX_NEW_LINES = 6    # lines written from nothing per request
 
 
@@ -45,6 +47,7 @@ class Job:
     style: int | str | None = None
     drafts: int = 1
     strength: float = WRITING.style_strength  # of a saved style's hand (`Writer.style_of`)
+    notice: str = ""    # what of the pasted text was changed to write it (`Writer.writable`)
 
 
 class Models:
@@ -106,11 +109,10 @@ def parse_job(request: dict, models: Models, max_text: int) -> Job:
         raise ValueError(f"the text is {len(text)} characters long; the studio writes at most "
                          f"{max_text}")
     width = number("width", int, 45, 10, 80)
+    text, notice = models.synthesis.writable(text)
     lines = [line.text for line in wrap_text(text, width)]  # the layout `write --file` uses
     if len(lines) > MAX_LINES:
         raise ValueError(f"that makes {len(lines)} lines; a page holds at most {MAX_LINES}")
-    for line in lines:
-        models.synthesis.check_text(line)
     style = request.get("style")
     if isinstance(style, int) and not isinstance(style, bool):
         style = number("style", int, None, 0, STYLES - 1)
@@ -120,15 +122,16 @@ def parse_job(request: dict, models: Models, max_text: int) -> Job:
         style = str(style)
         load_style(style)  # a clear error now rather than mid-page
     return Job(lines, 0, seed, number("bias", float, WRITING.bias, 0.0, 10.0), style,
-               number("drafts", int, 1, 1, MAX_DRAFTS),
-               number("strength", float, WRITING.style_strength, 0.0, MAX_STRENGTH))
+               number("drafts", int, DRAFTS, 1, MAX_DRAFTS),
+               number("strength", float, WRITING.style_strength, 0.0, MAX_STRENGTH), notice)
 
 
 def page_events(models: Models, job: Job) -> Iterator[dict]:
     """Events for a whole page: `start`, then `points` per chunk and line, then `done`.
 
-    With `drafts` > 1 each live line is followed by a `line` event: the line again, grown
-    segment by segment from the draft the reader reads best (`write_line`).
+    With `drafts` > 1 the live page is followed by a `line` event per line: the line again,
+    grown segment by segment from the draft the reader reads best, all lines in one batch
+    (`write_lines_together`).
     """
     generator = torch.Generator().manual_seed(job.seed)
     if not job.lines:  # new lines from nothing, as `sample` writes them
@@ -139,31 +142,52 @@ def page_events(models: Models, job: Job) -> Iterator[dict]:
             yield from live_line(models.synthesis, cfg, i, text, None, "", generator)
         yield {"type": "done"}
         return
-    yield {"type": "start", "seed": job.seed, "lines": job.lines}
+    yield {"type": "start", "seed": job.seed, "lines": job.lines,
+           **({"notice": job.notice} if job.notice else {})}
     writer, primer, primer_text = (models.style(job.style, job.strength) if job.style is not None
                                    else (models.synthesis, None, ""))
     prefix = primer_text + " " if primer is not None else ""
     cfg = replace(WRITING, bias=job.bias, seed=job.seed, candidates=job.drafts)
     for i, text in enumerate(job.lines):
         yield from live_line(writer, cfg, i, text, primer, prefix, generator)
-        if job.drafts > 1:
-            ink = write_line(writer, text, cfg, primer, prefix, models.reader, generator)
+    if job.drafts > 1:  # one batch for all lines: at a few drafts a step costs what one does
+        inks = write_lines_together(writer, job.lines, cfg, primer, prefix, models.reader,
+                                    generator)
+        for i, ink in enumerate(inks):
             yield {"type": "line", "line": i, "points": rounded(ink.strokes)}
     yield {"type": "done"}
 
 
 def live_line(writer: Writer, cfg: SampleConfig, index: int, text: str | None,
-              primer: Ink | None, prefix: str, generator: torch.Generator) -> Iterator[dict]:
-    """One line as the model writes it, CHUNK points per event (batch 1, no drafts)."""
-    pen, written, texts = None, 0, [text] if text else None
-    while written < cfg.max_points:
-        chunk = replace(cfg, n=1, max_points=min(CHUNK, cfg.max_points - written))
-        (ink,), _, pen = draw(writer, chunk, texts, primer, prefix, generator, pen)
-        finished = bool(texts) and ink.meta["finished"]
-        written += len(ink)
-        if not finished and written < cfg.max_points:
-            ink.strokes[-1, 2] = float(pen.point[0, 2])  # draw lifts the pen at a chunk's end
-        yield {"type": "points", "line": index, "points": rounded(ink.strokes)}
+              primer: Ink | None, prefix: str, generator: torch.Generator,
+              retries: int = 3) -> Iterator[dict]:
+    """One line as the model writes it, CHUNK points per event (batch 1, no drafts).
+
+    Every `cfg.segment` points the line so far is checked as `write` checks its drafts
+    (`writing.spoiled`): a segment that slipped or scribbled is taken back (a `line` event
+    with the line before it) and drawn again from where it began, up to `retries` times.
+    """
+    pen, texts = None, [text] if text else None
+    kept, tries = np.zeros((0, 3), np.float32), 0
+    while len(kept) < cfg.max_points:
+        start, segment, drawn, finished = pen, [], 0, False
+        while not finished and drawn < cfg.segment and len(kept) + drawn < cfg.max_points:
+            room = cfg.max_points - len(kept) - drawn
+            chunk = replace(cfg, n=1, max_points=min(CHUNK, room))
+            (ink,), _, pen = draw(writer, chunk, texts, primer, prefix, generator, pen)
+            finished = bool(texts) and ink.meta["finished"]
+            if not finished and room > len(ink):
+                ink.strokes[-1, 2] = float(pen.point[0, 2])  # draw lifts the pen at a chunk's end
+            segment.append(ink.strokes)
+            drawn += len(ink)
+            yield {"type": "points", "line": index, "points": rounded(ink.strokes)}
+        line = np.concatenate([kept, *segment])
+        if tries < retries and spoiled(Ink(line)):
+            tries += 1
+            pen = start
+            yield {"type": "line", "line": index, "points": rounded(kept)}
+            continue
+        kept, tries = line, 0
         if finished:
             return
 

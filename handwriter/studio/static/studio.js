@@ -10,6 +10,7 @@ const PAD_ROW = 90;                                  // px between the pad's rul
 
 let page = [];        // per line: {text, strokes: [[dx, dy, pen_lift], ...]}, model units, y up
 let running = null;   // AbortController of the stream in flight
+let notice = "";      // what of the pasted text the studio changed to write it
 
 // ------------------------------------------------------------------ messages
 
@@ -97,7 +98,7 @@ function fitPage() {  // the page's slots, grown to hold ink that strays past th
 // ------------------------------------------------------------------ streaming
 
 async function stream(request) {
-  if (running) running.abort();
+  if (running && !running.finished) running.abort();  // a finished stream is left to close
   const controller = new AbortController();
   running = controller;
   document.querySelectorAll(".stop").forEach((b) => { b.disabled = false; });
@@ -114,12 +115,12 @@ async function stream(request) {
       while ((end = buffer.indexOf("\n\n")) >= 0) {
         const line = buffer.slice(0, end);
         buffer = buffer.slice(end + 2);
-        if (line.startsWith("data: ")) handle(JSON.parse(line.slice(6)), request);
+        if (line.startsWith("data: ")) handle(JSON.parse(line.slice(6)), request, controller);
       }
     }
   } catch (e) {
     if (e.name === "AbortError") say("Stopped.");
-    else say(e.message, true);
+    else failed(e.message);
   } finally {
     if (running === controller) {
       running = null;
@@ -128,23 +129,44 @@ async function stream(request) {
   }
 }
 
-function handle(event, request) {
+function failed(message) {  // an error: say it, and clear the ink it leaves in doubt
+  say(message, true);
+  resetPage([]);
+}
+
+function handle(event, request, controller) {
   if (event.type === "queued") {
     say(`Waiting for a free pen: place ${event.position} in the queue…`);
   } else if (event.type === "start") {
     resetPage(event.lines);
+    svg.setAttribute("aria-label", `Handwriting: ${event.lines.join(" / ")}`);
+    svg.scrollIntoView({block: "nearest"});  // on a phone the page is below the controls
     svg.dataset.seed = event.seed;
     $(request.mode === "sample" ? "sample-seed" : "seed").value = event.seed;
-    say(`Writing with seed ${event.seed}…`);
+    notice = event.notice ? ` Note: the studio ${event.notice}.` : "";
+    if (request.mode === "sample") showDrafted(event.lines);
+    say(`Writing with seed ${event.seed}…${notice}`);
   } else if (event.type === "points") {
     addPoints(event.line, event.points);
   } else if (event.type === "line") {
     replaceLine(event.line, event.points);
   } else if (event.type === "done") {
-    say(`Done: seed ${svg.dataset.seed}, ${svg.dataset.points} points. Same seed, same ink.`);
+    controller.finished = true;
+    document.querySelectorAll(".stop").forEach((b) => { b.disabled = true; });
+    say(`Done: seed ${svg.dataset.seed}, ${svg.dataset.points} points. Same seed, same ink.` +
+        notice);
   } else if (event.type === "error") {
-    say(event.error, true);
+    failed(event.error);
   }
+}
+
+function showDrafted(texts) {  // the text model's lines, so one can read what the ink says
+  $("drafted").querySelector("ol").replaceChildren(...texts.map((text) => {
+    const item = document.createElement("li");
+    item.textContent = text;
+    return item;
+  }));
+  $("drafted").hidden = false;
 }
 
 function seedOf(id) {
@@ -158,7 +180,7 @@ $("write-button").addEventListener("click", () => {
     : choice.slice(2);
   stream({mode: "write", text: $("text").value, bias: Number($("bias").value),
           seed: seedOf("seed"), style, drafts: Number($("drafts").value),
-          strength: Number($("strength").value)});
+          strength: Number($("strength").value), width: lineWidth()});
 });
 
 $("sample-button").addEventListener("click", () => {
@@ -167,13 +189,14 @@ $("sample-button").addEventListener("click", () => {
 });
 
 document.querySelectorAll(".stop").forEach((b) => b.addEventListener("click", () => {
-  if (running) running.abort();
+  if (running && !running.finished) running.abort();
 }));
 
 // ------------------------------------------------------------------ downloads
 
 async function download(kind, lines, name) {
-  if (!lines.some((l) => l.strokes.length)) { say("There is no ink to download yet.", true); return; }
+  lines = lines.filter((l) => l.strokes.length);  // a stopped page's unwritten lines have none
+  if (!lines.length) { say("There is no ink to download yet.", true); return; }
   try {
     const blob = await (await postJSON(`/api/export/${kind}`, {lines, paper: $("paper").value})).blob();
     const link = document.createElement("a");
@@ -195,6 +218,12 @@ document.querySelectorAll("[data-export]").forEach((b) => b.addEventListener("cl
 const pad = $("pad"), context = pad.getContext("2d");
 let drawn = [];      // strokes, each a list of [x, y] in pad pixels, y down
 let stroke = null;
+
+function fitPad() {  // canvas px = screen px on a narrow screen, so the rows stay big enough
+  if (!pad.clientWidth || drawn.length) return;  // hidden, or holding ink in its pixels
+  pad.width = Math.min(900, Math.round(pad.clientWidth));
+  paintPad();
+}
 
 function paintPad() {
   context.clearRect(0, 0, pad.width, pad.height);
@@ -279,7 +308,7 @@ $("read").addEventListener("click", async () => {
 });
 
 $("save-style").addEventListener("click", async () => {
-  const lines = drawnLines(), name = $("style-name").value.trim();
+  const lines = drawnLines(), name = styleName();
   if (!lines.length) { say("Write something on the pad first.", true); return; }
   const missing = lines.findIndex((l) => !l.text);
   if (missing >= 0) {
@@ -296,8 +325,12 @@ $("save-style").addEventListener("click", async () => {
   }
 });
 
+function styleName() {  // the box's placeholder is the name when none is typed
+  return $("style-name").value.trim() || $("style-name").placeholder;
+}
+
 $("remove-style").addEventListener("click", async () => {
-  const name = $("style-name").value.trim();
+  const name = styleName();
   try {
     const response = await fetch(`/api/styles/${encodeURIComponent(name)}`, {method: "DELETE"});
     if (!response.ok) throw new Error((await response.json()).error);
@@ -310,11 +343,13 @@ $("remove-style").addEventListener("click", async () => {
 
 // ------------------------------------------------------------------ styles, tabs, inputs
 
-let maxText = 600;
+let maxText = 600, maxLines = 12;
 
 async function loadStyles(selected) {
   const info = await (await fetch("/api/styles")).json();
   maxText = info.max_text;
+  maxLines = info.max_lines;
+  if (selected === undefined) $("drafts").value = String(info.drafts);  // the page's first load
   const options = [new Option("the model's own", "")];
   for (let n = 0; n < info.numbered; n++) options.push(new Option(`style ${n}`, `n:${n}`));
   for (const name of info.saved) options.push(new Option(`${name} (yours)`, `s:${name}`));
@@ -330,10 +365,28 @@ function showStrength() {  // only a saved style (a real hand) has a strength
 
 $("style").addEventListener("change", showStrength);
 
+function lineWidth() {  // characters per written line: fewer on a narrow screen, larger ink
+  return Math.max(15, Math.min(45, Math.floor(svg.clientWidth / 17)));
+}
+
+function countLines(text, width) {  // as the server wraps (layout.wrap_text), greedy by words
+  let lines = 0;
+  for (const paragraph of text.split("\n")) {
+    let used = -1;
+    for (let word of paragraph.split(/\s+/).filter((w) => w)) {
+      for (; word.length > width; word = word.slice(width)) { lines += used >= 0; used = width; }
+      if (used >= 0 && used + 1 + word.length <= width) used += 1 + word.length;
+      else { lines += used >= 0; used = word.length; }
+    }
+    lines += used >= 0;
+  }
+  return lines;
+}
+
 function countText() {
-  const n = $("text").value.length;
-  $("count").textContent = `${n} / ${maxText} characters`;
-  $("count").classList.toggle("over", n > maxText);
+  const n = $("text").value.length, lines = countLines($("text").value, lineWidth());
+  $("count").textContent = `${n} / ${maxText} characters, ${lines} / ${maxLines} lines`;
+  $("count").classList.toggle("over", n > maxText || lines > maxLines);
 }
 
 $("text").addEventListener("input", countText);
@@ -342,13 +395,29 @@ for (const [range, shown] of [["bias", "bias-value"], ["sample-bias", "sample-bi
   $(range).addEventListener("input", () => { $(shown).value = $(range).value; });
 }
 
-document.querySelectorAll("[role=tab]").forEach((tab) => tab.addEventListener("click", () => {
-  document.querySelectorAll("[role=tab]").forEach((t) => {
-    t.setAttribute("aria-selected", String(t === tab));
-    $(t.dataset.panel).hidden = t !== tab;
-  });
-}));
+const tabs = [...document.querySelectorAll("[role=tab]")];
 
+function selectTab(tab) {
+  for (const t of tabs) {
+    t.setAttribute("aria-selected", String(t === tab));
+    t.tabIndex = t === tab ? 0 : -1;
+    $(t.dataset.panel).hidden = t !== tab;
+  }
+  fitPad();  // the pad has a size only once its panel shows
+  tab.focus();
+}
+
+tabs.forEach((tab, i) => {
+  tab.addEventListener("click", () => selectTab(tab));
+  tab.addEventListener("keydown", (event) => {  // the ARIA tabs pattern: arrows, Home, End
+    const next = {ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: tabs.length - 1}[event.key];
+    if (next === undefined) return;
+    event.preventDefault();
+    selectTab(tabs[(next + tabs.length) % tabs.length]);
+  });
+});
+
+window.addEventListener("resize", countText);
 paintPad();
 resetPage([]);
-loadStyles("").catch((e) => say(e.message, true));
+loadStyles().catch((e) => say(e.message, true));
