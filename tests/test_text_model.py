@@ -10,6 +10,7 @@ import torch
 from handwriter.cli import main
 from handwriter.ink import InkError
 from handwriter.text_model import (
+    COUNT_POWER,
     LINE_END_WEIGHT,
     MIN_WORDS,
     UNSEEN_COUNT,
@@ -66,16 +67,16 @@ def test_drafts_hold_to_the_word_list_and_end_on_whole_words(text_net, tmp_path)
 
 
 def test_the_prior_shares_out_the_words_weights():
-    u = UNSEEN_COUNT
-    vocabulary = Vocabulary({"the": 3, "then": 1, "a": 0, "I": 0, "in": 0},
+    the, then, u = ((c + UNSEEN_COUNT) ** COUNT_POWER for c in (8, 3, 0))
+    vocabulary = Vocabulary({"the": 8, "then": 3, "a": 0, "I": 0, "in": 0},
                             "abehintI ,.")
     start = vocabulary.prior("", 10)  # a line starts: lower case or capitalised
-    mass = 4 + 5 * u
-    assert start == pytest.approx({"t": (4 + 2 * u) / mass, "a": u / mass, "i": u / mass,
+    mass = the + then + 3 * u
+    assert start == pytest.approx({"t": (the + then) / mass, "a": u / mass, "i": u / mass,
                                    "I": 2 * u / mass})  # "I" and "In"; no capital T or A here
-    ended = (3 + u) / (4 + 2 * u)
+    ended = the / (the + then)
     assert vocabulary.prior("a in the", 10) == pytest.approx(
-        {"n": (1 + u) / (4 + 2 * u), " ": ended, ",": ended, ".": ended,
+        {"n": then / (the + then), " ": ended, ",": ended, ".": ended,
          "": ended * LINE_END_WEIGHT})
     assert MIN_WORDS == 3 and set(vocabulary.prior("in the", 10)) == {"n", " ", ",", "."}
     assert set(vocabulary.prior("in the", 1)) == {"n", "", ",", "."}  # no room for a word
