@@ -181,6 +181,9 @@ class TextModel(nn.Module):
               max_chars: int = 80) -> list[str]:
         """`n` new lines of text, of the words of `self.vocabulary` when it has one; the same
         generator state gives the same lines."""
+        if self.vocabulary is not None and max_chars < self.vocabulary.rest[""]:
+            raise ValueError(f"a line of {max_chars} characters holds no word of the word list "
+                             f"(the shortest has {self.vocabulary.rest['']}): allow more points")
         lines, done, codes, state = [""] * n, [False] * n, torch.zeros(n, 1, dtype=torch.long), None
         for step in range(max_chars):
             log_probs, state = self(codes, state)

@@ -64,6 +64,8 @@ def test_drafts_hold_to_the_word_list_and_end_on_whole_words(text_net, tmp_path)
     tokens = [w.rstrip(".") for t in first for w in t.split(" ")]
     assert all(0 < len(t) <= 12 for t in first)
     assert set(tokens) <= {"hello", "help", "ab", "zz"} and len(set(tokens)) == 4
+    with pytest.raises(ValueError, match="shortest has 2"):
+        text_net.draft(1, torch.Generator(), max_chars=1)
 
 
 def test_the_prior_shares_out_the_words_weights():
