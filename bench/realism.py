@@ -4,7 +4,9 @@
 
 `--model` takes what `sample --model` takes: a checkpoint, "unconditional" (the shipped
 stroke-only network) or "shipped" (the default: text drafted by the shipped text model,
-written by the shipped synthesis model).
+written by the shipped synthesis model); `--words` and `--candidates` what `sample`'s take
+(`--words any`: the drafter before issue 28). `--lines N` scores N validation lines drawn by
+the seed: quicker, and noisier.
 
 Real lines are the validation writers' (never trained on). For each real line the model
 writes one of the same number of points (a drafted line may finish sooner), so length tells
