@@ -1,10 +1,12 @@
 """Does `sample` write like a person? A classifier two-sample test and a word count.
 
-    python bench/realism.py [--model unconditional SYNTH.pt ...] [--biases 0 0.5]
+    python bench/realism.py [--model unconditional SYNTH.pt ...] [--biases 0 0.5] [--lines N]
 
 `--model` takes what `sample --model` takes: a checkpoint, "unconditional" (the shipped
 stroke-only network) or "shipped" (the default: text drafted by the shipped text model,
-written by the shipped synthesis model).
+written by the shipped synthesis model); `--words` and `--candidates` what `sample`'s take
+(`--words any`: the drafter before issue 28). `--lines N` scores N validation lines drawn by
+the seed: quicker, and noisier.
 
 Real lines are the validation writers' (never trained on). For each real line the model
 writes one of the same number of points (a drafted line may finish sooner), so length tells
@@ -58,15 +60,16 @@ def cv_accuracy(x: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0) -> 
 
 
 def sample_like(writer: Writer, lengths: list[int], bias: float, seed: int,
-                batch: int = 64) -> list[np.ndarray]:
+                words: str | None = None, candidates: int = 1, batch: int = 64
+                ) -> list[np.ndarray]:
     """One sampled line per real line, of its number of points at most (lines sorted by
-    length); a synthesis writer writes text drafted by the shipped text model."""
-    text_model = TextModel.load() if writer.alphabet else None
+    length); a synthesis writer writes text drafted by the shipped text model from `words`."""
+    text_model = TextModel.load(words=words) if writer.alphabet else None
     out = [None] * len(lengths)
     order = np.argsort(lengths)
     for start in range(0, len(order), batch):
         rows = order[start:start + batch]
-        cfg = SampleConfig(n=len(rows), bias=bias, seed=seed + start,
+        cfg = SampleConfig(n=len(rows), bias=bias, seed=seed + start, candidates=candidates,
                            max_points=int(max(lengths[i] for i in rows)))
         inks = (write_from_nothing(writer, text_model, cfg) if text_model else
                  generate(writer, cfg)[0])
@@ -90,10 +93,18 @@ def main() -> None:
     parser.add_argument("--biases", type=float, nargs="+", default=[0.0, 0.5])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--lines", type=int, default=0,
+                        help="score only this many validation lines, drawn by --seed (0: all)")
+    parser.add_argument("--words", help="word list the drafts hold to (default: the shipped one)")
+    parser.add_argument("--candidates", type=int, default=1,
+                        help="drafts of each segment, the reader picking (as `sample`'s flag)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     cfg = TrainConfig(data=args.data)
     real = [s for s, _, _ in load_splits(replace(cfg, data=args.data), "valid")["valid"]]
+    if args.lines:
+        rng = np.random.default_rng(args.seed)
+        real = [real[i] for i in sorted(rng.choice(len(real), args.lines, replace=False))]
     vocabulary = {w for ink in read_lines(args.data) if ink.text
                   for w in re.findall(r"[a-z]{4,}", ink.text.lower())}
     reader = InkReader.load()
@@ -111,7 +122,8 @@ def main() -> None:
                   Writer.load(None if model == "shipped" else model, synthesis=True))
         for bias in args.biases:
             t0 = time.time()
-            fake = sample_like(writer, [len(s) for s in real], bias, args.seed)
+            fake = sample_like(writer, [len(s) for s in real], bias, args.seed, args.words,
+                               args.candidates)
             fake_x = [line_statistics(s) for s in fake]
             keep = [i for i in range(len(real)) if real_x[i] is not None
                     and fake_x[i] is not None]

@@ -112,7 +112,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
     primer = read_primer(args.prime) if args.prime else None
     inks = from_nothing(config_from_args(SampleConfig, args), args.model, args.text_model,
-                        primer)
+                        primer, args.words)
     save_outputs(inks, args.output, args.split, one_scale=True)
     return 0
 
@@ -431,6 +431,9 @@ def add_sample(commands: argparse._SubParsersAction) -> None:
                    "stroke-only model (default: the shipped synthesis model)")
     p.add_argument("--text-model", help="character model that drafts the text (default: the "
                    "one shipped; see `handwriter train-text`)")
+    p.add_argument("--words", help="word list the drafts hold to, a word a line, maybe with its "
+                   "count (default: the shipped English one); `any`: whatever the text model "
+                   "spells")
     p.add_argument("--prime", help="ink file whose first line sets the style to continue")
     p.add_argument("--split", action="store_true", help="one numbered file per line")
     add_config_flags(p, SampleConfig)

@@ -30,13 +30,14 @@ def sample_lines(n: int = 1, bias: float = 0.5, seed: int = 0, model: str | Path
 
 
 def from_nothing(cfg: SampleConfig, model: str | Path | None = None,
-                 text_model: str | Path | None = None, primer: Ink | None = None) -> list[Ink]:
+                 text_model: str | Path | None = None, primer: Ink | None = None,
+                 words: str | Path | None = None) -> list[Ink]:
     """`cfg.n` new lines by the shipped models, or by `model`: a synthesis checkpoint writes
-    drafted text (`write_from_nothing`), an unconditional one strokes alone (Graves section 4);
-    "unconditional" names the shipped stroke-only model."""
+    text drafted from `words` (`write_from_nothing`, `TextModel.load`), an unconditional one
+    strokes alone (Graves section 4); "unconditional" names the shipped stroke-only model."""
     writer = Writer.load() if model == "unconditional" else Writer.load(model, synthesis=True)
     if writer.alphabet:
-        return write_from_nothing(writer, TextModel.load(text_model), cfg, primer)
+        return write_from_nothing(writer, TextModel.load(text_model, words), cfg, primer)
     return generate(writer, cfg, primer=primer)[0]
 
 

@@ -1,13 +1,23 @@
 """`sample`'s two steps: the character model drafts each line's text, the synthesis model
 writes it."""
 
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
+import torch
 
 from handwriter.cli import main
 from handwriter.ink import read_ink, read_lines
 from handwriter.sample import SampleConfig, Writer
+from handwriter.text_model import SENTENCE_MARKS, TextModel
 from handwriter.unprompted import write_from_nothing
+
+UNIPEN = Path(__file__).parents[2] / "shared" / "data" / "unipen" / "lines.npz"
 
 
 def test_sample_writes_drafted_text_with_a_synthesis_model(synth_model, text_model,
@@ -42,3 +52,36 @@ def test_a_primer_needs_a_style_input(synth_model, style_model, lines_npz, text_
     assert not np.array_equal(plain[0].strokes, primed[0].strokes)
     with pytest.raises(ValueError, match="at least 1"):
         write_from_nothing(Writer.load(style_model), text_model, SampleConfig(n=0))
+
+
+def test_the_shipped_drafter_writes_english_lines_of_its_own():
+    text_model = TextModel.load()
+    words = text_model.vocabulary.weight
+    drafts = [t for bias in (0.0, 0.5) for t in text_model.draft(
+        200, torch.Generator().manual_seed(0), 1 / (1 + bias), SampleConfig().max_points // 15)]
+    tokens = [w.rstrip(SENTENCE_MARKS) for t in drafts for w in t.split(" ")]
+    assert all(w in words or w[0].isupper() and w.lower() in words for w in tokens)
+    assert 3 <= len(tokens) / len(drafts) <= 10  # training lines: 5.3 words on average
+    marked = np.mean([any(c in SENTENCE_MARKS for c in t) for t in drafts])
+    assert 0.1 < marked < 0.6  # training lines: 36% have a comma, stop or the like
+    if not UNIPEN.exists():
+        pytest.skip(f"{UNIPEN} is not here: the drafts were not checked against its lines")
+    with np.load(UNIPEN, allow_pickle=False) as data:
+        transcriptions = {str(t).strip() for t in data["text"]}
+    assert not set(drafts) & transcriptions
+    common = {w for t in transcriptions for w in re.findall(r"[a-z]{4,}", t.lower())}
+    drafted = [w for t in drafts for w in re.findall(r"[a-z]{4,}", t.lower())]
+    assert np.mean([w in common for w in drafted]) > 0.5  # 68%; spelling freely: 21%
+
+
+@pytest.mark.parametrize("model, kind", [([], ".npz"), (["--model", "unconditional"], ".svg")])
+def test_a_seed_writes_the_same_ink_byte_for_byte_in_a_new_process(model, kind, tmp_path):
+    """The seed's promise for the shipped models, each run a fresh process (its own hash seed)."""
+    paths = [tmp_path / f"{run}{kind}" for run in range(2)]
+    for run, path in enumerate(paths):
+        subprocess.run([sys.executable, "-c", "import sys; from handwriter.cli import main; "
+                        "sys.exit(main(sys.argv[1:]))", "sample", "-o", str(path), *model,
+                        "--seed", "7", "--n", "2", "--bias", "0.5", "--max-points", "150"],
+                       check=True, capture_output=True,
+                       env={**os.environ, "PYTHONHASHSEED": str(run), "OMP_NUM_THREADS": "1"})
+    assert paths[0].read_bytes() == paths[1].read_bytes() and paths[0].stat().st_size > 500

@@ -1,0 +1,57 @@
+"""Build the word list that `sample` drafts from: handwriter/models/english_words.txt.gz.
+
+    apt-get install wamerican-small   # SCOWL size 35: /usr/share/dict/american-english-small
+    python docs/word_list.py [--dict PATH] [--data ../shared/data/unipen/lines.npz]
+
+Keeps SCOWL's lower-case words less possessives, roman numerals and single letters but "a",
+adds "I" and "I'm", and writes after each word its count in the training writers'
+transcriptions where it has one (handwriter/models/english_words.LICENSE says the same).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import re
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from handwriter.data import writer_split
+
+ROMAN = re.compile(r"m{0,3}(cm|cd|d?c{0,3})(xc|xl|l?x{0,3})(ix|iv|v?i{0,3})")
+OUT = Path(__file__).parents[1] / "handwriter" / "models" / "english_words.txt.gz"
+
+
+def english_words(path: str) -> list[str]:
+    """SCOWL's lower-case words, as `sample` may write them."""
+    words = {w for w in Path(path).read_text("utf-8").split()
+             if re.fullmatch(r"[a-z']+", w) and not w.endswith("'s") and w[0] != "'"
+             and w[-1] != "'" and not ROMAN.fullmatch(w) and (len(w) > 1 or w == "a")
+             and w not in ("cs", "ms")}
+    return sorted(words | {"mix", "I", "I'm"})  # "mix" reads as a numeral but is a word
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--dict", default="/usr/share/dict/american-english-small")
+    parser.add_argument("--data", default="../shared/data/unipen/lines.npz")
+    args = parser.parse_args()
+    words = english_words(args.dict)
+    spelled = {w.lower(): w for w in words}
+    counts: Counter[str] = Counter()
+    with np.load(args.data, allow_pickle=False) as data:
+        for text, writer in zip(data["text"], data["writer"], strict=True):
+            if writer_split(str(writer)) == "train":
+                for token in re.findall(r"[A-Za-z']+", str(text)):
+                    word = spelled.get(token.strip("'").lower())
+                    if word and (word.islower() or token.strip("'") == word):
+                        counts[word] += 1
+    lines = "".join(f"{w} {counts[w]}\n" if counts[w] else f"{w}\n" for w in words)
+    OUT.write_bytes(gzip.compress(lines.encode(), 9, mtime=0))
+    print(f"{OUT}: {len(words):,} words, {len(counts):,} of them counted")
+
+
+if __name__ == "__main__":
+    main()
