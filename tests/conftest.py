@@ -179,6 +179,21 @@ def cursive_npz(tmp_path_factory):
 def studio_url(tmp_path_factory, synth_model, text_model):
     """A live studio server on loopback, in a thread, with the tiny models and the shipped
     reader, saving styles to a temporary folder."""
+    yield from live_studio(tmp_path_factory, synth_model, text_model)
+
+
+@pytest.fixture(scope="session")
+def style_studio_url(tmp_path_factory, stats_style_model, text_model):
+    """As `studio_url` with a synthesis model that has a style input, so it adapts to a drawn
+    hand (in 3 steps: fast, and enough to show progress)."""
+    from handwriter.adapt import AdaptConfig
+
+    yield from live_studio(tmp_path_factory, stats_style_model, text_model,
+                           AdaptConfig(steps=3))
+
+
+def live_studio(tmp_path_factory, synthesis: Path, text_model: Path, adapting=None):
+    """Run a studio server until the session ends, yielding its address."""
     import socket
     import threading
     import time
@@ -195,7 +210,7 @@ def studio_url(tmp_path_factory, synth_model, text_model):
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
         cfg = StudioConfig(port=port, max_text=200, max_active=1)
-        app = create_app(cfg, Models(synth_model, text_model))
+        app = create_app(cfg, Models(synthesis, text_model), adapting)
         server = uvicorn.Server(uvicorn.Config(app, host=cfg.host, port=port, log_level="warning"))
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()

@@ -12,10 +12,11 @@ import torch
 from PIL import Image
 from starlette.testclient import TestClient
 
+from handwriter.adapt import AdaptConfig, adapt
 from handwriter.ink import Ink
 from handwriter.sample import SampleConfig
 from handwriter.studio import StudioConfig, live
-from handwriter.studio.app import Busy, Gate, create_app
+from handwriter.studio.app import Busy, Cancelled, Gate, adapt_and_save, create_app
 from handwriter.studio.live import Models
 from handwriter.writing import write_page
 
@@ -220,6 +221,92 @@ def test_a_drawn_style_is_saved_then_written_in_and_removed(client, models):
     wordy = {**body, "lines": [{**body["lines"][0], "text": "my hand " * 12}]}
     assert "line 1: 'my hand my hand" in client.post("/api/styles", json=wordy).json()[
         "warnings"][0]
+
+
+@pytest.fixture(scope="module")
+def style_models(stats_style_model, text_model) -> Models:
+    return Models(stats_style_model, text_model)
+
+
+@pytest.fixture
+def style_client(tmp_path, monkeypatch, style_models):
+    """A studio whose model has a style input, adapting in 3 steps, saving under tmp_path."""
+    monkeypatch.setenv("HANDWRITER_DATA_DIR", str(tmp_path))
+    with TestClient(create_app(StudioConfig(), style_models, AdaptConfig(steps=3))) as c:
+        yield c
+
+
+def hand_lines(models: Models, texts: list[str]) -> list[dict]:
+    """Lines in the page's JSON, written by the model (as if drawn)."""
+    inks = write_page(models.synthesis, texts, SampleConfig(seed=2, bias=2.0, max_points=300,
+                      candidates=1))
+    return [{"strokes": ink.strokes.tolist(), "text": text} for ink, text
+            in zip(inks, texts, strict=True)]
+
+
+def test_three_drawn_lines_are_adapted_to_with_progress_then_saved_and_written_in(
+        style_client, style_models, tmp_path):
+    from handwriter.styles import load_style, load_style_weights
+
+    assert style_client.get("/api/styles").json()["adapt_from"] == 3
+    lines = hand_lines(style_models, ["my hand", "ab cd", "the end"])
+    evs = events(style_client.post("/api/adapt", json={"name": "hand", "lines": lines}))
+    shares = [e["share"] for e in evs if e["type"] == "progress"]
+    assert shares == sorted(shares) and shares[0] == 0 and shares[-1] == 1 and len(shares) == 4
+    assert evs[-1]["type"] == "saved" and evs[-1]["name"] == "hand"
+    assert evs[-1]["saved"] == ["hand"] and "adapted in" in evs[-1]["summary"]
+    assert sorted(p.name for p in (tmp_path / "styles").iterdir()) == ["hand.inkml", "hand.pt"]
+    saved = load_style_weights("hand")["style"]
+    expected = adapt(style_models.synthesis, load_style("hand"), AdaptConfig(steps=3)).style
+    torch.testing.assert_close(saved, expected)
+    assert not torch.allclose(saved, style_models.synthesis.style_of(load_style("hand")))
+    writer, primer, _ = style_models.style("hand")  # the page writes with the fitted style
+    assert primer is None
+    torch.testing.assert_close(writer.style, saved)
+    written = events(style_client.post("/api/write", json={"mode": "write", "text": "hi",
+                                                           "style": "hand", "drafts": 1}))
+    assert written[-1] == {"type": "done"} and len(strokes_of(written)) > 0
+
+
+def test_adapting_refuses_too_few_lines_a_model_without_a_style_input_and_bad_styles(
+        style_client, style_models, client, models):
+    lines = hand_lines(style_models, ["my hand", "ab cd", "the end"])
+    for body, message in [({"name": "hand", "lines": lines[:2]}, "adapting needs 3 lines"),
+                          ({"name": "../up", "lines": lines}, "style name"),
+                          ({"lines": lines}, "the style needs a name"),
+                          ({"name": "hand", "lines": [*lines[:2], {**lines[2], "text": " "}]},
+                           "line 3 needs the text")]:
+        response = style_client.post("/api/adapt", json=body)
+        assert response.status_code == 400 and message in response.json()["error"], body
+    assert style_client.get("/api/styles").json()["saved"] == []
+    assert client.get("/api/styles").json()["adapt_from"] is None
+    response = client.post("/api/adapt", json={"name": "hand", "lines": hand_lines(
+        models, ["my hand", "ab cd", "the end"])})
+    assert response.status_code == 400 and "no style input" in response.json()["error"]
+
+
+def test_an_adaptation_that_fails_or_is_cancelled_saves_nothing(style_client, style_models,
+                                                                 tmp_path, monkeypatch):
+    from handwriter.studio import app
+
+    lines = hand_lines(style_models, ["my hand", "ab cd", "the end"])
+    monkeypatch.setattr(app, "adapt", lambda *a: (_ for _ in ()).throw(ValueError("no luck")))
+    evs = events(style_client.post("/api/adapt", json={"name": "hand", "lines": lines}))
+    assert evs[-1] == {"type": "error", "error": "no luck"}
+    monkeypatch.undo()
+    inks = [Ink(np.array(line["strokes"]), text=line["text"]) for line in lines]
+    cancelled = threading.Event()
+    with pytest.raises(Cancelled):  # the page went away after the first step
+        adapt_and_save(style_models, "hand", inks, AdaptConfig(steps=3),
+                       lambda share: cancelled.set(), cancelled)
+
+    def full(name, tensors):
+        raise OSError("the disk is full")
+    monkeypatch.setattr(app, "save_style_weights", full)
+    with pytest.raises(OSError):  # the ink saved first is taken back
+        adapt_and_save(style_models, "hand", inks, AdaptConfig(steps=3), lambda share: None,
+                       threading.Event())
+    assert not (tmp_path / "styles").exists() or not any((tmp_path / "styles").iterdir())
 
 
 def test_the_gate_runs_a_bounded_number_and_queues_the_rest_in_order():

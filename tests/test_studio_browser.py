@@ -143,15 +143,16 @@ def inked_pixels(page) -> int:
         return n; }""")
 
 
-def draw_strokes(page) -> None:
+def draw_strokes(page, row: int = 0) -> None:
     box = page.locator("#pad").bounding_box()
     scale = box["width"] / 900  # the pad is 900 canvas px wide
-    for x0 in (40, 140, 240):   # three loops on the first ruled line
-        page.mouse.move(box["x"] + x0 * scale, box["y"] + 50 * scale)
+    y0 = 50 + 90 * row          # ruled lines are 90 canvas px apart
+    for x0 in (40, 140, 240):   # three loops on the ruled line
+        page.mouse.move(box["x"] + x0 * scale, box["y"] + y0 * scale)
         page.mouse.down()
         for i in range(1, 25):
             page.mouse.move(box["x"] + (x0 + 3 * i) * scale,
-                            box["y"] + (50 + 12 * (-1) ** (i // 4)) * scale)
+                            box["y"] + (y0 + 12 * (-1) ** (i // 4)) * scale)
         page.mouse.up()
 
 
@@ -186,6 +187,40 @@ def test_drawn_ink_is_read_saved_as_a_style_and_written_in(page, slow_pen, tmp_p
     assert page.locator("#page path").count() > 0
     page.select_option("#style", "")
     assert not page.is_enabled("#strength")  # the model's own hand has none
+
+
+def test_three_drawn_lines_are_adapted_to_then_written_in(browser, style_studio_url):
+    page = browser.new_page(viewport={"width": 1100, "height": 900})
+    page.goto(style_studio_url)
+    page.wait_for_function("document.querySelectorAll('#style option').length > 1")
+    page.select_option("#drafts", "1")
+    page.fill("#seed", "4")
+    page.click("[data-panel=draw]")
+    prompts = page.input_value("#drawn-text").split("\n")
+    assert len(prompts) >= 3 and all(prompts)  # a sentence to write on each ruled line
+    for row in range(3):
+        draw_strokes(page, row)
+    page.fill("#style-name", "hand")
+    page.evaluate("""() => { window.shown = [];  // the progress bar's value at each status
+        new MutationObserver(() => window.shown.push(
+            document.getElementById('adapt-progress').value)).observe(
+            document.getElementById('adapt-status'),
+            {childList: true, characterData: true, subtree: true}); }""")
+    with page.expect_request("**/api/adapt") as adapting, \
+            page.expect_request("**/api/write") as writing:
+        page.click("#save-style")
+    sent = adapting.value.post_data_json
+    assert [line["text"] for line in sent["lines"]] == prompts[:3]
+    assert writing.value.post_data_json["style"] == "hand"  # then a line in the new style
+    shown = page.evaluate("window.shown")
+    assert page.is_visible("#adapt-progress") and page.evaluate(
+        "document.getElementById('adapt-progress').value") == 1
+    assert 0 < min(v for v in shown if v) < 1, shown  # progress shown on the way
+    assert "Saved style “hand”: adapted in" in page.text_content("#adapt-status")
+    assert page.input_value("#style") == "s:hand"
+    wait_done(page)
+    assert page.locator("#page path").count() > 0
+    page.close()
 
 
 def test_an_over_long_text_gets_a_clear_message(page):

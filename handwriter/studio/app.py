@@ -2,16 +2,19 @@
 
 Ink streams as server-sent events over one POST (`/api/write`): a bad request is answered
 with a 4xx and `{"error": ...}` before any ink, and closing the connection cancels the
-stream, which stops its generation. The server writes nothing but the styles users save.
+stream, which stops its generation. Adapting the network to a drawn hand (`/api/adapt`)
+streams its progress the same way, one adaptation at a time. The server writes nothing but
+the styles users save.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 
@@ -23,12 +26,20 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from ..adapt import ADAPT_FROM, AdaptConfig, adapt
 from ..ink import Ink, inkml_bytes
 from ..layout import PageConfig, TextLine, place_lines
 from ..plotter import PlotterConfig, plot_file, plot_order
 from ..render import ink_to_svg, render_gif, render_png
 from ..styles import MAX_POINTS as MAX_STYLE_POINTS
-from ..styles import check_style, list_styles, remove_style, save_style
+from ..styles import (
+    check_name,
+    check_style,
+    list_styles,
+    remove_style,
+    save_style,
+    save_style_weights,
+)
 from . import StudioConfig
 from .live import DRAFTS, MAX_LINES, STYLES, Models, page_events, parse_job
 
@@ -37,6 +48,11 @@ EXPORTS = {"svg": "image/svg+xml", "png": "image/png", "gif": "image/gif",
            "inkml": "application/inkml+xml", "plotter.svg": "image/svg+xml",
            "gcode": "text/plain", "hpgl": "application/vnd.hp-hpgl"}
 PLOTTER_PAGES = ("A4", "A5", "A6", "Letter", "postcard")  # sheets the page offers plotters
+MAX_ADAPT_WAITING = 2  # adaptations queued behind the one running; more get a 503
+
+
+class Cancelled(Exception):
+    """The page that asked for an adaptation went away."""
 
 
 class Busy(Exception):
@@ -148,12 +164,49 @@ def inks_from(request: dict, max_points: int, texts: bool = False) -> list[Ink]:
     return inks
 
 
-def create_app(cfg: StudioConfig | None = None, models: Models | None = None) -> Starlette:
-    """The studio as an ASGI app (serve it with uvicorn, or test it with a TestClient)."""
+def style_request(body: dict, models: Models) -> tuple[str, list[Ink], list[str]]:
+    """The name, lines and warnings of a style the page asks to save, or a ValueError."""
+    inks = inks_from(body, MAX_STYLE_POINTS, texts=True)
+    warnings = check_style(models.synthesis, inks, [f"line {i}" for i in range(1, len(inks) + 1)])
+    name = body.get("name")
+    if not isinstance(name, str):
+        raise ValueError("the style needs a name")
+    check_name(name)
+    return name, inks, warnings
+
+
+def adapt_and_save(models: Models, name: str, inks: list[Ink], cfg: AdaptConfig,
+                   progress: Callable[[float], None], cancelled: threading.Event) -> str:
+    """Adapt to `inks`, then save them and the fitted style as `name`; its summary. Nothing
+    is saved if adapting fails or is cancelled, and a failed save takes its ink back."""
+    def step(share: float) -> None:
+        if cancelled.is_set():
+            raise Cancelled
+        progress(share)
+
+    adapted = adapt(models.synthesis, inks, cfg, step)
+    if cancelled.is_set():
+        raise Cancelled
+    save_style(name, inks)
+    try:
+        save_style_weights(name, {"style": adapted.style})
+    except BaseException:
+        remove_style(name)
+        raise
+    return adapted.summary()
+
+
+def create_app(cfg: StudioConfig | None = None, models: Models | None = None,
+               adapting: AdaptConfig | None = None) -> Starlette:
+    """The studio as an ASGI app (serve it with uvicorn, or test it with a TestClient);
+    `adapting` is how a drawn hand of ADAPT_FROM lines or more is adapted to."""
     cfg = cfg or StudioConfig()
     models = models or Models()
+    adapting = adapting or AdaptConfig()
     workers = ThreadPoolExecutor(cfg.max_active + 1, thread_name_prefix="studio")
+    adapter = ThreadPoolExecutor(1, thread_name_prefix="studio-adapt")  # one at a time
     gate = Gate(cfg.max_active, cfg.max_waiting)
+    adapt_gate = Gate(1, MAX_ADAPT_WAITING)
 
     async def in_thread(function, *args):
         return await asyncio.get_running_loop().run_in_executor(workers, function, *args)
@@ -162,9 +215,11 @@ def create_app(cfg: StudioConfig | None = None, models: Models | None = None) ->
         return FileResponse(str(STATIC / "index.html"))
 
     async def styles(request: Request) -> Response:
+        adapts = await in_thread(lambda: models.synthesis.style_net is not None)
         return JSONResponse({"numbered": STYLES, "saved": list_styles(),
                              "max_text": cfg.max_text, "max_lines": MAX_LINES,
-                             "drafts": DRAFTS})
+                             "drafts": DRAFTS, "adapt_from": ADAPT_FROM if adapts else None,
+                             "adapt_minutes": adapting.minutes})
 
     async def write(request: Request) -> Response:
         try:
@@ -225,18 +280,67 @@ def create_app(cfg: StudioConfig | None = None, models: Models | None = None) ->
 
     async def save(request: Request) -> Response:
         try:
-            body = await read_json(request, cfg.max_body)
-            inks = inks_from(body, MAX_STYLE_POINTS, texts=True)
-            warnings = check_style(models.synthesis, inks, [f"line {i}" for i in
-                                                            range(1, len(inks) + 1)])
-            name = body.get("name")
-            if not isinstance(name, str):
-                raise ValueError("the style needs a name")
+            name, inks, warnings = await in_thread(style_request, await read_json(
+                request, cfg.max_body), models)
             save_style(name, inks)
         except ValueError as e:
             return error(400, str(e))
         return JSONResponse({"name": name, "saved": list_styles(), "warnings": warnings},
                             status_code=201)
+
+    async def adapt_style(request: Request) -> Response:
+        """Adapt to a drawn hand and save it: `queued`, `progress` events, then `saved`."""
+        try:
+            name, inks, warnings = await in_thread(style_request, await read_json(
+                request, cfg.max_body), models)
+            if len(inks) < ADAPT_FROM:
+                raise ValueError(f"adapting needs {ADAPT_FROM} lines or more, got {len(inks)}; "
+                                 "save fewer as a style read from them")
+            if models.synthesis.style_net is None:
+                raise ValueError("this synthesis model has no style input to adapt")
+        except ValueError as e:
+            return error(400, str(e))
+        try:
+            ticket = adapt_gate.join()
+        except Busy:
+            return error(503, "the studio is adapting to other hands; try again in a minute")
+        return StreamingResponse(adapt_stream(name, inks, warnings, ticket),
+                                 media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache"})
+
+    async def adapt_stream(name: str, inks: list[Ink], warnings: list[str], ticket
+                           ) -> AsyncIterator[str]:
+        loop, told = asyncio.get_running_loop(), asyncio.Queue()
+        cancelled = threading.Event()
+
+        def tell(event: dict) -> None:  # from the adapting thread
+            loop.call_soon_threadsafe(told.put_nowait, event)
+
+        def job() -> None:
+            try:
+                summary = adapt_and_save(models, name, inks, adapting, lambda share: tell(
+                    {"type": "progress", "share": round(share, 3)}), cancelled)
+            except Cancelled:
+                return
+            except Exception as e:  # said to the page, not left hanging; and logged
+                tell({"type": "error", "error": str(e) or type(e).__name__})
+                if not isinstance(e, ValueError | OSError):
+                    raise
+                return
+            tell({"type": "saved", "name": name, "saved": list_styles(), "summary": summary,
+                  "warnings": warnings})
+
+        try:
+            async for place in adapt_gate.turn(ticket):
+                yield sse({"type": "queued", "position": place})
+            yield sse({"type": "progress", "share": 0.0})
+            adapter.submit(job)
+            while (event := await told.get())["type"] == "progress":
+                yield sse(event)
+            yield sse(event)
+        finally:  # also on cancellation (the page went away): the adaptation stops unsaved
+            cancelled.set()
+            adapt_gate.leave(ticket)
 
     async def remove(request: Request) -> Response:
         try:
@@ -254,9 +358,17 @@ def create_app(cfg: StudioConfig | None = None, models: Models | None = None) ->
               methods=["POST"]), Route("/api/export/{kind}", export, methods=["POST"]),
               Route("/api/read", read, methods=["POST"]),
               Route("/api/styles", save, methods=["POST"]),
+              Route("/api/adapt", adapt_style, methods=["POST"]),
               Route("/api/styles/{name}", remove, methods=["DELETE"]),
               Mount("/static", StaticFiles(directory=str(STATIC)), name="static")]
-    return Starlette(routes=routes, exception_handlers={HTTPException: http_error})
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        workers.shutdown(wait=False, cancel_futures=True)  # the threads end with the server
+        adapter.shutdown(wait=False, cancel_futures=True)
+
+    return Starlette(routes=routes, exception_handlers={HTTPException: http_error},
+                     lifespan=lifespan)
 
 
 def sse(event: dict) -> str:

@@ -7,6 +7,11 @@ const SVG = "http://www.w3.org/2000/svg";
 const LINE_HEIGHT = 100, SCALE = 35, MARGIN = 20;  // page px; one model unit = one line's height
 const CLEARANCE = 45;  // page px from the lowest ink of a line to the next line's baseline
 const PAD_ROW = 90;                                  // px between the pad's ruled lines
+// A sentence to write on each of the pad's ruled lines, so the studio knows what they say:
+// every letter of the alphabet between them, and nothing a model's alphabet lacks.
+const PROMPTS = ["the quick brown fox jumps", "over the lazy dog", "pack my box with",
+                 "five dozen liquor jugs", "how vexingly quick daft zebras jump"];
+const SAMPLE = "written by the network in my hand";  // written in a hand just adapted to
 
 let page = [];        // per line: {text, strokes: [[dx, dy, pen_lift], ...]}, model units, y up
 let running = null;   // AbortController of the stream in flight
@@ -104,20 +109,8 @@ async function stream(request) {
   document.querySelectorAll(".stop").forEach((b) => { b.disabled = false; });
   say("Starting…");
   try {
-    const response = await postJSON("/api/write", request, controller.signal);
-    const reader = response.body.getReader(), decoder = new TextDecoder();
-    let buffer = "";
-    for (;;) {
-      const {done, value} = await reader.read();
-      if (done) break;
-      buffer += decoder.decode(value, {stream: true});
-      let end;
-      while ((end = buffer.indexOf("\n\n")) >= 0) {
-        const line = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        if (line.startsWith("data: ")) handle(JSON.parse(line.slice(6)), request, controller);
-      }
-    }
+    await readEvents(await postJSON("/api/write", request, controller.signal),
+                     (event) => handle(event, request, controller));
   } catch (e) {
     if (e.name === "AbortError") say("Stopped.");
     else failed(e.message);
@@ -125,6 +118,22 @@ async function stream(request) {
     if (running === controller) {
       running = null;
       document.querySelectorAll(".stop").forEach((b) => { b.disabled = true; });
+    }
+  }
+}
+
+async function readEvents(response, onEvent) {  // server-sent events, each to onEvent
+  const reader = response.body.getReader(), decoder = new TextDecoder();
+  let buffer = "";
+  for (;;) {
+    const {done, value} = await reader.read();
+    if (done) break;
+    buffer += decoder.decode(value, {stream: true});
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const line = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      if (line.startsWith("data: ")) await onEvent(JSON.parse(line.slice(6)));
     }
   }
 }
@@ -174,14 +183,16 @@ function seedOf(id) {
   return value === "" ? null : Number(value);
 }
 
-$("write-button").addEventListener("click", () => {
+function writeRequest(text) {  // the Write tab's settings, in its chosen style
   const choice = $("style").value;
   const style = choice === "" ? null : choice.startsWith("n:") ? Number(choice.slice(2))
     : choice.slice(2);
-  stream({mode: "write", text: $("text").value, bias: Number($("bias").value),
-          seed: seedOf("seed"), style, drafts: Number($("drafts").value),
-          strength: Number($("strength").value), width: lineWidth()});
-});
+  return {mode: "write", text, bias: Number($("bias").value), seed: seedOf("seed"), style,
+          drafts: Number($("drafts").value), strength: Number($("strength").value),
+          width: lineWidth()};
+}
+
+$("write-button").addEventListener("click", () => stream(writeRequest($("text").value)));
 
 $("sample-button").addEventListener("click", () => {
   stream({mode: "sample", lines: Number($("lines").value), bias: Number($("sample-bias").value),
@@ -229,8 +240,12 @@ function paintPad() {
   context.clearRect(0, 0, pad.width, pad.height);
   context.strokeStyle = "#d9e2f0";
   context.lineWidth = 1;
-  for (let y = PAD_ROW * 0.7; y < pad.height; y += PAD_ROW) {
+  context.fillStyle = "#9aa7bd";
+  context.font = "14px sans-serif";
+  for (let row = 0; (row + 0.7) * PAD_ROW < pad.height; row++) {
+    const y = (row + 0.7) * PAD_ROW;
     context.beginPath(); context.moveTo(0, y); context.lineTo(pad.width, y); context.stroke();
+    if (PROMPTS[row]) context.fillText(`${row + 1}. ${PROMPTS[row]}`, 8, row * PAD_ROW + 16);
   }
   context.strokeStyle = "#1b2a4a";
   context.lineWidth = 2.5;
@@ -268,16 +283,25 @@ for (const type of ["pointerup", "pointercancel"]) {
   pad.addEventListener(type, () => { stroke = null; });
 }
 
-// The drawn lines, top to bottom, as offsets in pad pixels with y up: one per ruled line used.
-function drawnLines() {
+function drawnRows() {  // the drawn strokes by ruled line: row number -> strokes
   const rows = new Map();
   for (const s of drawn) {
     const row = Math.floor(s.reduce((sum, p) => sum + p[1], 0) / s.length / PAD_ROW);
     if (!rows.has(row)) rows.set(row, []);
     rows.get(row).push(s);
   }
-  const texts = $("drawn-text").value.split("\n").map((t) => t.trim()).filter((t) => t);
-  return [...rows.keys()].sort((a, b) => a - b).map((row, i) => {
+  return rows;
+}
+
+function rowTexts() {  // the text box, one line of text per ruled line
+  return $("drawn-text").value.split("\n").map((t) => t.trim());
+}
+
+// The drawn lines, top to bottom, as offsets in pad pixels with y up: one per ruled line used,
+// each with the text box's line for its ruled line.
+function drawnLines() {
+  const rows = drawnRows(), texts = rowTexts();
+  return [...rows.keys()].sort((a, b) => a - b).map((row) => {
     const strokes = [];
     let x = 0, y = (row + 0.7) * PAD_ROW;   // start from the ruled line's left end
     for (const s of rows.get(row)) {
@@ -286,7 +310,7 @@ function drawnLines() {
         [x, y] = p;
       });
     }
-    return {strokes, text: texts[i] || ""};
+    return {strokes, text: texts[row] || ""};
   });
 }
 
@@ -300,7 +324,9 @@ $("read").addEventListener("click", async () => {
   say("Reading…");
   try {
     const {texts} = await (await postJSON("/api/read", {lines})).json();
-    $("drawn-text").value = texts.join("\n");
+    const rows = [...drawnRows().keys()].sort((a, b) => a - b), all = rowTexts();
+    rows.forEach((row, i) => { all[row] = texts[i]; });
+    $("drawn-text").value = Array.from(all, (t) => t ?? "").join("\n");
     say("The recogniser's reading is below: correct it if need be.");
   } catch (e) {
     say(e.message, true);
@@ -312,18 +338,64 @@ $("save-style").addEventListener("click", async () => {
   if (!lines.length) { say("Write something on the pad first.", true); return; }
   const missing = lines.findIndex((l) => !l.text);
   if (missing >= 0) {
-    say(`Say what line ${missing + 1} of your writing reads (one line of text per line).`, true);
+    say(`Say what line ${missing + 1} of your writing reads (one line of text per ruled ` +
+        "line).", true);
     return;
   }
+  if (adaptFrom && lines.length >= adaptFrom) { adaptTo(name, lines); return; }
   try {
     const {warnings} = await (await postJSON("/api/styles", {name, lines})).json();
     await loadStyles(`s:${name}`);
     say(`Saved style “${name}”. Pick it under Write to write anything in your hand.` +
-        (warnings.length ? ` Check the text: ${warnings.join(" ")}` : ""));
+        (adaptFrom ? ` It is read from ${lines.length} line${lines.length > 1 ? "s" : ""}: ` +
+         `write ${adaptFrom} or more and the studio adapts to them, which gives more of ` +
+         "your hand." : "") + checkText(warnings));
   } catch (e) {
     say(e.message, true);
   }
 });
+
+function checkText(warnings) {
+  return warnings.length ? ` Check the text: ${warnings.join(" ")}` : "";
+}
+
+// Adapt the network to the lines on the server (a progress bar meanwhile), save them as the
+// style `name`, then write a line in it on the page.
+async function adaptTo(name, lines) {
+  const bar = $("adapt-progress"), status = $("adapt-status");
+  $("save-style").disabled = true;
+  $("adapting").hidden = false;
+  bar.value = 0;
+  status.textContent = `Adapting to your ${lines.length} lines (at most ${adaptMinutes} min)…`;
+  say("");
+  let saved = null;
+  try {
+    await readEvents(await postJSON("/api/adapt", {name, lines}), async (event) => {
+      if (event.type === "queued") {
+        status.textContent = `Waiting to adapt: place ${event.position} in the queue…`;
+      } else if (event.type === "progress") {
+        bar.value = event.share;
+        if (event.share > 0) status.textContent = `Adapting: ${Math.round(100 * event.share)}%`;
+      } else if (event.type === "saved") {
+        saved = event;
+      } else if (event.type === "error") {
+        throw new Error(event.error);
+      }
+    });
+    if (!saved) throw new Error("the studio stopped adapting before it finished");
+    bar.value = 1;
+    status.textContent = `Saved style “${name}”: ${saved.summary}. Below, a line in your ` +
+      `hand; pick “${name}” under Write to write anything in it.` + checkText(saved.warnings);
+    await loadStyles(`s:${name}`);
+    stream(writeRequest(SAMPLE));
+  } catch (e) {
+    status.textContent = "";
+    $("adapting").hidden = true;
+    say(e.message, true);
+  } finally {
+    $("save-style").disabled = false;
+  }
+}
 
 function styleName() {  // the box's placeholder is the name when none is typed
   return $("style-name").value.trim() || $("style-name").placeholder;
@@ -344,11 +416,14 @@ $("remove-style").addEventListener("click", async () => {
 // ------------------------------------------------------------------ styles, tabs, inputs
 
 let maxText = 600, maxLines = 12;
+let adaptFrom = null, adaptMinutes = 1;  // lines from which saving adapts (null: never)
 
 async function loadStyles(selected) {
   const info = await (await fetch("/api/styles")).json();
   maxText = info.max_text;
   maxLines = info.max_lines;
+  adaptFrom = info.adapt_from;
+  adaptMinutes = info.adapt_minutes;
   if (selected === undefined) $("drafts").value = String(info.drafts);  // the page's first load
   const options = [new Option("the model's own", "")];
   for (let n = 0; n < info.numbered; n++) options.push(new Option(`style ${n}`, `n:${n}`));
@@ -418,6 +493,7 @@ tabs.forEach((tab, i) => {
 });
 
 window.addEventListener("resize", countText);
+$("drawn-text").value = PROMPTS.join("\n");
 paintPad();
 resetPage([]);
 loadStyles().catch((e) => say(e.message, true));
