@@ -24,7 +24,7 @@ from ..sample import WRITING, SampleConfig, Writer, draw
 from ..styles import load_style
 from ..text_model import TextModel
 from ..unprompted import draft_texts
-from ..writing import resolve_style, spoiled, write_line, write_lines_together
+from ..writing import resolve_style, spoiled, write_lines_together
 
 CHUNK = 8            # points per event: small enough to look continuous
 STYLES = 10          # numbered styles offered (`write --style N`)
