@@ -52,7 +52,7 @@ class SampleConfig:
     candidates: int = 1         # text: drafts of each segment of a line; the best is kept
     segment: int = 120          # text: points a line grows between choices (about two words)
     style_strength: float = 1.0  # how much of a real writer's hand (0: none; 2: more of
-    # it, less legible; docs/HISTORY.md, "Shrinking the style"); a fine-tuned style is
+    # it, less legible; docs/HISTORY.md, "Shrinking the style"); an adapted style is
     # used as fitted
     int8: bool = False          # int8 weights in the LSTMs' products: 1.6x faster at 3x400
     # on one thread (slower on two), not at the shipped 3x256; 0.07-0.12 nats/point less
@@ -109,8 +109,8 @@ class Writer:
         return cls(net, checkpoint)
 
     def adapted(self, tensors: dict[str, Tensor]) -> Writer:
-        """A copy with the named weights replaced (a style's fine-tuned ones, or its "style"
-        vector for a model with a style input); self is untouched."""
+        """A copy with the named weights replaced (fine-tuned ones), or for a model with a
+        style input in its "style" vector (`adapt.adapt`); self is untouched."""
         if not tensors:
             return self
         if self.style_net is not None and set(tensors) == {"style"}:

@@ -61,7 +61,7 @@ def save_style(name: str, inks: list[Ink]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.inkml"
     write_inkml(path, [Ink(ink.strokes, text=ink.text.strip()) for ink in inks])  # atomic
-    path.with_suffix(".pt").unlink(missing_ok=True)  # weights fine-tuned to the old ink
+    path.with_suffix(".pt").unlink(missing_ok=True)  # what was learnt of the old ink
     return path
 
 

@@ -212,7 +212,7 @@ def resolve_style(writer: Writer, style: int | str, cfg: SampleConfig,
                   reader: InkReader | None = None) -> tuple[Writer, Ink | None, str]:
     """The writer, primer and its text for a style: a number N is the model's own hand for
     seed N (`style_primer`), a name is a saved style's line that primes (`styles.primer_line`),
-    written by the model with the style's fine-tuned weights if it has any.
+    written by the model in the style adapted to it (`adapt`) if it has one.
 
     A model with a style input reads a saved style's hand instead (`Writer.style_of`, from
     all its lines) and writes unprimed, so the primer is None: a real writer's line as a
