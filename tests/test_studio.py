@@ -309,6 +309,16 @@ def test_an_adaptation_that_fails_or_is_cancelled_saves_nothing(style_client, st
     assert not (tmp_path / "styles").exists() or not any((tmp_path / "styles").iterdir())
 
 
+def test_adaptations_beyond_the_queue_are_told_to_come_back(style_models, monkeypatch):
+    from handwriter.studio import app
+
+    monkeypatch.setattr(app, "MAX_ADAPT_WAITING", 0)  # no room at all: the first is refused
+    with TestClient(create_app(StudioConfig(), style_models, AdaptConfig(steps=1))) as c:
+        lines = hand_lines(style_models, ["my hand", "ab cd", "the end"])
+        response = c.post("/api/adapt", json={"name": "hand", "lines": lines})
+    assert response.status_code == 503 and "try again" in response.json()["error"]
+
+
 def test_the_gate_runs_a_bounded_number_and_queues_the_rest_in_order():
     async def scenario():
         gate = Gate(slots=1, max_waiting=2)

@@ -198,7 +198,13 @@ def test_three_drawn_lines_are_adapted_to_then_written_in(browser, style_studio_
     page.click("[data-panel=draw]")
     prompts = page.input_value("#drawn-text").split("\n")
     assert len(prompts) >= 3 and all(prompts)  # a sentence to write on each ruled line
-    for row in range(3):
+    draw_strokes(page, 0)
+    page.fill("#style-name", "one")
+    page.click("#save-style")  # one line: a style read from it, and word of more lines
+    page.wait_for_function("document.getElementById('message').textContent.startsWith('Saved')")
+    assert "read from 1 line: write 3 or more" in page.text_content("#message")
+    assert page.is_hidden("#adapting")
+    for row in (1, 2):
         draw_strokes(page, row)
     page.fill("#style-name", "hand")
     page.evaluate("""() => { window.shown = [];  // the progress bar's value at each status

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import io
 import json
+import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -48,6 +49,7 @@ EXPORTS = {"svg": "image/svg+xml", "png": "image/png", "gif": "image/gif",
            "inkml": "application/inkml+xml", "plotter.svg": "image/svg+xml",
            "gcode": "text/plain", "hpgl": "application/vnd.hp-hpgl"}
 PLOTTER_PAGES = ("A4", "A5", "A6", "Letter", "postcard")  # sheets the page offers plotters
+LOG = logging.getLogger(__name__)
 MAX_ADAPT_WAITING = 2  # adaptations queued behind the one running; more get a 503
 
 
@@ -322,10 +324,10 @@ def create_app(cfg: StudioConfig | None = None, models: Models | None = None,
                     {"type": "progress", "share": round(share, 3)}), cancelled)
             except Cancelled:
                 return
-            except Exception as e:  # said to the page, not left hanging; and logged
-                tell({"type": "error", "error": str(e) or type(e).__name__})
+            except Exception as e:  # said to the page, not left hanging
                 if not isinstance(e, ValueError | OSError):
-                    raise
+                    LOG.exception("adapting to style %r failed", name)
+                tell({"type": "error", "error": str(e) or type(e).__name__})
                 return
             tell({"type": "saved", "name": name, "saved": list_styles(), "summary": summary,
                   "warnings": warnings})
@@ -361,6 +363,7 @@ def create_app(cfg: StudioConfig | None = None, models: Models | None = None,
               Route("/api/adapt", adapt_style, methods=["POST"]),
               Route("/api/styles/{name}", remove, methods=["DELETE"]),
               Mount("/static", StaticFiles(directory=str(STATIC)), name="static")]
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
