@@ -24,6 +24,7 @@ from itertools import pairwise
 import numpy as np
 import torch
 
+from handwriter.adapt import AdaptConfig, adapt
 from handwriter.data import MODEL_UNITS, line_statistics, resample
 from handwriter.ink import Ink
 from handwriter.train import TrainConfig, load_splits
@@ -150,6 +151,8 @@ def main() -> None:
                         help="lines of the writer a style is adapted to (0: none written)")
     parser.add_argument("--bias", type=float, default=0.75)
     parser.add_argument("--seeds", type=int, default=1, help="takes of each query's text")
+    parser.add_argument("--share", type=float, default=AdaptConfig.share,
+                        help="how far an adapted style moves from its reading to the fit")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -167,7 +170,6 @@ def main() -> None:
     print("| real | " + column(judge, enrolled, {w: q for w, (_, q) in writers.items()}) + " |")
     if not args.given:
         return
-    from handwriter.adapt import AdaptConfig, adapt
     from handwriter.sample import SampleConfig, Writer
     from handwriter.writing import write_lines_together
 
@@ -194,7 +196,8 @@ def main() -> None:
             inks = [Ink(s, text=t, meta={"units": MODEL_UNITS}) for s, t in own[:given]]
             if not adapted:
                 return base.styled(base.style_of(inks))
-            return base.styled(adapt(base, inks, AdaptConfig(minutes=60)).style)  # all steps
+            fitted = adapt(base, inks, AdaptConfig(minutes=60, share=args.share))  # all steps
+            return base.styled(fitted.style)
         print(f"| style read from {given} lines | " + column(judge, enrolled, written(styled))
               + " |", flush=True)
         print(f"| adapted to {given} lines | " + column(

@@ -42,13 +42,15 @@ class AdaptConfig:
                                 # lines still gained at 40: docs/HISTORY.md)
     lr: float = 0.05            # Adam's learning rate for the style (before tanh)
     minutes: float = 1.0        # at most this long, whatever the steps
+    share: float = 1.0          # how far the style moves from its reading to the fitted one
+                                # (before tanh); less is more legible (docs/HISTORY.md)
 
 
 @dataclass
 class Adapted:
     style: Tensor               # (S,) the fitted style, as `Writer.styled` takes it
     before: float               # the lines' nats/point in the style read from them
-    after: float                # ... in the fitted style
+    after: float                # ... in the adapted one
     steps: int
     seconds: float
 
@@ -86,8 +88,8 @@ def adapt(writer: Writer, inks: list[Ink], cfg: AdaptConfig | None = None,
     lines = as_lines(writer, inks)
     batch = collate([s for s, _ in lines], [encode_text(t, writer.alphabet) for _, t in lines],
                     writer.offset_scale)
-    read = writer.style_of(inks)
-    raw_style = torch.atanh(read.clamp(-0.999, 0.999)).requires_grad_()
+    read = torch.atanh(writer.style_of(inks).clamp(-0.999, 0.999))
+    raw_style = read.clone().requires_grad_()
     offset = 2 * math.log(writer.offset_scale)  # nats of unscaled offsets
 
     def nll_per_point() -> Tensor:
@@ -113,6 +115,7 @@ def adapt(writer: Writer, inks: list[Ink], cfg: AdaptConfig | None = None,
                 progress(min(1.0, max(steps / cfg.steps,
                                       (time.monotonic() - start) / (60 * cfg.minutes))))
         with torch.no_grad():
+            raw_style.copy_(read + cfg.share * (raw_style - read))
             after = float(nll_per_point())
     finally:
         for p in frozen:
