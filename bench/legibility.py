@@ -37,7 +37,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from handwriter.adapt import adapt
+from handwriter.adapt import AdaptConfig, adapt
 from handwriter.data import MODEL_UNITS
 from handwriter.ink import Ink
 from handwriter.model import load_checkpoint
@@ -83,7 +83,7 @@ def ratio_interval(primed: np.ndarray, unprimed: np.ndarray, draws: int = 10000
 
 
 def adapted_table(writer: Writer, judges: list[InkReader], data: str, given: int,
-                  seeds: int) -> None:
+                  seeds: int, share: float) -> None:
     """Per validation writer: the judges' pooled CER unstyled and in their adapted style."""
     cfg = TrainConfig(data=data, synthesis=True, max_points=700)
     by_writer: dict[str, list[Ink]] = {}
@@ -95,7 +95,8 @@ def adapted_table(writer: Writer, judges: list[InkReader], data: str, given: int
     print("|---|---:|---:|---:|")
     totals = np.zeros((2, 2))
     for name in sorted(w for w, own in by_writer.items() if len(own) > given):
-        styled = writer.styled(adapt(writer, by_writer[name][:given]).style)
+        adapted = adapt(writer, by_writer[name][:given], AdaptConfig(minutes=60, share=share))
+        styled = writer.styled(adapted.style)
         counts = np.zeros((2, 2))
         for seed in range(seeds):
             for row, model in enumerate((writer, styled)):
@@ -127,6 +128,8 @@ def main() -> None:
                         help="lines.npz whose validation writers prime (with --primed)")
     parser.add_argument("--adapted", type=int, default=0, metavar="GIVEN",
                         help="per writer, in the style adapted to their first GIVEN lines")
+    parser.add_argument("--share", type=float, default=AdaptConfig.share,
+                        help="with --adapted: how far the style moves from its reading to the fit")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -136,7 +139,7 @@ def main() -> None:
     print("judges' CER on real ink of held-out writers:",
           ", ".join(f"{cer:.1%}" for cer in baselines), "\n")
     if args.adapted:
-        adapted_table(writer, judges, args.data, args.adapted, args.seeds)
+        adapted_table(writer, judges, args.data, args.adapted, args.seeds, args.share)
         return
     primers = [None] + ([writer_primers(args.data)] if args.primed else [])
     print("| bias | drafts picked by | primer | judge's CER | words read exactly | s per line |")

@@ -68,8 +68,8 @@ def row(totals: list[list[float]], wins: list[int], writers: int) -> str:
             + f" | {wins[0]} / {wins[1]} of {writers} (p = {odds}) |")
 
 
-def adapted_rows(writer: Writer, by_writer: dict[str, list], first: int = 0, given: int = 5
-                 ) -> list[str]:
+def adapted_rows(writer: Writer, by_writer: dict[str, list], first: int = 0, given: int = 5,
+                 share: float = AdaptConfig.share) -> list[str]:
     """Markdown rows: lines `given` + 1 on of each writer with more, unstyled, in the style
     read from their first `given` lines, and in that style adapted to them (`adapt`)."""
     writers = [w for w in sorted(by_writer) if len(by_writer[w]) > given]
@@ -82,7 +82,7 @@ def adapted_rows(writer: Writer, by_writer: dict[str, list], first: int = 0, giv
         columns = [[(None, line) for line in scored], [(own[0], line) for line in scored],
                    [(stranger[i % len(stranger)], line) for i, line in enumerate(scored)]]
         inks = [Ink(s, text=t, meta={"units": MODEL_UNITS}) for s, t in own[:given]]
-        result = adapt(writer, inks, AdaptConfig(minutes=60))  # its steps, on any machine
+        result = adapt(writer, inks, AdaptConfig(minutes=60, share=share))  # all its steps
         alone, same, other = scores(writer, columns, first)
         add(shipped, wins["shipped"], [alone, same, other])
         # unprimed, in the style read from the given lines or adapted to them, in another's
@@ -115,6 +115,8 @@ def main() -> None:
     parser.add_argument("--given", type=int, default=5, metavar="LINES",
                         help="with --adapt: lines of each writer it is given, the rest scored "
                         "(default: 5)")
+    parser.add_argument("--share", type=float, default=AdaptConfig.share,
+                        help="with --adapt: how far the style moves from its reading to the fit")
     parser.add_argument("--writers", type=int, default=0, help="only the first N writers")
     parser.add_argument("--first", type=int, default=0, metavar="POINTS",
                         help="score only the first POINTS points of each line (0: all)")
@@ -153,7 +155,7 @@ def main() -> None:
           "primed, another writer | writers whose own style beats none / a stranger's |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for name, writer in models:
-        for line in adapted_rows(writer, by_writer, args.first, args.given):
+        for line in adapted_rows(writer, by_writer, args.first, args.given, args.share):
             print(f"| {name} {line}", flush=True)
 
 

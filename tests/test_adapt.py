@@ -91,9 +91,8 @@ def test_scoring_the_first_points_is_scoring_the_line_cut_there(model, request):
 
 
 def test_a_share_of_the_way_lies_between_the_read_style_and_the_fitted_one(writer):
-    cfg = AdaptConfig(steps=10, lr=0.1)
     read = torch.atanh(writer.style_of(LINES))
-    fitted = torch.atanh(adapt(writer, LINES, cfg).style)
+    fitted = torch.atanh(adapt(writer, LINES, AdaptConfig(steps=10, lr=0.1, share=1.0)).style)
     half = adapt(writer, LINES, AdaptConfig(steps=10, lr=0.1, share=0.5))
     torch.testing.assert_close(torch.atanh(half.style), (read + fitted) / 2, atol=1e-4, rtol=0)
     assert nll_per_point(writer.styled(half.style), LINES) == pytest.approx(half.after, abs=1e-4)
