@@ -71,7 +71,7 @@ def test_typed_text_is_written_live_and_downloads_in_every_format(page, tmp_path
     assert "seed 3" in page.text_content("#message")
     files = {}
     for kind in ("svg", "png", "gif", "inkml", "plotter.svg", "gcode", "hpgl"):
-        with page.expect_download() as download:
+        with page.expect_download(timeout=90_000) as download:  # a GIF on a busy machine
             page.click(f"[data-export='{kind}']")
         path = tmp_path / download.value.suggested_filename
         download.value.save_as(path)
@@ -266,7 +266,7 @@ def test_every_download_works_after_a_stop(page, slow_pen, tmp_path):
     written = page.evaluate("page.map((line) => line.strokes.length)")
     assert len(written) > 1 and written[-1] == 0  # stopped with lines left unwritten
     for kind in ("svg", "png", "gif", "inkml", "plotter.svg", "gcode", "hpgl"):
-        with page.expect_download() as download:
+        with page.expect_download(timeout=90_000) as download:  # a GIF on a busy machine
             page.click(f"[data-export='{kind}']")
         path = tmp_path / f"stopped.{kind}"
         download.value.save_as(path)
@@ -404,9 +404,9 @@ def test_a_newcomer_walks_through_the_studio_on_a_phone(browser, studio_url, slo
     wait_done(page)
     page.fill("#text", "the quick brown fox jumps over the lazy dog " * 3)
     page.tap("#write-button")
-    stop_after(page, 16)
+    stop_after(page, 120)  # enough ink that every file holds some
     for kind in ("svg", "png", "gif", "inkml", "plotter.svg", "gcode", "hpgl"):
-        with page.expect_download() as download:
+        with page.expect_download(timeout=90_000) as download:  # a GIF on a busy machine
             page.tap(f"[data-export='{kind}']")
         download.value.save_as(tmp_path / f"walk.{kind}")
         assert (tmp_path / f"walk.{kind}").stat().st_size > 100
