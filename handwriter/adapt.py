@@ -17,6 +17,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import Tensor
@@ -33,6 +34,7 @@ from .data import (
 from .ink import Ink
 from .model import mixture_nll, split_mixture
 from .sample import Writer
+from .styles import remove_style, save_style, save_style_weights
 
 ADAPT_FROM = 3  # lines from which `style add` adapts by default (docs/BENCHMARKS.md)
 
@@ -124,6 +126,21 @@ def adapt(writer: Writer, inks: list[Ink], cfg: AdaptConfig | None = None,
             p.requires_grad_(True)
     return Adapted(torch.tanh(raw_style).detach(), before, after, steps,
                    time.monotonic() - start)
+
+
+def adapt_style(writer: Writer, name: str, inks: list[Ink], cfg: AdaptConfig | None = None,
+                progress: Callable[[float], None] | None = None) -> tuple[Adapted, Path]:
+    """`adapt` to `inks`, then save them and the adapted style as style `name`, and where.
+    Nothing is saved if adapting fails or is interrupted (`progress` may raise to stop it),
+    and a failed save of the style takes its ink back."""
+    adapted = adapt(writer, inks, cfg, progress)
+    path = save_style(name, inks)
+    try:
+        save_style_weights(name, {"style": adapted.style})
+    except BaseException:
+        remove_style(name)
+        raise
+    return adapted, path
 
 
 @torch.no_grad()

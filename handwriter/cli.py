@@ -276,7 +276,7 @@ def style_add(args: argparse.Namespace) -> int:
     from .ink import read_ink
     from .reader import InkReader
     from .sample import Writer
-    from .styles import check_name, check_style, list_styles, save_style, save_style_weights
+    from .styles import check_name, check_style, list_styles, save_style
 
     if check_name(args.name) in list_styles() and not args.replace:
         raise ValueError(f"a style named {args.name!r} exists; --replace replaces it")
@@ -302,20 +302,17 @@ def style_add(args: argparse.Namespace) -> int:
         raise ValueError(f"--minutes must be above 0, got {args.minutes}")
     writer = Writer.load(args.model, synthesis=True)
     warn(check_style(writer, inks, where))
-    adapted = None
-    if args.adapt and len(inks) >= ADAPT_FROM and writer.style_net is not None:  # before
-        # the save, so Ctrl-C while adapting leaves nothing behind
-        from .adapt import adapt
+    if args.adapt and len(inks) >= ADAPT_FROM and writer.style_net is not None:
+        from .adapt import adapt_style  # here, so a test can stand in for it
 
         with tqdm(total=100, desc=f"adapting to your {len(inks)} lines", file=sys.stderr,
                   bar_format="{desc} |{bar}| {elapsed} of at most "
                   f"{args.minutes:g} min") as bar:
-            adapted = adapt(writer, inks, AdaptConfig(minutes=args.minutes),
-                            lambda share: bar.update(round(100 * share) - bar.n))
+            adapted, path = adapt_style(writer, args.name, inks, AdaptConfig(minutes=args.minutes),
+                                        lambda share: bar.update(round(100 * share) - bar.n))
         print(adapted.summary())
-    path = save_style(args.name, inks)
-    if adapted is not None:
-        save_style_weights(args.name, {"style": adapted.style})
+    else:
+        path = save_style(args.name, inks)
     print(f"saved style {args.name!r}: {len(inks)} line{'s' * (len(inks) != 1)} in {path}")
     if len(inks) < ADAPT_FROM:
         print(f"from {ADAPT_FROM} lines or more, `style add` adapts the network to them, "

@@ -287,10 +287,10 @@ def test_adapting_refuses_too_few_lines_a_model_without_a_style_input_and_bad_st
 
 def test_an_adaptation_that_fails_or_is_cancelled_saves_nothing(style_client, style_models,
                                                                  tmp_path, monkeypatch):
-    from handwriter.studio import app
 
     lines = hand_lines(style_models, ["my hand", "ab cd", "the end"])
-    monkeypatch.setattr(app, "adapt", lambda *a: (_ for _ in ()).throw(ValueError("no luck")))
+    monkeypatch.setattr("handwriter.adapt.adapt",
+                        lambda *a: (_ for _ in ()).throw(ValueError("no luck")))
     evs = events(style_client.post("/api/adapt", json={"name": "hand", "lines": lines}))
     assert evs[-1] == {"type": "error", "error": "no luck"}
     monkeypatch.undo()
@@ -302,7 +302,7 @@ def test_an_adaptation_that_fails_or_is_cancelled_saves_nothing(style_client, st
 
     def full(name, tensors):
         raise OSError("the disk is full")
-    monkeypatch.setattr(app, "save_style_weights", full)
+    monkeypatch.setattr("handwriter.adapt.save_style_weights", full)
     with pytest.raises(OSError):  # the ink saved first is taken back
         adapt_and_save(style_models, "hand", inks, AdaptConfig(steps=3), lambda share: None,
                        threading.Event())

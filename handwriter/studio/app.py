@@ -27,7 +27,7 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ..adapt import ADAPT_FROM, AdaptConfig, adapt
+from ..adapt import ADAPT_FROM, AdaptConfig, adapt_style
 from ..ink import Ink, inkml_bytes
 from ..layout import PageConfig, TextLine, place_lines
 from ..plotter import PlotterConfig, plot_file, plot_order
@@ -39,7 +39,6 @@ from ..styles import (
     list_styles,
     remove_style,
     save_style,
-    save_style_weights,
 )
 from . import StudioConfig
 from .live import DRAFTS, MAX_LINES, STYLES, Models, page_events, parse_job
@@ -179,23 +178,13 @@ def style_request(body: dict, models: Models) -> tuple[str, list[Ink], list[str]
 
 def adapt_and_save(models: Models, name: str, inks: list[Ink], cfg: AdaptConfig,
                    progress: Callable[[float], None], cancelled: threading.Event) -> str:
-    """Adapt to `inks`, then save them and the fitted style as `name`; its summary. Nothing
-    is saved if adapting fails or is cancelled, and a failed save takes its ink back."""
+    """`adapt_style` stopped when `cancelled` is set; its summary."""
     def step(share: float) -> None:
         if cancelled.is_set():
             raise Cancelled
         progress(share)
 
-    adapted = adapt(models.synthesis, inks, cfg, step)
-    if cancelled.is_set():
-        raise Cancelled
-    save_style(name, inks)
-    try:
-        save_style_weights(name, {"style": adapted.style})
-    except BaseException:
-        remove_style(name)
-        raise
-    return adapted.summary()
+    return adapt_style(models.synthesis, name, inks, cfg, step)[0].summary()
 
 
 def create_app(cfg: StudioConfig | None = None, models: Models | None = None,
