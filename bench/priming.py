@@ -1,25 +1,24 @@
 """Does priming with a writer's line make the model expect that writer's hand?
 
     python bench/priming.py [--model synthesis.pt] [--data lines.npz] [--split valid]
-                            [--fine-tune MINUTES [--given LINES]] [--writers N] [--first POINTS]
+                            [--adapt [--given LINES] [--share S]] [--writers N] [--first POINTS]
 
 For each validation writer (never trained on) with two lines or more, each of their lines is
 scored three ways, in nats per point of that line alone: unprimed; after another line of the
 same writer (primer ink and text run through the network first, the line written on after
 it as `data.join_lines` places it, as in `train --pairs`); after a line of another writer.
-A model with a style input reads the primer's style instead (`finetune.primed_nll`): the
+A model with a style input reads the primer's style instead (`adapt.primed_nll`): the
 line is scored alone, in that style; unprimed is the zero style.
 Same-writer priming should win clearly: the last column counts the writers for whom it beats
 no primer, and another writer's line, with a sign test's p (the chance of as many wins if
 priming did not matter). Prints markdown for docs/BENCHMARKS.md. With `--first`, only each
 scored line's first POINTS points count: before the network has seen much of the hand.
 
-With `--fine-tune`, writers with more than `--given` lines (2) are scored again on the lines
-after those, primed with their first: as shipped, then fine-tuned (`finetune.fine_tune`, its
-default part) for MINUTES to the given lines, the last third of them held back; scored lines
-are never seen. With a style input the lines are scored in a style alone (unprimed and
-another-writer columns as shipped): a row in the style read from the given lines (as `write
---style` reads a saved style of those lines), and one in that style fine-tuned.
+With `--adapt` (a model with a style input), writers with more than `--given` lines (5) are
+scored again on all the lines after those, each alone: with no style, in the style read from
+the given lines (as `style add --no-adapt` keeps it) and in the style adapted to them
+(`adapt.adapt`, all its steps, `--share` of the way from the reading to the fit); the
+scored lines are never seen. Each writer's gain over no style is printed, and their mean.
 """
 
 from __future__ import annotations

@@ -32,6 +32,11 @@ from handwriter.train import TrainConfig, load_splits
 DIRECTIONS, TURNS = 12, 6
 
 
+def to_bin(angle: np.ndarray, bins: int) -> np.ndarray:
+    """Which of `bins` equal sectors of the circle each angle falls in."""
+    return np.floor((angle + np.pi) / (2 * np.pi) * bins).astype(int) % bins
+
+
 def descriptors(strokes: np.ndarray, text: str) -> np.ndarray | None:
     """A line's hand as numbers, blind to its text's length: `strokes` as `data.prepare`
     makes them (one unit is the line's height). None for a line too small to tell."""
@@ -54,7 +59,6 @@ def descriptors(strokes: np.ndarray, text: str) -> np.ndarray | None:
     if not heading:
         return None
     heading, bend, hinge = np.concatenate(heading), np.concatenate(bend), np.concatenate(hinge)
-    to_bin = lambda a, n: np.floor((a + np.pi) / (2 * np.pi) * n).astype(int) % n  # noqa: E731
     directions = np.bincount(to_bin(heading, DIRECTIONS), minlength=DIRECTIONS)
     bends = np.bincount(to_bin(bend[:, 0], DIRECTIONS) * TURNS
                         + np.clip(np.floor((bend[:, 1] + 0.6) / 0.2), 0, TURNS - 1).astype(int),
