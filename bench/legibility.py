@@ -23,19 +23,24 @@ Judges trained alike (only the seed differs) disagree on that ratio by about as 
 the models being compared do, so `--judge` takes several: the table then shows their
 pooled CER, and the ratio is given for each judge and pooled.
 
-With `--adapted G`, instead a table per validation writer with more than G lines: the
-sentences written (bias 0.75, drafts picked by the shipped reader, as `write` does) in the
-style adapted to their first G lines (`adapt.adapt`, as `style add` does) and unstyled.
+With `--adapted G`, instead a table per writer of `--split` with more than G lines: the
+sentences written as `write` writes them (drafts picked by the shipped reader), unstyled
+and in the style adapted to the writer's first G lines (`adapt.adapt`, as `style add` does)
+taken each of `--shares` of the way from its reading to the fit, at each of `--biases`; per
+cell the judges' CER and the writer-id judge's top-1 (bench/writer_id.py): does the line
+read as well, and is it the writer's hand?
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from dataclasses import replace
 
 import numpy as np
 import torch
+from writer_id import descriptors, fit_judge
 
 from handwriter.adapt import AdaptConfig, adapt
 from handwriter.data import MODEL_UNITS
@@ -83,30 +88,67 @@ def ratio_interval(primed: np.ndarray, unprimed: np.ndarray, draws: int = 10000
 
 
 def adapted_table(writer: Writer, judges: list[InkReader], data: str, given: int,
-                  seeds: int, share: float) -> None:
-    """Per validation writer: the judges' pooled CER unstyled and in their adapted style."""
+                  seeds: int, shares: list[float], biases: list[float], split: str) -> None:
+    """Per writer of `split` with more than `given` lines, for each bias and share: the
+    judges' pooled CER of the sentences unstyled and in the style adapted to the writer's
+    first `given` lines, and whose hand the writer-id judge (bench/writer_id.py) takes each
+    written line for, among the split's writers enrolled from all their real lines. Every
+    writer's sentences are the same, so unstyled lines are told apart by chance only."""
     cfg = TrainConfig(data=data, synthesis=True, max_points=700)
+    lines = load_splits(cfg, "train", split)
+    identify = fit_judge(lines["train"])
     by_writer: dict[str, list[Ink]] = {}
-    for strokes, text, name in load_splits(cfg, "valid")["valid"]:
+    for strokes, text, name in lines[split]:
         by_writer.setdefault(name, []).append(Ink(strokes, text=text,
                                                   meta={"units": MODEL_UNITS}))
-    picker = InkReader.load()
-    print(f"| writer | unstyled | adapted to {given} lines | ratio |")
-    print("|---|---:|---:|---:|")
-    totals = np.zeros((2, 2))
-    for name in sorted(w for w, own in by_writer.items() if len(own) > given):
-        adapted = adapt(writer, by_writer[name][:given], AdaptConfig(minutes=60, share=share))
-        styled = writer.styled(adapted.style)
-        counts = np.zeros((2, 2))
-        for seed in range(seeds):
-            for row, model in enumerate((writer, styled)):
-                inks = write_page(model, SENTENCES, replace(WRITING, seed=seed), reader=picker)
-                counts[row] += score(judges, inks).sum(0)[:2]
-        totals += counts
-        cer = counts[:, 0] / counts[:, 1]
-        print(f"| {name} | {cer[0]:.1%} | {cer[1]:.1%} | {cer[1] / cer[0]:.2f}× |", flush=True)
-    cer = totals[:, 0] / totals[:, 1]
-    print(f"| all | {cer[0]:.1%} | {cer[1]:.1%} | {cer[1] / cer[0]:.2f}× |")
+    enrolled = {}
+    for name, own in by_writer.items():
+        features = [f for f in (descriptors(ink.strokes, ink.text) for ink in own)
+                    if f is not None]
+        if len(features) >= 4:
+            enrolled[name] = np.stack(features)
+    names = sorted(w for w, own in by_writer.items() if len(own) > given and w in enrolled)
+    picker, fits = InkReader.load(), {}
+    for name in names:  # fitted all the way once; a share is a point between
+        own = by_writer[name][:given]
+        fitted = adapt(writer, own, AdaptConfig(minutes=60, share=1.0)).style
+        fits[name] = [torch.atanh(s.clamp(-0.999, 0.999)) for s in (writer.style_of(own), fitted)]
+    settings = [(bias, share) for bias in biases for share in [None, *shares]]
+    cer = np.zeros((len(names), len(settings), 2))  # edits, characters
+    top1 = np.zeros((len(names), len(settings)))
+    for column, (bias, share) in enumerate(settings):
+        for row, name in enumerate(names):
+            model = writer
+            if share is not None:
+                read, fit = fits[name]
+                model = writer.styled(torch.tanh(read + share * (fit - read)))
+            for seed in range(seeds):
+                cfg = replace(WRITING, seed=seed, bias=bias)
+                inks = write_page(model, SENTENCES, cfg, reader=picker)
+                cer[row, column] += score(judges, inks).sum(0)[:2]
+                queries = [(descriptors(ink.strokes, ink.text), name) for ink in inks]
+                ranks = identify.ranks([q for q in queries if q[0] is not None], enrolled)
+                top1[row, column] += (ranks == 1).sum() / (len(ranks) * seeds)
+        print(f"bias {bias}, share {share}: done", file=sys.stderr, flush=True)
+    heads = [f"bias {b}, " + ("unstyled" if s is None else f"share {s}") for b, s in settings]
+    print(f"{len(names)} writers adapted to {given} lines, {len(enrolled)} enrolled (chance "
+          f"{1 / len(enrolled):.0%}); cells: judges' CER (ratio to unstyled at the same bias), "
+          "writer-id top-1\n")
+    print("| writer | " + " | ".join(heads) + " |")
+    print("|---|" + "---:|" * len(settings))
+
+    def cells(counts: np.ndarray, hits: np.ndarray) -> list[str]:
+        rate = counts[:, 0] / counts[:, 1]
+        out = []
+        for column, (bias, share) in enumerate(settings):
+            unstyled = settings.index((bias, None))
+            ratio = "" if share is None else f" ({rate[column] / rate[unstyled]:.2f}×)"
+            out.append(f"{rate[column]:.1%}{ratio}, {hits[column]:.0%}")
+        return out
+
+    for row, name in enumerate(names):
+        print(f"| {name} | " + " | ".join(cells(cer[row], top1[row])) + " |")
+    print("| **all** | " + " | ".join(cells(cer.sum(0), top1.mean(0))) + " |")
 
 
 def main() -> None:
@@ -116,7 +158,8 @@ def main() -> None:
                              "their CERs pooled)")
     parser.add_argument("--model", help="synthesis checkpoint (default: shipped)")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--biases", type=float, nargs="+", default=[0.5, 0.75, 1.0])
+    parser.add_argument("--biases", type=float, nargs="+",
+                        help="default 0.5 0.75 1.0; with --adapted, 0.75")
     parser.add_argument("--candidates", type=int, default=WRITING.candidates)
     parser.add_argument("--segment", type=int, default=WRITING.segment)
     parser.add_argument("--pickers", nargs="+", default=["reader", "pacing"])
@@ -128,8 +171,10 @@ def main() -> None:
                         help="lines.npz whose validation writers prime (with --primed)")
     parser.add_argument("--adapted", type=int, default=0, metavar="GIVEN",
                         help="per writer, in the style adapted to their first GIVEN lines")
-    parser.add_argument("--share", type=float, default=AdaptConfig.share,
+    parser.add_argument("--shares", type=float, nargs="+", default=[AdaptConfig.share],
                         help="with --adapted: how far the style moves from its reading to the fit")
+    parser.add_argument("--split", default="valid", choices=["valid", "test"],
+                        help="with --adapted: whose writers")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -139,12 +184,13 @@ def main() -> None:
     print("judges' CER on real ink of held-out writers:",
           ", ".join(f"{cer:.1%}" for cer in baselines), "\n")
     if args.adapted:
-        adapted_table(writer, judges, args.data, args.adapted, args.seeds, args.share)
+        adapted_table(writer, judges, args.data, args.adapted, args.seeds, args.shares,
+                      args.biases or [WRITING.bias], args.split)
         return
     primers = [None] + ([writer_primers(args.data)] if args.primed else [])
     print("| bias | drafts picked by | primer | judge's CER | words read exactly | s per line |")
     print("|---:|---|---|---:|---:|---:|")
-    for bias in args.biases:
+    for bias in args.biases or [0.5, 0.75, 1.0]:
         for name, reader in (("reader", picker), ("pacing", None)):
             if name not in args.pickers:
                 continue

@@ -4,14 +4,15 @@ and, with `--by`, seconds per page against legibility by drafts or by bias.
     python bench/page_speed.py [--lines 12] [--threads 2] [--candidates 32]
     python bench/page_speed.py --by drafts [--drafts 1 2 4 8 16 32] [--judge JUDGE.pt]
     python bench/page_speed.py --by bias [--biases 0 0.5 0.75 1 1.5 2 3] [--drafts 1]
+    python bench/page_speed.py --by drafts --page letter [--lines 12]
 
 The letter: both ways draw `--candidates` drafts per 120-point segment and keep the one the
 shipped reader reads best; "together" runs every line's drafts as one batch per segment.
-`--by`: the studio's two-line pages (bench/legibility.py's sentences in pairs) written as
-`write` writes them, per row: seconds per page, the judge's CER (the shipped reader's when no
-`--judge`: it flatters drafts it picked itself), lines the slip and scribble check still
-finds spoiled (`writing.spoiled`), and pen-down ink per character in line heights (wild
-ink is long). Prints markdown tables.
+`--by`: the studio's two-line pages (bench/legibility.py's sentences in pairs; `--page
+letter`: the letter) written as `write` writes them, per row: seconds per page, the
+judge's CER (the shipped reader's when no `--judge`: it flatters drafts it picked itself),
+lines the slip and scribble check still finds spoiled (`writing.spoiled`), and pen-down ink
+per character in line heights (wild ink is long). Prints markdown tables.
 """
 
 from __future__ import annotations
@@ -48,10 +49,14 @@ def table(args: argparse.Namespace) -> None:
     """Seconds per two-line page, CER, spoiled lines and ink per character, per setting."""
     writer, picker = Writer.load(synthesis=True), InkReader.load()
     judge = InkReader.load(args.judge) if args.judge else picker
-    pages = [SENTENCES[i:i + 2] for i in range(0, len(SENTENCES), 2)]
+    if args.page == "letter":
+        pages = [[line.text for line in wrap_text(LETTER, 40)][:args.lines]]
+    else:
+        pages = [SENTENCES[i:i + 2] for i in range(0, len(SENTENCES), 2)]
     settings = [(d, b) for d in args.drafts for b in args.biases]
-    print(f"{len(pages)} two-line pages x {args.seeds} seeds per row, {args.threads} threads, "
-          f"judge: {args.judge or 'the shipped reader (it also picks the drafts)'}\n")
+    print(f"{len(pages)} {len(pages[0])}-line pages x {args.seeds} seeds per row, "
+          f"{args.threads} threads, judge: "
+          f"{args.judge or 'the shipped reader (it also picks the drafts)'}\n")
     print("| drafts | bias | s per page | CER | spoiled lines | ink per character |")
     print("|---:|---:|---:|---:|---:|---:|")
     for drafts, bias in settings:
@@ -79,6 +84,8 @@ def main() -> None:
     parser.add_argument("--biases", type=float, nargs="+")
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--judge", help="reader checkpoint that scores (default: the shipped)")
+    parser.add_argument("--page", choices=["studio", "letter"], default="studio",
+                        help="with --by: two-line studio pages, or the --lines letter")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.by:

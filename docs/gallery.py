@@ -1,6 +1,7 @@
 """Draw the model-card galleries: samples of the shipped models at several biases and styles.
 
     python docs/gallery.py [unconditional] [synthesis] [priming] [hands]  # docs/gallery_<which>.png
+    python docs/gallery.py training --snapshots RUN/snap_*.pt  # docs/gallery_training.png
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from handwriter.adapt import adapt  # noqa: E402
 from handwriter.data import MODEL_UNITS  # noqa: E402
 from handwriter.ink import Ink  # noqa: E402
+from handwriter.model import load_checkpoint  # noqa: E402
 from handwriter.reader import InkReader  # noqa: E402
 from handwriter.sample import WRITING, SampleConfig, Writer  # noqa: E402
 from handwriter.train import TrainConfig, load_splits, writer_primers  # noqa: E402
@@ -120,6 +122,18 @@ def hands(data: str, model: str | None) -> None:
     draw_rows(rows, HERE / "gallery_hands.png")
 
 
+def training(snapshots: list[str]) -> None:
+    """A stroke-only run at points of its training: seed 0's first two lines at bias 0 from
+    checkpoints kept along the way, in the order given."""
+    rows = []
+    for path in snapshots:
+        step = load_checkpoint(path)["step"]
+        inks = from_nothing(SampleConfig(n=2, seed=0, bias=0.0, max_points=500), path)
+        rows += [(f"{Path(path).name}, step {step} of its run: sample --model {Path(path).name} "
+                  f"--seed 0 --bias 0, line {i + 1}", ink) for i, ink in enumerate(inks)]
+    draw_rows(rows, HERE / "gallery_training.png")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("which", nargs="*",
@@ -128,6 +142,8 @@ def main() -> None:
                         help="lines.npz with the validation writers' real lines")
     parser.add_argument("--model", help="checkpoint for `sample` (default: the shipped models)")
     parser.add_argument("--synthesis-model", help="synthesis checkpoint (default: the shipped one)")
+    parser.add_argument("--snapshots", nargs="+", default=[],
+                        help="with training: stroke-only checkpoints of one run, in order")
     args = parser.parse_args()
     if "unconditional" in args.which:
         unconditional(args.data, args.model)
@@ -137,6 +153,8 @@ def main() -> None:
         priming(args.data, args.synthesis_model)
     if "hands" in args.which:
         hands(args.data, args.synthesis_model)
+    if "training" in args.which:
+        training(args.snapshots)
 
 
 if __name__ == "__main__":

@@ -386,11 +386,19 @@ class Pen(NamedTuple):
     state: State
     point: Tensor
 
-    def rows(self, index: list[int]) -> Pen:
+    def rows(self, index: list[int] | Tensor) -> Pen:
         h, c, kappa, window = self.state
         if kappa is not None:
             kappa, window = kappa[index], window[index]
         return Pen(State(h[:, index], c[:, index], kappa, window), self.point[index])
+
+    def put(self, index: Tensor, rows: Pen) -> None:
+        """Write `rows`, a pen of len(index) lines, into these lines at `index`, in place."""
+        h, c, kappa, window = self.state
+        h[:, index], c[:, index] = rows.state.h, rows.state.c
+        if kappa is not None:
+            kappa[index], window[index] = rows.state.kappa, rows.state.window
+        self.point[index] = rows.point
 
     @staticmethod
     def cat(pens: list[Pen]) -> Pen:
@@ -494,28 +502,42 @@ Drawn = tuple[list[np.ndarray], list[bool], list[Tensor], Pen]  # strokes, finis
 def draw_batch(sampler: Sampler, cfg: SampleConfig, pen: Pen, chars: Tensor | None,
                text_mask: Tensor | None, ends: Tensor | None,
                generator: torch.Generator) -> Drawn:
-    """`draw`'s loop for a batch of lines, in torch; a line with text stops by Graves' rule."""
-    state, point = pen
-    B = len(point)
+    """`draw`'s loop for a batch of lines, in torch; a line with text stops by Graves' rule.
+
+    A line that has stopped is no longer stepped: the rows still writing are gathered into
+    a smaller batch, and the stopped line's pen is kept as it was when it stopped.
+    """
+    B = len(pen.point)
+    out = Pen(State(*(None if x is None else x.clone() for x in pen.state)), pen.point.clone())
+    (state, point), alive = pen, torch.arange(B)  # the rows still writing
     points = torch.zeros(B, cfg.max_points, 3)
     lengths = torch.full((B,), cfg.max_points)
     done = torch.zeros(B, dtype=torch.bool)
-    rows = torch.arange(B)
-    phis = []
+    phis = None
     for t in range(cfg.max_points):
         raw, state, phi = sampler.step(point, state, chars, text_mask)
         point = sample_point(split_mixture(raw, cfg.bias, cfg.temperature), generator)
-        points[:, t] = point
-        if phi is not None:
-            phis.append(phi)
-            before_end = torch.where(text_mask > 0, phi[:, :-1], -1.0).max(1).values
-            finished = ~done & (phi[rows, ends] > before_end)
-            lengths[finished] = t + 1
-            done |= finished
-            if done.all():
+        points[alive, t] = point
+        if phi is None:
+            continue
+        if phis is None:
+            phis = torch.zeros(B, cfg.max_points, phi.shape[1])
+        phis[alive, t] = phi
+        before_end = torch.where(text_mask > 0, phi[:, :-1], -1.0).max(1).values
+        finished = phi[torch.arange(len(alive)), ends] > before_end
+        if finished.any():
+            lengths[alive[finished]] = t + 1
+            done[alive[finished]] = True
+            out.put(alive[finished], Pen(state, point).rows(finished))
+            keep = ~finished
+            if not keep.any():
                 break
+            state, point = Pen(state, point).rows(keep)
+            chars, text_mask, ends, alive = chars[keep], text_mask[keep], ends[keep], alive[keep]
+    else:
+        out.put(alive, Pen(state, point))
     return [points[b, :lengths[b]].numpy() for b in range(B)], done.tolist(), \
-        [torch.stack([p[b] for p in phis]) for b in range(B)] if phis else [], Pen(state, point)
+        [phis[b, :lengths[b]] for b in range(B)] if phis is not None else [], out
 
 
 @cache

@@ -31,6 +31,7 @@ STYLE_TEXT = "in my hand"  # what the model writes to make a --style primer
 # width, is 7.7. Sampled descenders may run a little longer and still read well.
 SLIP = 6.0
 CROWDED = 8.0
+READ_BACK = 120  # points of a line before the new segment that the reader reads with it
 
 
 def spoiled(ink: Ink) -> bool:
@@ -82,20 +83,41 @@ def least_stretch(per_char: np.ndarray) -> float:
 
 
 def score_drafts(drafts: list[Ink], phis: list[Tensor], start: int, written: list[int],
-                 reader: InkReader | None = None) -> list[float]:
+                 reader: InkReader | None = None, read_from: list[tuple[int, int]] | None = None
+                 ) -> list[float]:
     """Higher is better; -inf for a `spoiled` draft. `written[i]` characters are done.
 
     With a reader: how well each draft reads as the text written so far (minus CTC nats
-    per character). Without: `pacing`; characters before `start` are the primer's.
+    per character), from `read_from[i]`'s point and character on (default: the start).
+    Without: `pacing`; characters before `start` are the primer's.
     """
     keep = [not spoiled(d) for d in drafts]
-    kept = [(d, n) for d, n, k in zip(drafts, written, keep, strict=True) if k]
-    if reader is not None and kept:
-        scores = iter(-reader.nats_per_char([d for d, _ in kept], [d.text[:n] for d, n in kept]))
+    if reader is not None and any(keep):
+        read_from = read_from or [(0, 0)] * len(drafts)
+        kept = [(d.strokes[p:], d.text[c:n]) for d, n, (p, c), k
+                in zip(drafts, written, read_from, keep, strict=True) if k]
+        scores = iter(-reader.nats_per_char([Ink(s, meta={"units": MODEL_UNITS}) for s, _ in kept],
+                                            [t for _, t in kept]))
     else:
         scores = (pacing(phi, np.cumsum(d.strokes[:, 0], dtype=np.float64), start, start + n)
                   for d, phi, n, k in zip(drafts, phis, written, keep, strict=True) if k)
     return [float(next(scores)) if k else -math.inf for k in keep]
+
+
+def read_back(line: Ink, phi: Tensor | None, start: int) -> tuple[int, int]:
+    """Where the reader starts on a line about to grow by a segment: the last stroke to begin
+    `READ_BACK` points or more before its end, and the character the pen was then at.
+
+    The drafts of a segment share the line before it, so reading all of it again would
+    rank them the same, at a cost that grows with the line."""
+    cut = len(line) - READ_BACK
+    if cut <= 0 or phi is None:
+        return 0, 0
+    starts = np.flatnonzero(line.strokes[:cut - 1, 2] > 0.5) + 1  # each next stroke's start
+    if not len(starts):
+        return 0, 0
+    first = int(starts[-1])
+    return first, max(int(phi[first].argmax()) - start, 0)
 
 
 def write_line(writer: Writer, text: str, cfg: SampleConfig, primer: Ink | None = None,
@@ -156,7 +178,9 @@ def write_lines_together(writer: Writer, texts: list[str], cfg: SampleConfig,
             draft_phis.append(phi)
             written.append(len(texts[i]) if ink.meta["finished"] else
                            min(max(int(phi[-1].argmax()) - len(prefix), 0), len(texts[i])))
-        scores = score_drafts(drafts, draft_phis, len(prefix), written, reader)
+        read_from = [read_back(lines[i], phis_so_far[i], len(prefix)) for i in active
+                     for _ in range(K)]
+        scores = score_drafts(drafts, draft_phis, len(prefix), written, reader, read_from)
         for j, i in enumerate(active):
             best = j * K + int(np.argmax(scores[j * K:(j + 1) * K]))
             if scores[best] == -math.inf and redraws[i] < retries:
