@@ -61,7 +61,7 @@ def test_typed_text_is_written_live_and_downloads_in_every_format(page, tmp_path
                            attributeOldValue: true}); }""")
     page.fill("#text", "the quick brown fox jumps")
     page.fill("#seed", "3")
-    assert page.input_value("#drafts") == "8"  # the server's default
+    assert page.input_value("#drafts") == "32"  # the server's default
     page.select_option("#drafts", "1")  # the live ink is the page
     page.click("#write-button")
     wait_done(page)
