@@ -260,3 +260,29 @@ def test_adapted_writer_changes_only_the_copy(synth):
         torch.testing.assert_close(v, shipped[k], rtol=0, atol=0)
     with pytest.raises(ValueError, match="do not fit this model: head.bias, nope"):
         synth.adapted({"head.bias": torch.zeros(3), "nope": torch.zeros(1)})
+
+
+def test_a_stopped_line_is_no_longer_stepped_and_keeps_its_pen(synth, monkeypatch):
+    texts = ["ab", "hello world"]
+    codes, mask, ends = encode_texts(synth, texts)
+    chars = F.one_hot(codes, synth.net.text_size).float()
+    rows, states = [], []
+    step = synth.sampler.step
+
+    def counted(point, state, *args):
+        out = step(point, state, *args)
+        rows.append(len(point))
+        states.append(out[1])
+        return out
+
+    monkeypatch.setattr(synth.sampler, "step", counted)
+    with torch.inference_mode():
+        strokes, finished, phis, pen = draw_batch(
+            synth.sampler, SampleConfig(max_points=500), start_pen(synth, 2, codes, mask),
+            chars, mask, ends, torch.Generator().manual_seed(0))
+    short, long = map(len, strokes)
+    assert finished == [True, True] and short < long
+    assert rows == [2] * short + [1] * (long - short)  # the short line left the batch
+    assert [len(phi) for phi in phis] == [short, long]
+    torch.testing.assert_close(pen.state.h[:, 0], states[short - 1].h[:, 0])  # as it stopped
+    torch.testing.assert_close(pen.state.h[:, 1], states[-1].h[:, 0])

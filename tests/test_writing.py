@@ -190,3 +190,16 @@ def test_the_api_writes_pasted_text_and_warns_what_it_changed(synth_model):
     with pytest.warns(UserWarning, match="é as 'e'"):
         sheets = handwriter.write_pages("é", page="A6", model=synth_model)
     assert sheets[0].texts == ["e"]
+
+
+def test_the_reader_reads_a_long_line_from_a_stroke_read_back_points_before_its_end():
+    strokes = np.zeros((300, 3), np.float32)
+    strokes[:, 0] = 0.1
+    strokes[49::50, 2] = 1  # strokes of 50 points
+    line = Ink(strokes, text="x" * 10)
+    phi = F.one_hot(torch.arange(300) // 30, 11).float()  # 30 points a character
+    assert writing.READ_BACK == 120
+    assert writing.read_back(line, phi, 0) == (150, 5)  # the last stroke to start by 180
+    assert writing.read_back(line, phi, 2) == (150, 3)  # two characters of primer
+    assert writing.read_back(Ink(strokes[:100], text="x"), phi, 0) == (0, 0)  # short: all
+    assert writing.read_back(line, None, 0) == (0, 0)  # the first segment
