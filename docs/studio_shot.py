@@ -38,7 +38,6 @@ def main() -> None:
                         time.sleep(0.3)
                 page.fill("#text", "The quick brown fox jumps over the lazy dog")
                 page.fill("#seed", "1")
-                page.select_option("#drafts", "8")  # the recogniser keeps the best of 8 drafts
                 page.click("#write-button")
                 page.wait_for_function("() => document.getElementById('message')"
                                        ".textContent.startsWith('Done')", timeout=120_000)
