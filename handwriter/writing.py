@@ -32,6 +32,7 @@ STYLE_TEXT = "in my hand"  # what the model writes to make a --style primer
 SLIP = 6.0
 CROWDED = 8.0
 READ_BACK = 120  # points of a line before the new segment that the reader reads with it
+SPOILED_TRIES = 32  # drafts of a segment drawn, at most, to find one not `spoiled`
 
 
 def spoiled(ink: Ink) -> bool:
@@ -139,8 +140,9 @@ def write_lines_together(writer: Writer, texts: list[str], cfg: SampleConfig,
 
     Choosing per segment rather than per line means each word gets its own chances: a
     line is only as legible as its worst word. A segment whose drafts are all spoiled is
-    drawn again, and a line whose window never passes the end of the text within
-    `cfg.max_points` is started again; each up to `retries` times.
+    drawn again, `retries` times or until `SPOILED_TRIES` drafts of it were drawn if that is
+    more; a line whose window never passes the end of the text within `cfg.max_points` is
+    started again, up to `retries` times.
     """
     K, n = cfg.candidates, len(texts)
     if generator is None:
@@ -156,6 +158,7 @@ def write_lines_together(writer: Writer, texts: list[str], cfg: SampleConfig,
     phis_so_far: list[Tensor | None] = [None] * n
     pens = [first.rows([i] * K) for i in range(n)]
     redraws, starts = [0] * n, [0] * n
+    most_redraws = max(retries, math.ceil(SPOILED_TRIES / K) - 1)
     active = list(range(n))
     bar = tqdm(total=sum(map(len, texts)), disable=not progress, file=sys.stderr,
                desc=f"0/{n} lines", bar_format="{desc} |{bar}| {percentage:3.0f}% of the text "
@@ -183,7 +186,7 @@ def write_lines_together(writer: Writer, texts: list[str], cfg: SampleConfig,
         scores = score_drafts(drafts, draft_phis, len(prefix), written, reader, read_from)
         for j, i in enumerate(active):
             best = j * K + int(np.argmax(scores[j * K:(j + 1) * K]))
-            if scores[best] == -math.inf and redraws[i] < retries:
+            if scores[best] == -math.inf and redraws[i] < most_redraws:
                 redraws[i] += 1
                 continue
             lines[i], phis_so_far[i], pens[i] = drafts[best], draft_phis[best], pen.rows([best] * K)

@@ -71,9 +71,10 @@ def test_a_live_segment_that_slips_is_taken_back_and_drawn_again_a_bounded_numbe
     assert [evs[i] for i in taken_back] == [{"type": "line", "line": 0, "points": []}] * 2
     kept = strokes_of(evs[taken_back[-1]:])  # what the page shows after the last take-back
     assert not np.array_equal(kept, first) and kept[-1, 2] == 1 and evs[-1]["type"] == "done"
-    monkeypatch.setattr(live, "spoiled", lambda ink: True)  # never clean: kept after 3 tries
+    monkeypatch.setattr(live, "spoiled", lambda ink: True)  # never clean: kept after 32 takes
     evs = list(live.page_events(models, job))
-    assert sum(e["type"] == "line" for e in evs) == 3 and evs[-1]["type"] == "done"
+    assert live.SPOILED_TRIES == 32
+    assert sum(e["type"] == "line" for e in evs) == 31 and evs[-1]["type"] == "done"
 
 
 def test_long_text_wraps_into_a_page_and_drafts_replace_each_line(client):

@@ -94,8 +94,9 @@ def test_a_segment_with_only_spoiled_drafts_is_drawn_again_then_kept(synth, monk
     monkeypatch.setattr(writing, "spoiled", lambda ink: True)
     text = "abcdefghijklmnopqrstuvwxyz"
     line = write_line(synth, text, SampleConfig(max_points=20, candidates=3), retries=2)
-    # each of the 3 attempts at the (unfinishable) line redraws its segment twice
-    assert calls == [[text] * 3] * 9 and len(line) == 20 and not line.meta["finished"]
+    # each of the 3 attempts at the (unfinishable) line draws its segment 11 times: 33 drafts
+    assert writing.SPOILED_TRIES == 32
+    assert calls == [[text] * 3] * 33 and len(line) == 20 and not line.meta["finished"]
 
 
 def test_a_long_straight_pen_down_line_is_a_slip():

@@ -24,7 +24,7 @@ from ..sample import WRITING, SampleConfig, Writer, draw
 from ..styles import load_style
 from ..text_model import TextModel
 from ..unprompted import draft_texts
-from ..writing import resolve_style, spoiled, write_lines_together
+from ..writing import SPOILED_TRIES, resolve_style, spoiled, write_lines_together
 
 CHUNK = 8            # points per event: small enough to look continuous
 STYLES = 10          # numbered styles offered (`write --style N`)
@@ -160,7 +160,7 @@ def page_events(models: Models, job: Job) -> Iterator[dict]:
 
 def live_line(writer: Writer, cfg: SampleConfig, index: int, text: str | None,
               primer: Ink | None, prefix: str, generator: torch.Generator,
-              retries: int = 3) -> Iterator[dict]:
+              retries: int = SPOILED_TRIES - 1) -> Iterator[dict]:
     """One line as the model writes it, CHUNK points per event (batch 1, no drafts).
 
     Every `cfg.segment` points the line so far is checked as `write` checks its drafts
