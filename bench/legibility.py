@@ -110,18 +110,13 @@ def adapted_table(writer: Writer, judges: list[InkReader], data: str, given: int
     names = sorted(w for w, own in by_writer.items() if len(own) > given and w in enrolled)
     picker, fits = InkReader.load(), {}
     for name in names:  # fitted all the way once; a share is a point between
-        own = by_writer[name][:given]
-        fitted = adapt(writer, own, AdaptConfig(minutes=60, share=1.0)).style
-        fits[name] = [torch.atanh(s.clamp(-0.999, 0.999)) for s in (writer.style_of(own), fitted)]
+        fits[name] = adapt(writer, by_writer[name][:given], AdaptConfig(minutes=60))
     settings = [(bias, share) for bias in biases for share in [None, *shares]]
     cer = np.zeros((len(names), len(settings), 2))  # edits, characters
     top1 = np.zeros((len(names), len(settings)))
     for column, (bias, share) in enumerate(settings):
         for row, name in enumerate(names):
-            model = writer
-            if share is not None:
-                read, fit = fits[name]
-                model = writer.styled(torch.tanh(read + share * (fit - read)))
+            model = writer if share is None else writer.styled(fits[name].at(share))
             for seed in range(seeds):
                 cfg = replace(WRITING, seed=seed, bias=bias)
                 inks = write_page(model, SENTENCES, cfg, reader=picker)

@@ -57,6 +57,12 @@ class Adapted:
     after: float                # ... in the adapted one
     steps: int
     seconds: float
+    read: Tensor                # (S,) the style read from the lines, before tanh
+    fitted: Tensor              # (S,) fitted all the way, before tanh
+
+    def at(self, share: float) -> Tensor:
+        """The style `share` of the way from its reading to the fit (`AdaptConfig.share`)."""
+        return torch.tanh(self.read + share * (self.fitted - self.read))
 
     def summary(self) -> str:
         return (f"adapted in {self.seconds:.0f} s ({self.steps} steps): your lines "
@@ -118,14 +124,15 @@ def adapt(writer: Writer, inks: list[Ink], cfg: AdaptConfig | None = None,
             if progress:
                 progress(min(1.0, max(steps / cfg.steps,
                                       (time.monotonic() - start) / (60 * cfg.minutes))))
+        fitted = raw_style.detach().clone()
         with torch.no_grad():
-            raw_style.copy_(read + cfg.share * (raw_style - read))
+            raw_style.copy_(read + cfg.share * (fitted - read))
             after = float(nll_per_point())
     finally:
         for p in frozen:
             p.requires_grad_(True)
     return Adapted(torch.tanh(raw_style).detach(), before, after, steps,
-                   time.monotonic() - start)
+                   time.monotonic() - start, read, fitted)
 
 
 def adapt_style(writer: Writer, name: str, inks: list[Ink], cfg: AdaptConfig | None = None,

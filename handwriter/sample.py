@@ -524,7 +524,7 @@ def draw_batch(sampler: Sampler, cfg: SampleConfig, pen: Pen, chars: Tensor | No
             phis = torch.zeros(B, cfg.max_points, phi.shape[1])
         phis[alive, t] = phi
         before_end = torch.where(text_mask > 0, phi[:, :-1], -1.0).max(1).values
-        finished = phi[torch.arange(len(alive)), ends] > before_end
+        finished = phi.gather(1, ends[:, None])[:, 0] > before_end
         if finished.any():
             lengths[alive[finished]] = t + 1
             done[alive[finished]] = True

@@ -181,8 +181,8 @@ def write_lines_together(writer: Writer, texts: list[str], cfg: SampleConfig,
             draft_phis.append(phi)
             written.append(len(texts[i]) if ink.meta["finished"] else
                            min(max(int(phi[-1].argmax()) - len(prefix), 0), len(texts[i])))
-        read_from = [read_back(lines[i], phis_so_far[i], len(prefix)) for i in active
-                     for _ in range(K)]
+        read_from = [where for i in active
+                     for where in [read_back(lines[i], phis_so_far[i], len(prefix))] * K]
         scores = score_drafts(drafts, draft_phis, len(prefix), written, reader, read_from)
         for j, i in enumerate(active):
             best = j * K + int(np.argmax(scores[j * K:(j + 1) * K]))

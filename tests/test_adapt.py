@@ -96,3 +96,7 @@ def test_a_share_of_the_way_lies_between_the_read_style_and_the_fitted_one(write
     half = adapt(writer, LINES, AdaptConfig(steps=10, lr=0.1, share=0.5))
     torch.testing.assert_close(torch.atanh(half.style), (read + fitted) / 2, atol=1e-4, rtol=0)
     assert nll_per_point(writer.styled(half.style), LINES) == pytest.approx(half.after, abs=1e-4)
+    # any other share from the same fit, without adapting again
+    torch.testing.assert_close(half.at(0.5), half.style, atol=0, rtol=0)
+    torch.testing.assert_close(torch.atanh(half.at(1.0)), fitted, atol=1e-4, rtol=0)
+    torch.testing.assert_close(torch.atanh(half.at(0.0)), read, atol=1e-4, rtol=0)
