@@ -114,12 +114,18 @@ def adapted_table(writer: Writer, judges: list[InkReader], data: str, given: int
     settings = [(bias, share) for bias in biases for share in [None, *shares]]
     cer = np.zeros((len(names), len(settings), 2))  # edits, characters
     top1 = np.zeros((len(names), len(settings)))
+    unstyled = {}  # (bias, seed) -> the page, the same for every writer
     for column, (bias, share) in enumerate(settings):
         for row, name in enumerate(names):
             model = writer if share is None else writer.styled(fits[name].at(share))
             for seed in range(seeds):
                 cfg = replace(WRITING, seed=seed, bias=bias)
-                inks = write_page(model, SENTENCES, cfg, reader=picker)
+                if share is None and (bias, seed) in unstyled:
+                    inks = unstyled[bias, seed]
+                else:
+                    inks = write_page(model, SENTENCES, cfg, reader=picker)
+                if share is None:
+                    unstyled[bias, seed] = inks
                 cer[row, column] += score(judges, inks).sum(0)[:2]
                 queries = [(descriptors(ink.strokes, ink.text), name) for ink in inks]
                 ranks = identify.ranks([q for q in queries if q[0] is not None], enrolled)

@@ -1,14 +1,14 @@
 """Adapting the synthesis network to a person's lines: more of their hand than a reading.
 
 The style encoder (`model.StyleEncoder`) reads a line's size, slant and a few shapes; the
-network can write far more of a hand than that reading gives it. `adapt` fits the style
-itself, the 16 numbers every layer sees, to the person's lines by gradient descent through
-the whole network, starting from the encoder's reading of them. A style, unlike weights,
-can only move the network to hands like those it was trained on, so a few short lines do
-not overfit: on validation writers, 40 steps on five lines make their other lines 0.053
-nats/point likelier than no style, on average (docs/BENCHMARKS.md, "Your hand"), while
-low-rank changes of the weights learnt from the same lines made them less likely. Fitted
-all the way, the hand is harder to read; `AdaptConfig.share` keeps it halfway.
+network can write far more of a hand than that reading gives it, since it learnt a style of
+their own for each of its training writers (phase 10). `adapt` fits the style, the 16
+numbers every layer sees, to the person's lines by gradient descent through the whole
+network, starting from the encoder's reading of them. A style, unlike weights, can only
+move the network to hands like those it was trained on, so a few short lines do not
+overfit, while low-rank changes of the weights learnt from the same lines made the other
+lines less likely (docs/HISTORY.md). Fitted all the way, the hand is harder to read;
+`AdaptConfig.share` keeps a quarter of the way (docs/BENCHMARKS.md, "Your hand").
 """
 
 from __future__ import annotations
@@ -45,9 +45,10 @@ class AdaptConfig:
                                 # lines still gained at 40: docs/HISTORY.md)
     lr: float = 0.05            # Adam's learning rate for the style (before tanh)
     minutes: float = 1.0        # at most this long, whatever the steps
-    share: float = 0.5          # how far the style moves from its reading to the fitted one
-                                # (before tanh): halfway kept 85% of the likelihood gain and
-                                # the writer-id, and was read better (docs/BENCHMARKS.md)
+    share: float = 0.25         # how far the style moves from its reading to the fitted one
+                                # (before tanh): a quarter of the way finds more of the hand
+                                # than the reading at less cost in legibility than further
+                                # (docs/BENCHMARKS.md, "Your hand")
 
 
 @dataclass

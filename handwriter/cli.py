@@ -491,7 +491,7 @@ def add_train(commands: argparse._SubParsersAction) -> None:
                             "continues exactly.")
     p.add_argument("--resume", action="store_true", help="continue OUT/last.pt")
     add_config_flags(p, TrainConfig)
-    add_config_flags(p, ModelConfig, skip=("alphabet", "chars_per_step"))
+    add_config_flags(p, ModelConfig, skip=("alphabet", "chars_per_step", "style_table"))
     p.set_defaults(run=cmd_train)
 
 

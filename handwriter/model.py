@@ -48,6 +48,8 @@ class ModelConfig:
                                 # where the pen heads, how sharply it turns, how narrow they are)
     style_writers: int = 0      # training writers the style learns to tell apart (a side
                                 # loss that keeps it a writer's; train sets it); 0 = none
+    style_table: int = 0        # training writers with a learnt style of their own, which
+                                # their lines train in (`--writer-styles` sets it); 0 = none
 
 
 # ---------------------------------------------------------------- the mixture density head
@@ -180,10 +182,13 @@ class StyleEncoder(nn.Module):
     `writers` adds a classifier over the training writers, for training only: on its own
     the style starts unused and fades to zero before the network learns to read it.
     Twelve measurements, unlike the LSTM, cannot learn the training writers by heart.
+    `table` holds a learnt style (before tanh) per training writer: trained in them, the
+    network learns hands a new writer's style can be fitted to (`adapt`), and the reading
+    learns to predict them.
     """
 
     def __init__(self, hidden_size: int, style_size: int, writers: int = 0,
-                 statistics: bool = False, shape: bool = False):
+                 statistics: bool = False, shape: bool = False, table: int = 0):
         super().__init__()
         self.shape = shape
         width = len(STATISTICS) + len(SHAPES) * shape if statistics else hidden_size
@@ -191,6 +196,7 @@ class StyleEncoder(nn.Module):
         self.norm = nn.BatchNorm1d(width)
         self.out = nn.Linear(width, style_size)
         self.writer = nn.Linear(style_size, writers) if writers else None
+        self.table = nn.Embedding(table, style_size) if table else None
 
     def summary(self, strokes: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         """Each primed line's summary (N, width) and which rows are primed (B,)."""
@@ -256,7 +262,8 @@ class HandwritingNet(nn.Module):
         self.drop = nn.Dropout(cfg.dropout)
         if S:
             self.style_encoder = StyleEncoder(cfg.style_hidden, S, cfg.style_writers,
-                                              cfg.style_statistics, cfg.style_shape)
+                                              cfg.style_statistics, cfg.style_shape,
+                                              cfg.style_table)
 
     @property
     def text_size(self) -> int:
@@ -363,7 +370,7 @@ def fold_style(net: HandwritingNet, style: Tensor) -> HandwritingNet:
     if not S:
         return net
     folded = HandwritingNet(ModelConfig(**{**asdict(net.cfg), "style_size": 0,
-                                           "style_writers": 0}))
+                                           "style_writers": 0, "style_table": 0}))
     weights = {k: v for k, v in net.state_dict().items() if not k.startswith("style_encoder.")}
     style = style.to(net.head.weight.dtype)
     for weight, bias in [("cell.weight_ih", "cell.bias_ih"), ("head.weight", "head.bias")] + [

@@ -24,11 +24,13 @@ from tqdm import tqdm
 
 from .data import (
     MODEL_UNITS,
+    PRIMER_POINTS,
     Batch,
     LineSet,
     build_alphabet,
     encode_text,
     offset_scale_of,
+    pad_primers,
     pair_lines,
     prepare,
     writer_split,
@@ -82,6 +84,9 @@ class TrainConfig:
     style_id_weight: float = 0.1  # with --style-size: weight of naming the primer's writer
                                  # from its style (nats), which keeps the style a writer's
     style_lr_scale: float = 10.0  # the style encoder learns this much faster (it is new)
+    writer_styles: bool = False  # with a style input: each training writer's lines train in
+                                 # a learnt style of the writer's own, started from the
+                                 # reading of their lines, which learns to predict it
 
 
 # ---------------------------------------------------------------- data
@@ -191,6 +196,27 @@ def evaluate(net: HandwritingNet, lines: LineSet, offset_scale: float,
     total += 2 * math.log(offset_scale) * points  # density of unscaled offsets
     return {"nats_per_sequence": total / len(lines), "nats_per_point": total / points,
             "lines": len(lines), "points": points}
+
+
+@torch.no_grad()
+def start_writer_styles(net: HandwritingNet, lines: LineSet, offset_scale: float) -> None:
+    """Each training writer's learnt style starts as the mean reading of their lines, so
+    the network first writes in them as it wrote in the readings."""
+    encoder, was_training = net.style_encoder, net.training
+    net.eval()
+    sums = torch.zeros_like(encoder.table.weight)
+    counts = torch.zeros(len(sums))
+    for start in range(0, len(lines), 256):
+        rows = range(start, min(start + 256, len(lines)))
+        strokes, mask = pad_primers([lines.strokes[i][:PRIMER_POINTS] for i in rows],
+                                    offset_scale)
+        pooled, read = encoder.summary(strokes, mask)
+        raw = encoder.out(encoder.standardised(pooled)).clamp(-3, 3)  # the style before tanh
+        writers = torch.tensor([lines.writer_ids[i] for i in rows])[read]
+        sums.index_add_(0, writers, raw)
+        counts.index_add_(0, writers, torch.ones(len(writers)))
+    encoder.table.weight.copy_(sums / counts.clamp(min=1)[:, None])
+    net.train(was_training)
 
 
 def style_of(net: HandwritingNet, batch: Batch) -> torch.Tensor | None:
@@ -357,6 +383,8 @@ def set_up(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool) -> Run:
     rng = np.random.default_rng([cfg.seed, rank])
     if init:
         widen(net, init["model"])
+        if model_cfg.style_table and "style_encoder.table.weight" not in init["model"]:
+            start_writer_styles(net, train_set, offset_scale)
     if state:
         restore(state, net, optimizer, rng)
     average = WeightAverage(net, cfg.average, state.get("average") if state else None)
@@ -405,9 +433,14 @@ def run_model_config(cfg: TrainConfig, model_cfg: ModelConfig, state: dict | Non
                                    "chars_per_step": round(rate, 4)})
     elif not cfg.synthesis:
         model_cfg = ModelConfig(**{**asdict(model_cfg), "alphabet": ""})
-    if model_cfg.style_size and cfg.style_id_weight and not model_cfg.style_writers:
-        model_cfg = ModelConfig(**{**asdict(model_cfg),
-                                   "style_writers": len({w for _, _, w in train_lines})})
+    writers = len({w for _, _, w in train_lines})
+    if cfg.writer_styles and not model_cfg.style_size:
+        raise ValueError("--writer-styles needs a style input (--style-size, or --init a "
+                         "model with one)")
+    if cfg.writer_styles and not model_cfg.style_table:
+        model_cfg = ModelConfig(**{**asdict(model_cfg), "style_table": writers})
+    elif model_cfg.style_size and cfg.style_id_weight and not model_cfg.style_writers:
+        model_cfg = ModelConfig(**{**asdict(model_cfg), "style_writers": writers})
     return model_cfg
 
 
@@ -517,7 +550,8 @@ def backprop(model: torch.nn.Module, batch: Batch, chunk: int, autocast,
     The state after one chunk starts the next, detached: a long line costs the memory of a
     chunk, yet the network still learns how lines begin and carries on across them.
     With a style, also `style_id_weight` times the cross-entropy of naming each primer's
-    writer from its style (not in the returned nats per point).
+    writer from its style; with writers' learnt styles, lines are written in those and the
+    reading learns to predict them (squared error); neither is in the returned nats per point.
     """
     T = batch.mask.shape[1]
     chunk = chunk or T
@@ -527,6 +561,12 @@ def backprop(model: torch.nn.Module, batch: Batch, chunk: int, autocast,
     # into the encoder in one backward pass.
     net = getattr(model, "module", model)
     style = style_of(net, batch)
+    side = None
+    if style is not None and net.style_encoder.table is not None:
+        named = (batch.writer >= 0)[:, None]
+        own = torch.tanh(net.style_encoder.table(batch.writer.clamp(min=0))) * named
+        side = ((style - own.detach()) ** 2 * named).sum() / named.sum().clamp(min=1)
+        style = own
     leaf = style.detach().requires_grad_() if style is not None else None
     for start in range(0, T, chunk):
         at = slice(start, start + chunk)
@@ -543,7 +583,7 @@ def backprop(model: torch.nn.Module, batch: Batch, chunk: int, autocast,
         total += loss.item()
         state = State(*(x.detach().float() if x is not None else None for x in state))
     if style is not None:
-        side = style.new_zeros(())
+        side = style.new_zeros(()) if side is None else side
         classify = net.style_encoder.writer
         if style_id_weight and classify is not None and batch.writer is not None:
             named = batch.writer >= 0

@@ -263,6 +263,43 @@ def test_a_style_is_added_to_a_trained_synthesis_model(cursive_npz, tmp_path):
     assert inks[0].text == "bad" and 1 <= len(inks[0]) <= 20
 
 
+def test_writer_styles_start_from_the_readings_and_are_learnt(cursive_npz, tmp_path):
+    measured = config(cursive_npz, tmp_path / "measured", synthesis=True, steps=2,
+                      eval_every=2, style_id_weight=0)
+    train(measured, replace(TINY, style_size=4, style_statistics=True))
+    table = replace(measured, out=str(tmp_path / "table"), init=f"{measured.out}/last.pt",
+                    writer_styles=True, steps=6, eval_every=3, style_dropout=0)
+    set_up = train_module.set_up(table, ModelConfig(), resume=False)
+    net, lines = set_up.net, set_up.train_set
+    writers = len(set(lines.writer_ids))
+    assert net.cfg.style_table == writers and net.style_encoder.writer is None
+    # each writer's row starts as the mean reading (before tanh) of their lines
+    net.eval()
+    first = lines.writer_ids[0]
+    own = [lines.strokes[i] for i in range(len(lines)) if lines.writer_ids[i] == first]
+    with torch.no_grad():
+        primer, mask = train_module.pad_primers(own, set_up.offset_scale)
+        read = torch.atanh(net.encode_style(primer, mask))
+    assert torch.allclose(net.style_encoder.table.weight[first], read.mean(0), atol=1e-4)
+    # lines are written in their writer's row, which learns, and so does the reading
+    net.train()
+    batch = lines.sample(np.random.default_rng(0), 8, 60, set_up.offset_scale, crop=False)
+    named = batch.writer[batch.writer >= 0]
+    backprop(net, batch, 0, nullcontext())
+    grad = net.style_encoder.table.weight.grad
+    assert (grad[named].abs().sum(1) > 0).all()
+    others = torch.ones(writers, dtype=torch.bool)
+    others[named] = False
+    assert (grad[others] == 0).all()
+    assert net.style_encoder.out.weight.grad.abs().sum() > 0
+    valid = train(table, ModelConfig())
+    assert math.isfinite(valid["nats_per_point"])
+    state = load_checkpoint(tmp_path / "table/last.pt")
+    assert state["model"]["style_encoder.table.weight"].shape == (writers, 4)
+    assert not torch.equal(state["model"]["style_encoder.table.weight"],
+                           net.style_encoder.table.weight.detach())
+
+
 @pytest.mark.skipif(not cpu_has_bf16(), reason="this CPU has no bfloat16 (AVX512-BF16/AMX)")
 @pytest.mark.parametrize("synthesis", [False, True], ids=["unconditional", "synthesis"])
 def test_bf16_training_learns_and_saves_fp32_weights(cursive_npz, tmp_path, synthesis):
