@@ -300,6 +300,8 @@ def style_add(args: argparse.Namespace) -> int:
         confirm_readings([inks[i] for i in unread], [where[i] for i in unread], readings)
     if not args.minutes > 0:
         raise ValueError(f"--minutes must be above 0, got {args.minutes}")
+    if not 0 <= args.share <= 1:
+        raise ValueError(f"--share must be between 0 and 1, got {args.share}")
     writer = Writer.load(args.model, synthesis=True)
     warn(check_style(writer, inks, where))
     if args.adapt and len(inks) >= ADAPT_FROM and writer.style_net is not None:
@@ -308,8 +310,9 @@ def style_add(args: argparse.Namespace) -> int:
         with tqdm(total=100, desc=f"adapting to your {len(inks)} lines", file=sys.stderr,
                   bar_format="{desc} |{bar}| {elapsed} of at most "
                   f"{args.minutes:g} min") as bar:
-            adapted, path = adapt_style(writer, args.name, inks, AdaptConfig(minutes=args.minutes),
-                                        lambda share: bar.update(round(100 * share) - bar.n))
+            cfg = AdaptConfig(minutes=args.minutes, share=args.share)
+            adapted, path = adapt_style(writer, args.name, inks, cfg,
+                                        lambda done: bar.update(round(100 * done) - bar.n))
         print(adapted.summary())
     else:
         path = save_style(args.name, inks)
@@ -573,6 +576,9 @@ def add_style(commands: argparse._SubParsersAction) -> None:
                    "the network is adapted to them by default: more of your hand)")
     q.add_argument("--minutes", type=float, default=AdaptConfig.minutes,
                    help="the longest adapting may take (default: %(default)s)")
+    q.add_argument("--share", type=float, default=AdaptConfig.share,
+                   help="how far the style moves from its reading toward the fit to your "
+                   "lines, 0-1: more of your hand, harder to read (default: %(default)s)")
     style.add_parser("list", help="the saved styles: lines, points and what they say")
     q = style.add_parser("show", help="print a style's text; draw it with -o")
     q.add_argument("name")

@@ -418,6 +418,9 @@ def test_bad_styles_are_one_line_errors_that_leave_the_folder_as_it_was(
         "--minutes must be above 0, got 0.0": [
             "style", "add", "solo", note_app_file(tmp_path / "one.xml", 1), "--text", "ab",
             "--model", synth_model, "--minutes", 0],
+        "--share must be between 0 and 1, got 1.5": [
+            "style", "add", "solo", note_app_file(tmp_path / "one.xml", 1), "--text", "ab",
+            "--model", synth_model, "--share", 1.5],
     }
     for message, argv in errors.items():
         err = fails(capsys, *argv)
@@ -448,6 +451,9 @@ def test_three_lines_or_more_are_adapted_to_and_written_in(styles_folder, stats_
     style = load_style_weights("mine")["style"]
     read = Writer.load(stats_style_model).style_of(load_style("mine"))
     assert style.shape == read.shape and not torch.allclose(style, read)
+    assert run(capsys, *add, "--replace", "--share", 0)[0] == 0  # no way toward the fit
+    assert torch.allclose(load_style_weights("mine")["style"], read, atol=1e-5)
+    assert run(capsys, *add, "--replace")[0] == 0
     write = ["write", "ab", "--model", stats_style_model, "--max-points", 40, "--candidates", 1,
              "--style", "mine", "-o"]
     assert run(capsys, *write, tmp_path / "adapted.npz")[0] == 0
