@@ -298,7 +298,8 @@ HELP = {("sample",): [SampleConfig()],
         ("train",): [TrainConfig(), ModelConfig()], ("eval",): [], ("export",): [],
         ("data", "convert"): [], ("data", "stats"): [], ("data", "show"): [],
         ("plot", "density"): [SampleConfig()], ("plot", "attention"): [WRITING]}
-NO_FLAG = {("write", "n"), ("plot", "n"), ("train", "alphabet"), ("train", "chars_per_step")}
+NO_FLAG = {("write", "n"), ("plot", "n"), ("train", "alphabet"), ("train", "chars_per_step"),
+           ("train", "style_table")}
 
 
 @pytest.mark.parametrize("command", list(HELP), ids=" ".join)
