@@ -9,7 +9,8 @@ layer, and to the output head.
 Style (ours, for writing in a given hand): a small LSTM reads another line of the writer
 and its mean output (or 12-25 measurements of that line) becomes a style vector fed, like the
 window, to every layer and the head. It is constant along a line, so `fold_style` can bake
-it into the biases.
+it into the biases. In training, each training writer may have a learnt style of their own
+(`StyleEncoder.table`), which the reading learns to predict.
 """
 
 from __future__ import annotations

@@ -383,8 +383,9 @@ def set_up(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool) -> Run:
     rng = np.random.default_rng([cfg.seed, rank])
     if init:
         widen(net, init["model"])
-        if model_cfg.style_table and "style_encoder.table.weight" not in init["model"]:
-            start_writer_styles(net, train_set, offset_scale)
+    if model_cfg.style_table and not state and "style_encoder.table.weight" not in (
+            init or {}).get("model", {}):
+        start_writer_styles(net, train_set, offset_scale)
     if state:
         restore(state, net, optimizer, rng)
     average = WeightAverage(net, cfg.average, state.get("average") if state else None)

@@ -298,6 +298,10 @@ def test_writer_styles_start_from_the_readings_and_are_learnt(cursive_npz, tmp_p
     assert state["model"]["style_encoder.table.weight"].shape == (writers, 4)
     assert not torch.equal(state["model"]["style_encoder.table.weight"],
                            net.style_encoder.table.weight.detach())
+    # from scratch, too: the styles start from the untrained reading
+    scratch = replace(table, out=str(tmp_path / "scratch"), init="", steps=2, eval_every=2)
+    assert math.isfinite(train(scratch, replace(TINY, style_size=4,
+                                                style_statistics=True))["nats_per_point"])
 
 
 @pytest.mark.skipif(not cpu_has_bf16(), reason="this CPU has no bfloat16 (AVX512-BF16/AMX)")
