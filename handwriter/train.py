@@ -211,7 +211,8 @@ def start_writer_styles(net: HandwritingNet, lines: LineSet, offset_scale: float
         strokes, mask = pad_primers([lines.strokes[i][:PRIMER_POINTS] for i in rows],
                                     offset_scale)
         pooled, read = encoder.summary(strokes, mask)
-        raw = encoder.out(encoder.standardised(pooled)).clamp(-3, 3)  # the style before tanh
+        style = encoder.read(encoder.standardised(pooled))
+        raw = torch.atanh(style.clamp(-0.995, 0.995))  # the style before tanh
         writers = torch.tensor([lines.writer_ids[i] for i in rows])[read]
         sums.index_add_(0, writers, raw)
         counts.index_add_(0, writers, torch.ones(len(writers)))
@@ -561,13 +562,10 @@ def backprop(model: torch.nn.Module, batch: Batch, chunk: int, autocast,
     # The style is read once per line; its gradient gathers over the chunks, then flows
     # into the encoder in one backward pass.
     net = getattr(model, "module", model)
-    style = style_of(net, batch)
-    side = None
-    if style is not None and net.style_encoder.table is not None:
+    read = style = style_of(net, batch)
+    if read is not None and net.style_encoder.table is not None:  # each writer's own style
         named = (batch.writer >= 0)[:, None]
-        own = torch.tanh(net.style_encoder.table(batch.writer.clamp(min=0))) * named
-        side = ((style - own.detach()) ** 2 * named).sum() / named.sum().clamp(min=1)
-        style = own
+        style = torch.tanh(net.style_encoder.table(batch.writer.clamp(min=0))) * named
     leaf = style.detach().requires_grad_() if style is not None else None
     for start in range(0, T, chunk):
         at = slice(start, start + chunk)
@@ -584,15 +582,25 @@ def backprop(model: torch.nn.Module, batch: Batch, chunk: int, autocast,
         total += loss.item()
         state = State(*(x.detach().float() if x is not None else None for x in state))
     if style is not None:
-        side = style.new_zeros(()) if side is None else side
-        classify = net.style_encoder.writer
-        if style_id_weight and classify is not None and batch.writer is not None:
-            named = batch.writer >= 0
-            if named.any():
-                side = style_id_weight * F.cross_entropy(classify(style[named]),
-                                                         batch.writer[named])
+        side = style_side_loss(net, batch, read, style, style_id_weight)
         (torch.sum(style * leaf.grad) + side).backward()
     return total
+
+
+def style_side_loss(net: HandwritingNet, batch: Batch, read: torch.Tensor,
+                    style: torch.Tensor, style_id_weight: float) -> torch.Tensor:
+    """What keeps the reading a writer's, beside the nats: with writers' learnt styles,
+    its squared error from the writer's `style`; else `style_id_weight` times the
+    cross-entropy of naming each primer's writer from it."""
+    named = batch.writer >= 0 if batch.writer is not None else None
+    if named is None or not named.any():
+        return read.new_zeros(())
+    if net.style_encoder.table is not None:
+        return ((read[named] - style[named].detach()) ** 2).sum(-1).mean()
+    classify = net.style_encoder.writer
+    if style_id_weight and classify is not None:
+        return style_id_weight * F.cross_entropy(classify(read[named]), batch.writer[named])
+    return read.new_zeros(())
 
 
 def cpu_has_bf16() -> bool:
