@@ -391,7 +391,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from .train import export_model
 
-    export_model(args.checkpoint, args.output, half=not args.full_precision)
+    neatness = None
+    if args.neatness:
+        import torch
+
+        from .neatness import neatness_of
+        from .reader import InkReader
+        from .sample import Writer
+
+        torch.set_num_threads(args.threads)
+        neatness = neatness_of(Writer.load(args.checkpoint), InkReader.load(args.reader))
+        print(f"neatness: one direction predicts the legibility of {neatness['styles']} "
+              f"training writers' styles at r = {neatness['fit']:.2f} (left-out)")
+    export_model(args.checkpoint, args.output, half=not args.full_precision, neatness=neatness)
     print(args.output)
     return 0
 
@@ -632,6 +644,13 @@ def add_export(commands: argparse._SubParsersAction) -> None:
     p.add_argument("checkpoint")
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--full-precision", action="store_true", help="keep fp32 weights")
+    p.add_argument("--neatness", action="store_true",
+                   help="measure the direction of untidy hands among the model's learnt "
+                   "training-writer styles (--writer-styles), so that writing in a style keeps "
+                   "no style's legibility (about 15 minutes on one thread)")
+    p.add_argument("--reader", help="reader checkpoint that judges --neatness (default: "
+                   "the shipped one)")
+    p.add_argument("--threads", type=int, default=1)
     p.set_defaults(run=cmd_export)
 
 

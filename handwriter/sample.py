@@ -67,6 +67,13 @@ class SampleConfig:
 WRITING = SampleConfig(bias=0.75, max_points=1500, candidates=32)
 
 
+def neaten(style: Tensor, direction: Tensor) -> Tensor:
+    """`style` moved back along `direction` to where it meets no style's legibility, if it is
+    beyond: the least change that makes the hand predicted as legible (`neatness`)."""
+    excess = (style @ direction).clamp(min=0)
+    return style - excess / (direction @ direction) * direction
+
+
 class Writer:
     """A trained model ready to write: the network, its data scale and its alphabet.
 
@@ -76,6 +83,7 @@ class Writer:
 
     def __init__(self, net: HandwritingNet, checkpoint: dict, style: Tensor | None = None):
         self.style_net = net if net.cfg.style_size else None
+        self.neatness = checkpoint.get("neatness")  # `neatness.neatness_of`, if measured
         if self.style_net is not None:
             style = style if style is not None else torch.zeros(net.cfg.style_size)
             net = fold_style(net, style)
@@ -136,8 +144,12 @@ class Writer:
         return pad_primers([self.prime_strokes(ink)[:PRIMER_POINTS].numpy() for ink in inks],
                            1.0)  # already scaled
 
-    def styled(self, style: Tensor) -> Writer:
-        """A copy writing in `style` (from `style_of`); self is untouched."""
+    def styled(self, style: Tensor, neat: bool = True) -> Writer:
+        """A copy writing in `style` (from `style_of`); self is untouched. If `neat` and the
+        model's neatness was measured, a style further along its direction than no style is
+        moved back to that point (`neaten`)."""
+        if neat and self.neatness is not None:
+            style = neaten(style, self.neatness["direction"].float())
         return Writer(self.style_net, self.checkpoint, style)
 
     def check_text(self, text: str) -> np.ndarray:

@@ -162,13 +162,17 @@ def save_checkpoint(path: Path, net: HandwritingNet, cfg: TrainConfig | None, st
     os.replace(tmp, path)
 
 
-def export_model(src: str | Path, dst: str | Path, half: bool = True) -> None:
-    """Strip optimiser and RNG state for shipping; fp16 weights halve the file."""
+def export_model(src: str | Path, dst: str | Path, half: bool = True,
+                 neatness: dict | None = None) -> None:
+    """Strip optimiser and RNG state for shipping; fp16 weights halve the file. `neatness`
+    (`neatness.neatness_of`) is stored with it when given."""
     state = load_checkpoint(src)
+    if neatness is not None:
+        state["neatness"] = neatness
     weights = {k: v.half() if half and v.is_floating_point() else v
                for k, v in state["model"].items()}
     keep = {k: state[k] for k in ("version", "kind", "model_config", "train_config",
-                                  "offset_scale", "step", "valid", "hours")
+                                  "offset_scale", "step", "valid", "hours", "neatness")
             if k in state}
     tmp = Path(str(dst) + ".tmp")
     torch.save({**keep, "model": weights, "optimizer": None}, tmp)
