@@ -650,7 +650,7 @@ def add_export(commands: argparse._SubParsersAction) -> None:
                    "no style's legibility (about 15 minutes on one thread)")
     p.add_argument("--reader", help="reader checkpoint that judges --neatness (default: "
                    "the shipped one)")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=int, default=1, help="threads for --neatness (default: 1)")
     p.set_defaults(run=cmd_export)
 
 
