@@ -4,7 +4,8 @@ A style table (`--writer-styles`) holds a learnt style for each training writer.
 each, the same sentences read well or badly by hand, and how badly is nearly linear in the
 16 style numbers: one direction tells a fast scrawl from a tidy hand. `fit_neatness` finds
 it with the shipped reader; `Writer.styled` then moves a style that lies further along it
-than no particular hand back to that point, and leaves the rest of the hand as it is.
+than `LIMIT` (a little neater than no particular hand) back to it, and leaves the rest of
+the hand as it is.
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ from .reader import InkReader
 from .sample import WRITING, Writer
 from .writing import write_page
 
+# How far along the direction a style may lie, in log nats per character predicted beyond no
+# style's: a little neater than no style costs little of the hand and reads better
+# (docs/HISTORY.md, "Neat hands").
+LIMIT = -0.15
 # Ordinary sentences of everyday length, none from the training transcriptions.
 SENTENCES = [
     "Dear Anna, the garden is full of roses",
@@ -73,4 +78,4 @@ def neatness_of(writer: Writer, reader: InkReader, seeds: int = 2) -> dict:
     styles = torch.tanh(table.weight.detach())
     costs = style_costs(writer, reader, styles, seeds)
     direction, fit = fit_neatness(styles, costs)
-    return {"direction": direction, "fit": fit, "styles": len(styles)}
+    return {"direction": direction, "limit": LIMIT, "fit": fit, "styles": len(styles)}

@@ -67,10 +67,10 @@ class SampleConfig:
 WRITING = SampleConfig(bias=0.75, max_points=1500, candidates=32)
 
 
-def neaten(style: Tensor, direction: Tensor) -> Tensor:
-    """`style` moved back along `direction` to where it meets no style's legibility, if it is
-    beyond: the least change that makes the hand predicted as legible (`neatness`)."""
-    excess = (style @ direction).clamp(min=0)
+def neaten(style: Tensor, direction: Tensor, limit: float = 0.0) -> Tensor:
+    """`style` moved back along `direction` to `limit` (0: no style's predicted legibility),
+    if it is beyond: the least change that makes the hand predicted that legible."""
+    excess = (style @ direction - limit).clamp(min=0)
     return style - excess / (direction @ direction) * direction
 
 
@@ -146,10 +146,11 @@ class Writer:
 
     def styled(self, style: Tensor, neat: bool = True) -> Writer:
         """A copy writing in `style` (from `style_of`); self is untouched. If `neat` and the
-        model's neatness was measured, a style further along its direction than no style is
-        moved back to that point (`neaten`)."""
+        model's neatness was measured, a style further along its direction than its limit is
+        moved back to it (`neaten`)."""
         if neat and self.neatness is not None:
-            style = neaten(style, self.neatness["direction"].float())
+            style = neaten(style, self.neatness["direction"].float(),
+                           self.neatness.get("limit", 0.0))
         return Writer(self.style_net, self.checkpoint, style)
 
     def check_text(self, text: str) -> np.ndarray:

@@ -4,7 +4,7 @@ import torch
 
 from handwriter.cli import main
 from handwriter.model import HandwritingNet, ModelConfig, load_checkpoint
-from handwriter.neatness import SENTENCES, fit_neatness, neatness_of, style_costs
+from handwriter.neatness import LIMIT, SENTENCES, fit_neatness, neatness_of, style_costs
 from handwriter.reader import InkReader
 from handwriter.sample import Writer, neaten
 from handwriter.train import TrainConfig, export_model, save_checkpoint
@@ -22,6 +22,8 @@ def test_neaten_moves_a_style_beyond_no_style_back_along_the_direction_only():
     assert moved[1] == beyond[1]                       # the rest of the hand stays
     within = torch.tensor([-0.5, 0.3, 0.2])
     assert torch.equal(neaten(within, direction), within)
+    held = neaten(within, direction, limit=-1.5)       # a limit neater than no style
+    assert float(held @ direction) == pytest.approx(-1.5, abs=1e-6)
 
 
 def test_fitting_finds_a_planted_direction_and_says_how_well():
@@ -74,12 +76,14 @@ def test_exported_neatness_is_used_when_writing_in_a_style(table_model, tmp_path
     assert "training writers' styles at r =" in capsys.readouterr().out
     stored = load_checkpoint(out)["neatness"]
     assert stored["styles"] == 4 and stored["direction"].shape == (4,)
+    assert stored["limit"] == LIMIT < 0
     writer = Writer.load(out)
     direction = stored["direction"]
     beyond = direction / direction.norm() * 0.5
-    assert float(writer.styled(beyond).style @ direction) == pytest.approx(0, abs=1e-5)
+    assert float(writer.styled(beyond).style @ direction) == pytest.approx(LIMIT, abs=1e-5)
     assert torch.equal(writer.styled(beyond, neat=False).style, beyond)
-    assert torch.equal(writer.styled(-beyond).style, -beyond)
+    within = -direction * (1 - LIMIT) / (direction @ direction)  # projection LIMIT - 1
+    assert torch.equal(writer.styled(within).style, within)
     # a model that never measured it writes every style as given
     assert torch.equal(Writer.load(table_model).styled(beyond).style, beyond)
     export_model(out, tmp_path / "again.pt")  # exporting again keeps it
