@@ -646,8 +646,8 @@ def add_export(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--full-precision", action="store_true", help="keep fp32 weights")
     p.add_argument("--neatness", action="store_true",
                    help="measure the direction of untidy hands among the model's learnt "
-                   "training-writer styles (--writer-styles), so that writing in a style keeps "
-                   "no style's legibility (about 15 minutes on one thread)")
+                   "training-writer styles (--writer-styles), so that a style is written at "
+                   "least a little neater than no style (about 10 minutes on one thread)")
     p.add_argument("--reader", help="reader checkpoint that judges --neatness (default: "
                    "the shipped one)")
     p.add_argument("--threads", type=int, default=1, help="threads for --neatness (default: 1)")

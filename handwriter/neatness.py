@@ -69,8 +69,8 @@ def fit_neatness(styles: Tensor, costs: np.ndarray, ridge: float = 1.0
 
 
 def neatness_of(writer: Writer, reader: InkReader, seeds: int = 2) -> dict:
-    """What `handwriter neaten` stores in a checkpoint: the direction fitted on the
-    training writers' learnt styles and how well it predicts their legibility."""
+    """What `handwriter export --neatness` stores in a checkpoint: the direction fitted on
+    the training writers' learnt styles, its `LIMIT`, and how well it predicts legibility."""
     table = writer.style_net.style_encoder.table if writer.style_net is not None else None
     if table is None:
         raise ValueError("this model has no learnt styles of training writers "
