@@ -88,12 +88,14 @@ def ratio_interval(primed: np.ndarray, unprimed: np.ndarray, draws: int = 10000
 
 
 def adapted_table(writer: Writer, judges: list[InkReader], data: str, given: int,
-                  seeds: int, shares: list[float], biases: list[float], split: str) -> None:
+                  seeds: int, shares: list[float], biases: list[float], split: str,
+                  lean: float = WRITING.lean) -> None:
     """Per writer of `split` with more than `given` lines, for each bias and share: the
     judges' pooled CER of the sentences unstyled and in the style adapted to the writer's
-    first `given` lines, and whose hand the writer-id judge (bench/writer_id.py) takes each
-    written line for, among the split's writers enrolled from all their real lines. Every
-    writer's sentences are the same, so unstyled lines are told apart by chance only."""
+    first `given` lines (each line leaned `lean` of the way to their slant), and whose hand
+    the writer-id judge (bench/writer_id.py) takes each written line for, among the split's
+    writers enrolled from all their real lines. Every writer's sentences are the same, so
+    unstyled lines are told apart by chance only."""
     cfg = TrainConfig(data=data, synthesis=True, max_points=700)
     lines = load_splits(cfg, "train", split)
     identify = fit_judge(lines["train"])
@@ -117,9 +119,10 @@ def adapted_table(writer: Writer, judges: list[InkReader], data: str, given: int
     unstyled = {}  # (bias, seed) -> the page, the same for every writer
     for column, (bias, share) in enumerate(settings):
         for row, name in enumerate(names):
-            model = writer if share is None else writer.styled(fits[name].at(share))
+            model = writer if share is None else writer.styled(
+                fits[name].at(share)).leaning(by_writer[name][:given])
             for seed in range(seeds):
-                cfg = replace(WRITING, seed=seed, bias=bias)
+                cfg = replace(WRITING, seed=seed, bias=bias, lean=lean)
                 if share is None and (bias, seed) in unstyled:
                     inks = unstyled[bias, seed]
                 else:
@@ -176,6 +179,8 @@ def main() -> None:
                         help="with --adapted: how far the style moves from its reading to the fit")
     parser.add_argument("--split", default="valid", choices=["valid", "test"],
                         help="with --adapted: whose writers")
+    parser.add_argument("--lean", type=float, default=WRITING.lean,
+                        help="with --adapted: how far each styled line leans to the writer's slant")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -186,7 +191,7 @@ def main() -> None:
           ", ".join(f"{cer:.1%}" for cer in baselines), "\n")
     if args.adapted:
         adapted_table(writer, judges, args.data, args.adapted, args.seeds, args.shares,
-                      args.biases or [WRITING.bias], args.split)
+                      args.biases or [WRITING.bias], args.split, args.lean)
         return
     primers = [None] + ([writer_primers(args.data)] if args.primed else [])
     print("| bias | drafts picked by | primer | judge's CER | words read exactly | s per line |")

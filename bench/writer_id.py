@@ -199,9 +199,9 @@ def main() -> None:
                 return None
             inks = [Ink(s, text=t, meta={"units": MODEL_UNITS}) for s, t in own[:given]]
             if not adapted:
-                return base.styled(base.style_of(inks))
+                return base.styled(base.style_of(inks)).leaning(inks)
             fitted = adapt(base, inks, AdaptConfig(minutes=60, share=args.share))  # all steps
-            return base.styled(fitted.style)
+            return base.styled(fitted.style).leaning(inks)
         print(f"| style read from {given} lines | " + column(judge, enrolled, written(styled))
               + " |", flush=True)
         print(f"| adapted to {given} lines | " + column(

@@ -114,7 +114,8 @@ def hands(data: str, model: str | None) -> None:
     for name in sorted(w for w, own in by_writer.items() if len(own) >= 6)[:6]:
         own = by_writer[name]
         style = adapt(writer, own[3:8]).style
-        ink = write_page(writer.styled(style), [own[2].text], WRITING, reader=reader)[0]
+        ink = write_page(writer.styled(style).leaning(own[3:8]), [own[2].text], WRITING,
+                         reader=reader)[0]
         rows += [(f"writer {name} (validation, never trained on): real line {i + 1}", own[i])
                  for i in range(2)]
         rows += [(f"line 3's text in the style adapted to lines 4-{min(len(own), 8)}: bias "

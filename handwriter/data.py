@@ -90,6 +90,39 @@ SHAPES = [f"ink heading {d}" for d in ("E", "NE", "N", "NW", "W", "SW", "S", "SE
     "vertical turns per width"]
 
 
+def upright_slant(strokes: np.ndarray) -> float:
+    """How far the writing leans: the mean dx/dy of the pen-down steps nearer upright than
+    not (0: upright); `strokes` resampled to an even pen speed."""
+    d = strokes[1:, :2][strokes[1:, 2] < 0.5]
+    upright = d[np.abs(d[:, 1]) > 2 * np.abs(d[:, 0])]
+    return float(np.mean(upright[:, 0] / upright[:, 1])) if len(upright) else 0.0
+
+
+def slant_of(strokes: np.ndarray) -> float | None:
+    """`upright_slant` of a line at `line_statistics`' pen speed; None if too small."""
+    height = robust_height(strokes)
+    if height <= 0 or len(strokes) < 10:
+        return None
+    return upright_slant(resample(strokes / [height, height, 1], 0.05))
+
+
+def leaned(strokes: np.ndarray, slant: float, most: float = 0.4) -> np.ndarray:
+    """`strokes` sheared (x += k y, |k| <= `most`) to lean `slant` as `slant_of` measures it,
+    found by bisection: shearing also changes which steps count as upright."""
+    def shear(k: float) -> np.ndarray:
+        out = strokes.copy()
+        out[:, 0] += k * strokes[:, 1]
+        return out
+
+    if slant_of(strokes) is None:
+        return strokes
+    low, high = -most, most
+    for _ in range(12):
+        middle = (low + high) / 2
+        low, high = (middle, high) if slant_of(shear(middle)) < slant else (low, middle)
+    return shear((low + high) / 2)
+
+
 def line_statistics(strokes: np.ndarray, shape: bool = False) -> np.ndarray | None:
     """`STATISTICS` of one line of offsets `[dx, dy, pen_lift]`, with `shape` then `SHAPES`,
     blind to its scale and pen speed (it is scaled by its robust height and resampled
@@ -131,9 +164,7 @@ def line_statistics(strokes: np.ndarray, shape: bool = False) -> np.ndarray | No
         minima = np.array(minima)
         fit = np.polyfit(minima[:, 0], minima[:, 1], 1)
         wobble = float(np.median(np.abs(minima[:, 1] - np.polyval(fit, minima[:, 0]))))
-    d = np.diff(points, axis=0)[strokes[1:, 2] < 0.5]
-    upright = d[np.abs(d[:, 1]) > 2 * np.abs(d[:, 0])] if len(d) else d
-    slant = float(np.mean(upright[:, 0] / upright[:, 1])) if len(upright) else 0.0
+    slant = upright_slant(strokes)
     stats = [np.median(lengths), lengths.mean(), len(pieces) / width, ink / width,
              (gaps > 0.6).sum() / width, np.median(gaps), turning.sum() / ink, sharp / ink,
              np.percentile(y, 99) - high, low - np.percentile(y, 1), wobble, slant]

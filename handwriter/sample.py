@@ -10,6 +10,7 @@ studio streams it) in preallocated numpy buffers, numpy's BLAS for the matrix pr
 
 from __future__ import annotations
 
+import copy
 import math
 import warnings
 from contextlib import AbstractContextManager
@@ -26,7 +27,16 @@ from threadpoolctl import ThreadpoolController
 from torch import Tensor
 
 from .characters import cannot_write, writable
-from .data import MODEL_UNITS, PRIMER_POINTS, START, encode_text, pad_primers, prepared
+from .data import (
+    MODEL_UNITS,
+    PRIMER_POINTS,
+    START,
+    encode_text,
+    leaned,
+    pad_primers,
+    prepared,
+    slant_of,
+)
 from .ink import Ink, InkError, read_ink
 from .model import (
     LOG_SIGMA_MIN,
@@ -54,6 +64,9 @@ class SampleConfig:
     style_strength: float = 1.0  # how much of a real writer's hand (0: none; 2: more of
     # it, less legible; docs/HISTORY.md, "Shrinking the style"); an adapted style is
     # used as fitted
+    lean: float = 0.5           # each line written in a real writer's style is leaned this
+    # share of the way from its own slant to theirs: the model falls short of it (0: as the
+    # model writes; 1: all the way, less legible; docs/BENCHMARKS.md, "Your hand")
     int8: bool = False          # int8 weights in the LSTMs' products: 1.6x faster at 3x400
     # on one thread (slower on two), not at the shipped 3x256; 0.07-0.12 nats/point less
     # likely (docs/BENCHMARKS.md, "Sampling speed")
@@ -61,6 +74,8 @@ class SampleConfig:
     def __post_init__(self) -> None:
         if not self.style_strength >= 0:  # refused wherever a config is made, styled or not
             raise ValueError(f"style strength must be 0 or more, got {self.style_strength}")
+        if not 0 <= self.lean <= 1:
+            raise ValueError(f"lean must be between 0 and 1, got {self.lean}")
 
 
 # Writing text wants legible ink by default: Graves' bias, and room for long lines.
@@ -88,6 +103,7 @@ class Writer:
             style = style if style is not None else torch.zeros(net.cfg.style_size)
             net = fold_style(net, style)
         self.style = style
+        self.slant: float | None = None  # the hand's slant to lean toward (`leaning`)
         self.net = net
         self.offset_scale = float(checkpoint["offset_scale"])
         train_config = checkpoint.get("train_config") or {}
@@ -152,6 +168,15 @@ class Writer:
             style = neaten(style, self.neatness["direction"].float(),
                            self.neatness.get("limit", 0.0))
         return Writer(self.style_net, self.checkpoint, style)
+
+    def leaning(self, inks: list[Ink]) -> Writer:
+        """A copy whose lines lean toward the slant of a writer's `inks` (the median of
+        theirs; `SampleConfig.lean` says how far); self is untouched."""
+        slants = [slant_of(s) for s in map(prepared, inks) if s is not None]
+        slants = [s for s in slants if s is not None]
+        out = copy.copy(self)
+        out.slant = float(np.median(slants)) if slants else None
+        return out
 
     def check_text(self, text: str) -> np.ndarray:
         """Character indices of `text`, or an error listing the characters the model lacks."""
@@ -436,7 +461,16 @@ def generate(writer: Writer, cfg: SampleConfig, texts: list[str] | None = None,
     continues from the primer's last point and holds only the new ink.
     """
     inks, phis, _ = draw(writer, cfg, texts, primer, primer_text, generator)
-    return inks, phis
+    return [lean(writer, cfg, ink) for ink in inks], phis
+
+
+def lean(writer: Writer, cfg: SampleConfig, ink: Ink) -> Ink:
+    """`ink` leaned `cfg.lean` of the way from its slant toward `writer.slant`, if set."""
+    now = slant_of(ink.strokes) if writer.slant is not None and cfg.lean else None
+    if now is None:
+        return ink
+    strokes = leaned(ink.strokes, now + cfg.lean * (writer.slant - now))
+    return Ink(strokes, text=ink.text, meta=ink.meta)
 
 
 def encode_texts(writer: Writer, texts: list[str], primer_text: str = ""

@@ -22,7 +22,7 @@ from .data import MODEL_UNITS
 from .ink import Ink
 from .layout import PageConfig, Sheet, chars_per_line, place_lines, wrap_text
 from .reader import InkReader
-from .sample import WRITING, Pen, SampleConfig, Writer, draw, encode_texts, start_pen
+from .sample import WRITING, Pen, SampleConfig, Writer, draw, encode_texts, lean, start_pen
 from .styles import load_style, load_style_weights, primer_line
 
 STYLE_TEXT = "in my hand"  # what the model writes to make a --style primer
@@ -202,7 +202,7 @@ def write_lines_together(writer: Writer, texts: list[str], cfg: SampleConfig,
         bar.set_description_str(f"{n - len(active)}/{n} lines")
     bar.update(bar.total - bar.n)
     bar.close()
-    return lines
+    return [lean(writer, cfg, line) for line in lines]
 
 
 def write_page(writer: Writer, lines: list[str], cfg: SampleConfig,
@@ -252,8 +252,8 @@ def resolve_style(writer: Writer, style: int | str, cfg: SampleConfig,
         if writer.style_net is None:
             return writer.adapted(tuned), line, line.text.strip()
         if tuned:
-            return writer.adapted(tuned), None, ""
-        return writer.styled(writer.style_of(inks, cfg.style_strength)), None, ""
+            return writer.adapted(tuned).leaning(inks), None, ""
+        return writer.styled(writer.style_of(inks, cfg.style_strength)).leaning(inks), None, ""
     return writer, style_primer(writer, style, cfg, reader), STYLE_TEXT
 
 
@@ -264,7 +264,7 @@ def in_style(writer: Writer, primer: Ink | None, primer_text: str, strength: flo
     given."""
     if primer is None or writer.style_net is None:
         return writer, primer, primer_text
-    return writer.styled(writer.style_of([primer], strength)), None, ""
+    return writer.styled(writer.style_of([primer], strength)).leaning([primer]), None, ""
 
 
 def write(text: str, bias: float = WRITING.bias, seed: int = 0, style: int | str | None = None,

@@ -4,6 +4,7 @@ import torch
 
 from handwriter.data import (
     START,
+    STATISTICS,
     LineSet,
     build_alphabet,
     clip_jumps,
@@ -13,12 +14,14 @@ from handwriter.data import (
     distort,
     encode_text,
     join_lines,
+    leaned,
     line_statistics,
     offset_scale_of,
     pair_lines,
     prepare,
     resample,
     robust_height,
+    slant_of,
     writer_split,
 )
 from handwriter.ink import Ink, offsets_to_points, split_strokes
@@ -112,6 +115,23 @@ def test_deskew_levels_a_sloping_line_and_prepare_ignores_the_slope():
     assert robust_height(deskew(sloped.strokes)) < 0.8 * robust_height(sloped.strokes)
     np.testing.assert_allclose(prepare(sloped, resample_step=0), prepare(ink, resample_step=0),
                                atol=1e-4)
+
+
+def test_slant_measures_a_shear_and_leaned_puts_one_on():
+    # twenty upright bars, each a stroke drawn upwards, then the pen moves to the next one
+    bar = np.c_[np.zeros(20), np.full(20, 0.05), np.zeros(20)]
+    bar[-1, 2] = 1
+    upright = np.concatenate([np.r_[[[1.0, -0.95, 0.0]], bar] for _ in range(20)])
+    assert slant_of(upright) == pytest.approx(0.0)
+    sheared = upright.copy()
+    sheared[:, 0] += 0.2 * sheared[:, 1]
+    assert slant_of(sheared) == pytest.approx(0.2)
+    assert line_statistics(sheared)[STATISTICS.index("slant")] == slant_of(sheared)
+    assert slant_of(leaned(sheared, 0.0)) == pytest.approx(0.0, abs=1e-3)
+    assert slant_of(leaned(upright, -0.1)) == pytest.approx(-0.1, abs=1e-3)
+    assert slant_of(leaned(upright, 0.9, most=0.3)) == pytest.approx(0.3, abs=1e-3)
+    dot = upright[:5]
+    assert slant_of(dot) is None and leaned(dot, 0.3) is dot
 
 
 @pytest.mark.parametrize("sense", [1, -1], ids=["counter-clockwise", "clockwise"])

@@ -13,6 +13,7 @@ from PIL import Image
 from starlette.testclient import TestClient
 
 from handwriter.adapt import AdaptConfig, adapt
+from handwriter.data import leaned, prepared, slant_of
 from handwriter.ink import Ink
 from handwriter.sample import SampleConfig
 from handwriter.studio import StudioConfig, live
@@ -193,6 +194,26 @@ def test_a_saved_style_is_read_at_the_strength_asked(stats_style_model, tmp_path
     torch.testing.assert_close(writer.style, styled.synthesis.style_of(load_style("mine"), 0.5))
     assert not torch.allclose(writer.style, styled.synthesis.style_of(load_style("mine")))
     assert not styled.style("mine", 0.0)[0].style.any()
+
+
+def test_a_line_in_a_saved_style_comes_again_leaned_to_its_slant(stats_style_model, tmp_path,
+                                                                 monkeypatch):
+    monkeypatch.setenv("HANDWRITER_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr(live, "spoiled", lambda ink: False)  # random weights scribble
+    from handwriter.styles import load_style, save_style
+
+    styled = Models(stats_style_model)
+    text = "abcdefghijklmnopqrstuvwxyz " * 2
+    hand = write_page(styled.synthesis, [text], SampleConfig(seed=2, max_points=300))[0]
+    save_style("mine", [Ink(leaned(hand.strokes, slant_of(hand.strokes) + 0.2), text=text)])
+    job = live.parse_job({"mode": "write", "text": "hi there", "style": "mine", "drafts": 1,
+                          "seed": 3}, styled, 100)
+    evs = list(live.page_events(styled, job))
+    drawn, again = strokes_of(evs), [e for e in evs if e["type"] == "line"][-1]
+    writer = styled.style("mine")[0]
+    assert writer.slant == pytest.approx(slant_of(prepared(load_style("mine")[0])))
+    assert slant_of(np.array(again["points"])) == pytest.approx(
+        (slant_of(drawn) + writer.slant) / 2, abs=0.02)  # halfway: `SampleConfig.lean`
 
 
 def test_the_reader_reads_drawn_ink(client, models):

@@ -1,9 +1,12 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 from handwriter import writing
+from handwriter.data import MODEL_UNITS, leaned, slant_of
 from handwriter.ink import Ink
 from handwriter.layout import PageConfig
 from handwriter.sample import SampleConfig, Writer, draw, generate
@@ -34,6 +37,27 @@ def test_write_page_gives_one_line_per_text(synth):
     styled = write_page(synth, lines, cfg, style=3)
     assert [ink.text for ink in styled] == lines
     assert not np.array_equal(styled[0].strokes, inks[0].strokes)
+
+
+def test_lines_in_a_writers_style_lean_toward_their_slant(synth, monkeypatch):
+    monkeypatch.setattr(writing, "spoiled", lambda ink: False)  # random weights scribble
+    cfg = SampleConfig(max_points=200, seed=5)
+    text = "abcdefghijklmnopqrstuvwxyz " * 2
+    plain = write_page(synth, [text], cfg)[0]
+    now = slant_of(plain.strokes)
+    hand = Ink(leaned(plain.strokes, now + 0.2), meta={"units": MODEL_UNITS})
+    leaning = synth.leaning([hand, plain, hand])  # the median line's slant
+    assert leaning.slant == pytest.approx(slant_of(hand.strokes)) and synth.slant is None
+    assert leaning.slant > now + 0.1
+    for lean in (0.5, 1.0):
+        line = write_page(leaning, [text], replace(cfg, lean=lean))[0]
+        assert slant_of(line.strokes) == pytest.approx(now + lean * (leaning.slant - now),
+                                                       abs=0.02)
+        np.testing.assert_allclose(line.strokes[:, 1:], plain.strokes[:, 1:])  # a shear
+    unleaned = write_page(leaning, [text], replace(cfg, lean=0.0))[0]
+    np.testing.assert_array_equal(unleaned.strokes, plain.strokes)
+    with pytest.raises(ValueError, match="lean must be between 0 and 1"):
+        SampleConfig(lean=1.5)
 
 
 def test_a_letter_on_paper_is_in_one_hand_the_seeds_style_unless_told(synth, monkeypatch):

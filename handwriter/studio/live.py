@@ -20,7 +20,7 @@ import torch
 from ..ink import Ink
 from ..layout import wrap_text
 from ..reader import InkReader
-from ..sample import WRITING, SampleConfig, Writer, draw
+from ..sample import WRITING, SampleConfig, Writer, draw, lean
 from ..styles import load_style
 from ..text_model import TextModel
 from ..unprompted import draft_texts
@@ -166,6 +166,7 @@ def live_line(writer: Writer, cfg: SampleConfig, index: int, text: str | None,
     Every `cfg.segment` points the line so far is checked as `write` checks its drafts
     (`writing.spoiled`): a segment that slipped or scribbled is taken back (a `line` event
     with the line before it) and drawn again from where it began, up to `retries` times.
+    In a writer's style, the whole line comes again leaned toward their slant (`lean`).
     """
     pen, texts = None, [text] if text else None
     kept, tries = np.zeros((0, 3), np.float32), 0
@@ -189,7 +190,10 @@ def live_line(writer: Writer, cfg: SampleConfig, index: int, text: str | None,
             continue
         kept, tries = line, 0
         if finished:
-            return
+            break
+    if writer.slant is not None and cfg.lean:  # leaned toward the hand's slant once whole
+        leaned = lean(writer, cfg, Ink(kept)).strokes
+        yield {"type": "line", "line": index, "points": rounded(leaned)}
 
 
 def rounded(strokes: np.ndarray) -> list[list[float]]:
