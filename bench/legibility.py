@@ -89,7 +89,7 @@ def ratio_interval(primed: np.ndarray, unprimed: np.ndarray, draws: int = 10000
 
 def adapted_table(writer: Writer, judges: list[InkReader], data: str, given: int,
                   seeds: int, shares: list[float], biases: list[float], split: str,
-                  lean: float = WRITING.lean) -> None:
+                  lean: float = WRITING.lean, candidates: int = WRITING.candidates) -> None:
     """Per writer of `split` with more than `given` lines, for each bias and share: the
     judges' pooled CER of the sentences unstyled and in the style adapted to the writer's
     first `given` lines (each line leaned `lean` of the way to their slant), and whose hand
@@ -122,7 +122,7 @@ def adapted_table(writer: Writer, judges: list[InkReader], data: str, given: int
             model = writer if share is None else writer.styled(
                 fits[name].at(share)).leaning(by_writer[name][:given])
             for seed in range(seeds):
-                cfg = replace(WRITING, seed=seed, bias=bias, lean=lean)
+                cfg = replace(WRITING, seed=seed, bias=bias, lean=lean, candidates=candidates)
                 if share is None and (bias, seed) in unstyled:
                     inks = unstyled[bias, seed]
                 else:
@@ -191,7 +191,7 @@ def main() -> None:
           ", ".join(f"{cer:.1%}" for cer in baselines), "\n")
     if args.adapted:
         adapted_table(writer, judges, args.data, args.adapted, args.seeds, args.shares,
-                      args.biases or [WRITING.bias], args.split, args.lean)
+                      args.biases or [WRITING.bias], args.split, args.lean, args.candidates)
         return
     primers = [None] + ([writer_primers(args.data)] if args.primed else [])
     print("| bias | drafts picked by | primer | judge's CER | words read exactly | s per line |")
