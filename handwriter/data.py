@@ -108,18 +108,20 @@ def slant_of(strokes: np.ndarray) -> float | None:
 
 def leaned(strokes: np.ndarray, slant: float, most: float = 0.4) -> np.ndarray:
     """`strokes` sheared (x += k y, |k| <= `most`) to lean `slant` as `slant_of` measures it,
-    found by bisection: shearing also changes which steps count as upright."""
+    found by bisection: shearing also changes which steps count as upright. A line too small
+    to measure (a shear leaves its height as it is) is returned as given."""
     def shear(k: float) -> np.ndarray:
         out = strokes.copy()
         out[:, 0] += k * strokes[:, 1]
         return out
 
-    if slant_of(strokes) is None:
-        return strokes
     low, high = -most, most
     for _ in range(12):
         middle = (low + high) / 2
-        low, high = (middle, high) if slant_of(shear(middle)) < slant else (low, middle)
+        now = slant_of(shear(middle))
+        if now is None:
+            return strokes
+        low, high = (middle, high) if now < slant else (low, middle)
     return shear((low + high) / 2)
 
 

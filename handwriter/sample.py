@@ -172,8 +172,8 @@ class Writer:
     def leaning(self, inks: list[Ink]) -> Writer:
         """A copy whose lines lean toward the slant of a writer's `inks` (the median of
         theirs; `SampleConfig.lean` says how far); self is untouched."""
-        slants = [slant_of(s) for s in map(prepared, inks) if s is not None]
-        slants = [s for s in slants if s is not None]
+        slants = [slant for strokes in map(prepared, inks) if strokes is not None
+                  and (slant := slant_of(strokes)) is not None]
         out = copy.copy(self)
         out.slant = float(np.median(slants)) if slants else None
         return out
@@ -465,7 +465,8 @@ def generate(writer: Writer, cfg: SampleConfig, texts: list[str] | None = None,
 
 
 def lean(writer: Writer, cfg: SampleConfig, ink: Ink) -> Ink:
-    """`ink` leaned `cfg.lean` of the way from its slant toward `writer.slant`, if set."""
+    """`ink` leaned `cfg.lean` of the way from its slant toward `writer.slant`, if set;
+    otherwise `ink` itself."""
     now = slant_of(ink.strokes) if writer.slant is not None and cfg.lean else None
     if now is None:
         return ink

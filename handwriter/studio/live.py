@@ -191,9 +191,10 @@ def live_line(writer: Writer, cfg: SampleConfig, index: int, text: str | None,
         kept, tries = line, 0
         if finished:
             break
-    if writer.slant is not None and cfg.lean:  # leaned toward the hand's slant once whole
-        leaned = lean(writer, cfg, Ink(kept)).strokes
-        yield {"type": "line", "line": index, "points": rounded(leaned)}
+    whole = Ink(kept)
+    leaned = lean(writer, cfg, whole)  # toward the hand's slant, once the line is whole
+    if leaned is not whole:
+        yield {"type": "line", "line": index, "points": rounded(leaned.strokes)}
 
 
 def rounded(strokes: np.ndarray) -> list[list[float]]:
