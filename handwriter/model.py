@@ -41,7 +41,8 @@ class ModelConfig:
     chars_per_step: float = 0.08  # initial window speed: characters per pen point
     dropout: float = 0.0        # on each LSTM layer's output to the layers above and the head
     style_size: int = 0         # style vector read from another line of the writer, which
-                                # training draws at random; 0 = none
+                                # training draws at random; 0 = none; more than an --init
+                                # model's adds numbers of style (`widen`)
     style_hidden: int = 128     # LSTM units of the style encoder
     style_statistics: bool = False  # read the style from 12 measurements of the line
                                 # (`data.line_statistics`: slant, stroke length, ...), not an LSTM
@@ -341,24 +342,28 @@ class HandwritingNet(nn.Module):
 
 
 def widen(net: HandwritingNet, weights: dict[str, Tensor]) -> None:
-    """Load a trained network's `weights` into `net`, which may add a style input or more
-    measurements to its style encoder.
+    """Load a trained network's `weights` into `net`, which may add a style input, more
+    numbers of style, or more measurements to its style encoder.
 
-    New input columns start at zero, the rest as initialised (a new measurement's norm at 1),
-    so the widened network writes exactly as the trained one did until it learns to use them.
+    New columns and rows of a matrix start at zero, the rest as initialised (a new
+    measurement's norm at 1; a learnt style's new numbers at random, so that the zero
+    columns reading them have a gradient), so the widened network writes exactly as the
+    trained one did until it learns to use them.
     """
     own = net.state_dict()
     for name, w in weights.items():
         if name not in own:
             raise ValueError(f"{name}: not in this network")
         if w.shape != own[name].shape:
-            if w.shape[:-1] != own[name].shape[:-1] or w.shape[-1] > own[name].shape[-1]:
+            smaller = w.ndim == own[name].ndim and all(
+                a <= b for a, b in zip(w.shape, own[name].shape, strict=True))
+            if not smaller:
                 raise ValueError(f"{name}: {tuple(w.shape)} does not fit "
                                  f"{tuple(own[name].shape)}")
-            added = own[name][..., w.shape[-1]:]  # a vector's new entries as initialised
-            if w.ndim > 1:
-                added = torch.zeros_like(added)
-            w = torch.cat([w, added.to(w.dtype)], -1)
+            keep = w.ndim == 1 or name == "style_encoder.table.weight"
+            grown = own[name].clone() if keep else torch.zeros_like(own[name])
+            grown[tuple(slice(0, n) for n in w.shape)] = w.to(grown.dtype)
+            w = grown
         own[name] = w.float()
     net.load_state_dict(own)
 

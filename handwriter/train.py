@@ -424,8 +424,9 @@ def run_model_config(cfg: TrainConfig, model_cfg: ModelConfig, state: dict | Non
         trained, added = init["model_config"], {}
         # ... and so are letter shapes added to its measurements, or a style input added to
         # a network trained without one (`widen`)
-        if trained.get("style_size"):
-            added = {"style_shape": trained.get("style_shape", False) or model_cfg.style_shape}
+        if trained.get("style_size"):  # more numbers of style may be added too
+            added = {"style_shape": trained.get("style_shape", False) or model_cfg.style_shape,
+                     "style_size": max(trained["style_size"], model_cfg.style_size)}
         elif model_cfg.style_size:
             added = {"style_size": model_cfg.style_size, "style_hidden": model_cfg.style_hidden,
                      "style_statistics": model_cfg.style_statistics,

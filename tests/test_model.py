@@ -320,6 +320,32 @@ def test_a_widened_network_writes_as_before_and_a_folded_style_is_exact(cfg):
         widen(trained, styled.state_dict())
 
 
+def test_more_numbers_of_style_change_nothing_until_trained_and_new_ones_can_learn():
+    torch.manual_seed(0)
+    cfg = replace(SYNTHESIS, style_size=4, style_hidden=6, style_statistics=True,
+                  style_table=3)
+    trained = HandwritingNet(cfg).eval()
+    wider = HandwritingNet(replace(cfg, style_size=6)).eval()
+    widen(wider, trained.state_dict())
+    strokes, text, text_mask = net_inputs(trained, 3, 7, seed=1)
+    style = torch.tensor([[0.5, -0.3, 0.9, 0.1]]).expand(3, 4)
+    extra = torch.tensor([[0.7, -0.8]]).expand(3, 2)
+    table = wider.style_encoder.table.weight
+    with torch.no_grad():
+        torch.testing.assert_close(wider(strokes, text, text_mask,
+                                         style=torch.cat([style, extra], 1))[0],
+                                   trained(strokes, text, text_mask, style=style)[0],
+                                   rtol=0, atol=1e-6)
+    torch.testing.assert_close(table[:, :4], trained.style_encoder.table.weight)
+    assert table[:, 4:].abs().min() > 0  # random, so the columns reading them get a gradient
+    raw, _ = wider(strokes, text, text_mask,
+                   style=torch.tanh(wider.style_encoder.table(torch.tensor([0, 1, 2]))))
+    raw.square().mean().backward()
+    assert wider.head.weight.grad[:, -2:].abs().max() > 0
+    with pytest.raises(ValueError, match=r"weight_ih: \(20, 13\) does not fit \(20, 11\)"):
+        widen(trained, wider.state_dict())
+
+
 def test_the_style_encoder_reads_only_real_points_and_no_primer_is_no_style():
     torch.manual_seed(0)
     encoder = StyleEncoder(6, 4).eval()  # batch norm by its running statistics
