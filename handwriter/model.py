@@ -351,6 +351,9 @@ def widen(net: HandwritingNet, weights: dict[str, Tensor]) -> None:
     trained one did until it learns to use them.
     """
     own = net.state_dict()
+    # an embedding's rows are values (a learnt style each), not weights reading an input
+    values = {f"{name}.weight" for name, module in net.named_modules()
+              if isinstance(module, nn.Embedding)}
     for name, w in weights.items():
         if name not in own:
             raise ValueError(f"{name}: not in this network")
@@ -360,7 +363,7 @@ def widen(net: HandwritingNet, weights: dict[str, Tensor]) -> None:
             if not smaller:
                 raise ValueError(f"{name}: {tuple(w.shape)} does not fit "
                                  f"{tuple(own[name].shape)}")
-            keep = w.ndim == 1 or name == "style_encoder.table.weight"
+            keep = w.ndim == 1 or name in values
             grown = own[name].clone() if keep else torch.zeros_like(own[name])
             grown[tuple(slice(0, n) for n in w.shape)] = w.to(grown.dtype)
             w = grown
