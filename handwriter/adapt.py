@@ -14,6 +14,7 @@ lines less likely (docs/HISTORY.md). Fitted all the way, the hand is harder to r
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ from .data import (
 from .ink import Ink
 from .model import mixture_nll, split_mixture
 from .sample import Writer
-from .styles import remove_style, save_style, save_style_weights
+from .styles import load_style_weights, remove_style, save_style, save_style_weights
 
 ADAPT_FROM = 3  # lines from which `style add` adapts by default (docs/BENCHMARKS.md)
 
@@ -141,14 +142,38 @@ def adapt_style(writer: Writer, name: str, inks: list[Ink], cfg: AdaptConfig | N
     """`adapt` to `inks`, then save them and the adapted style as style `name`, and where.
     Nothing is saved if adapting fails or is interrupted (`progress` may raise to stop it),
     and a failed save of the style takes its ink back."""
+    cfg = cfg or AdaptConfig()
     adapted = adapt(writer, inks, cfg, progress)
     path = save_style(name, inks)
     try:
-        save_style_weights(name, {"style": adapted.style})
+        save_style_weights(name, stored(writer, adapted, cfg))
     except BaseException:
         remove_style(name)
         raise
     return adapted, path
+
+
+def stored(writer: Writer, adapted: Adapted, cfg: AdaptConfig) -> dict[str, Tensor]:
+    """What is kept of an adaptation: the style, the model it fits and the share asked for."""
+    return {"style": adapted.style, "model": writer.fingerprint,
+            "share": torch.tensor(cfg.share)}
+
+
+def adapted_style(writer: Writer, name: str, inks: list[Ink]) -> Tensor | None:
+    """Saved style `name`'s adapted style for `writer`, or None if it was only read. A style
+    adapted to another model (an older release's, another `--model`) would write a stranger's
+    hand in this one: it is adapted again to `inks`, its lines, and saved."""
+    tuned = load_style_weights(name)
+    if not tuned or "style" not in tuned:
+        return None
+    if torch.equal(tuned.get("model", torch.zeros(0, dtype=torch.uint8)), writer.fingerprint):
+        return tuned["style"].float()
+    print(f"style {name!r} was adapted to another model; adapting it to this one "
+          "(once, up to a minute)", file=sys.stderr)
+    cfg = AdaptConfig(share=float(tuned.get("share", AdaptConfig.share)))
+    adapted = adapt(writer, inks, cfg)
+    save_style_weights(name, stored(writer, adapted, cfg))
+    return adapted.style
 
 
 @torch.no_grad()

@@ -11,6 +11,7 @@ studio streams it) in preallocated numpy buffers, numpy's BLAS for the matrix pr
 from __future__ import annotations
 
 import copy
+import hashlib
 import math
 import warnings
 from contextlib import AbstractContextManager
@@ -117,6 +118,16 @@ class Writer:
         """`sampler` with int8 matrix products, packed on first use."""
         return Sampler(self.net, int8=True)
 
+    @cached_property
+    def fingerprint(self) -> Tensor:
+        """16 bytes that tell this network's weights from any other's: a style adapted to
+        one model means nothing to another (`adapt.adapted_style`)."""
+        digest = hashlib.sha256()
+        for name, value in (self.style_net or self.net).state_dict().items():
+            digest.update(name.encode())
+            digest.update(value.detach().float().contiguous().numpy().tobytes())
+        return torch.tensor(list(digest.digest()[:16]), dtype=torch.uint8)
+
     @property
     def alphabet(self) -> str:
         return self.net.cfg.alphabet
@@ -133,12 +144,9 @@ class Writer:
         return cls(net, checkpoint)
 
     def adapted(self, tensors: dict[str, Tensor]) -> Writer:
-        """A copy with the named weights replaced (fine-tuned ones), or for a model with a
-        style input in its "style" vector (`adapt.adapt`); self is untouched."""
+        """A copy with the named weights replaced (fine-tuned ones); self is untouched."""
         if not tensors:
             return self
-        if self.style_net is not None and set(tensors) == {"style"}:
-            return self.styled(tensors["style"].float())
         weights = self.net.state_dict()
         misfits = [k for k, v in tensors.items() if k not in weights or v.shape != weights[k].shape]
         if misfits:

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
+from .adapt import adapted_style
 from .data import MODEL_UNITS
 from .ink import Ink
 from .layout import PageConfig, Sheet, chars_per_line, place_lines, wrap_text
@@ -248,12 +249,12 @@ def resolve_style(writer: Writer, style: int | str, cfg: SampleConfig,
     if isinstance(style, str):
         inks = load_style(style)
         line = primer_line(writer, inks, f"style {style!r}")
-        tuned = load_style_weights(style) or {}
         if writer.style_net is None:
-            return writer.adapted(tuned), line, line.text.strip()
-        if tuned:
-            return writer.adapted(tuned).leaning(inks), None, ""
-        return writer.styled(writer.style_of(inks, cfg.style_strength)).leaning(inks), None, ""
+            return writer.adapted(load_style_weights(style) or {}), line, line.text.strip()
+        fitted = adapted_style(writer, style, inks)
+        if fitted is None:
+            fitted = writer.style_of(inks, cfg.style_strength)
+        return writer.styled(fitted).leaning(inks), None, ""
     return writer, style_primer(writer, style, cfg, reader), STYLE_TEXT
 
 

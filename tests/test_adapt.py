@@ -53,7 +53,7 @@ def test_adapting_fits_the_style_to_the_lines_and_touches_no_weight(writer):
     # the scores it reports are what the network gives in the read and the fitted style
     read = writer.styled(writer.style_of(LINES))
     assert nll_per_point(read, LINES) == pytest.approx(result.before, abs=1e-4)
-    fitted = writer.adapted({"style": result.style})
+    fitted = writer.styled(result.style)
     assert nll_per_point(fitted, LINES) == pytest.approx(result.after, abs=1e-4)
     assert result.style.abs().max() < 1  # a style as tanh gives it
 

@@ -179,13 +179,41 @@ def test_a_model_with_a_style_input_reads_the_hand_instead_of_priming(style_mode
     assert primer is None and text == ""
     torch.testing.assert_close(styled.style, writer.style_of(lines))
     assert not torch.allclose(styled.style, writer.style_of(lines[:1]))  # both lines count
-    save_style_weights("mine", {"style": torch.full((4,), 0.5)})  # fine-tuned: used as is
+    save_style_weights("mine", {"style": torch.full((4,), 0.5),  # adapted to it: used as is
+                                "model": writer.fingerprint})
     tuned, primer, _ = resolve_style(writer, "mine", WRITING)
     assert primer is None and tuned.style.tolist() == [0.5] * 4
     # a primer given directly (`write --prime`) gives the hand the same way
     from_primer, primer, text = in_style(writer, lines[0], "one")
     assert primer is None and text == ""
     torch.testing.assert_close(from_primer.style, writer.style_of(lines[:1]))
+
+
+def test_a_style_adapted_to_another_model_is_adapted_again_and_saved(style_model,
+                                                                     stats_style_model, capsys):
+    from handwriter.adapt import AdaptConfig, adapt
+    from handwriter.sample import WRITING, Writer
+    from handwriter.writing import resolve_style
+
+    writer = Writer.load(style_model)
+    assert torch.equal(Writer.load(style_model).fingerprint, writer.fingerprint)
+    assert not torch.equal(Writer.load(stats_style_model).fingerprint, writer.fingerprint)
+    lines = [line("one", 1), line("two", 2)]
+    save_style("mine", lines)
+    for old in ({"model": writer.fingerprint ^ 1, "share": torch.tensor(1.0)},
+                {}):  # another model's, and one saved before styles named their model
+        save_style_weights("mine", {"style": torch.full((4,), 0.5), **old})
+        styled, _, _ = resolve_style(writer, "mine", WRITING)
+        assert "adapted to another model" in capsys.readouterr().err
+        kept = load_style_weights("mine")
+        assert torch.equal(kept["model"], writer.fingerprint)
+        share = float(old.get("share", AdaptConfig.share))
+        assert float(kept["share"]) == share  # the share it was asked for is kept
+        again = adapt(writer, lines, AdaptConfig(share=share))
+        torch.testing.assert_close(kept["style"], again.style)
+        torch.testing.assert_close(styled.style, kept["style"])
+        resolve_style(writer, "mine", WRITING)  # once: now it fits
+        assert capsys.readouterr().err == ""
 
 
 @pytest.mark.parametrize("model", ["style_model", "stats_style_model"])
