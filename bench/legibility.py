@@ -89,7 +89,8 @@ def ratio_interval(primed: np.ndarray, unprimed: np.ndarray, draws: int = 10000
 
 def adapted_table(writer: Writer, judges: list[InkReader], data: str, given: int,
                   seeds: int, shares: list[float], biases: list[float], split: str,
-                  lean: float = WRITING.lean, candidates: int = WRITING.candidates) -> None:
+                  lean: float = WRITING.lean, candidates: int = WRITING.candidates,
+                  start: str = AdaptConfig.start) -> None:
     """Per writer of `split` with more than `given` lines, for each bias and share: the
     judges' pooled CER of the sentences unstyled and in the style adapted to the writer's
     first `given` lines (each line leaned `lean` of the way to their slant), and whose hand
@@ -112,7 +113,7 @@ def adapted_table(writer: Writer, judges: list[InkReader], data: str, given: int
     names = sorted(w for w, own in by_writer.items() if len(own) > given and w in enrolled)
     picker, fits = InkReader.load(), {}
     for name in names:  # fitted all the way once; a share is a point between
-        fits[name] = adapt(writer, by_writer[name][:given], AdaptConfig(minutes=60))
+        fits[name] = adapt(writer, by_writer[name][:given], AdaptConfig(minutes=60, start=start))
     settings = [(bias, share) for bias in biases for share in [None, *shares]]
     cer = np.zeros((len(names), len(settings), 2))  # edits, characters
     top1 = np.zeros((len(names), len(settings)))
@@ -179,6 +180,8 @@ def main() -> None:
                         help="with --adapted: how far the style moves from its reading to the fit")
     parser.add_argument("--split", default="valid", choices=["valid", "test"],
                         help="with --adapted: whose writers")
+    parser.add_argument("--start", default=AdaptConfig.start, choices=["reading", "nearest"],
+                        help="with --adapted: where each fit starts (see AdaptConfig.start)")
     parser.add_argument("--lean", type=float, default=WRITING.lean,
                         help="with --adapted: how far each styled line leans to the writer's slant")
     parser.add_argument("--threads", type=int, default=2)
@@ -191,7 +194,8 @@ def main() -> None:
           ", ".join(f"{cer:.1%}" for cer in baselines), "\n")
     if args.adapted:
         adapted_table(writer, judges, args.data, args.adapted, args.seeds, args.shares,
-                      args.biases or [WRITING.bias], args.split, args.lean, args.candidates)
+                      args.biases or [WRITING.bias], args.split, args.lean, args.candidates,
+                      args.start)
         return
     primers = [None] + ([writer_primers(args.data)] if args.primed else [])
     print("| bias | drafts picked by | primer | judge's CER | words read exactly | s per line |")

@@ -68,7 +68,7 @@ def row(totals: list[list[float]], wins: list[int], writers: int) -> str:
 
 
 def adapted_rows(writer: Writer, by_writer: dict[str, list], first: int = 0, given: int = 5,
-                 share: float = AdaptConfig.share) -> list[str]:
+                 share: float = AdaptConfig.share, start: str = AdaptConfig.start) -> list[str]:
     """Markdown rows: lines `given` + 1 on of each writer with more, unstyled, in the style
     read from their first `given` lines, and in that style adapted to them (`adapt`)."""
     writers = [w for w in sorted(by_writer) if len(by_writer[w]) > given]
@@ -81,7 +81,7 @@ def adapted_rows(writer: Writer, by_writer: dict[str, list], first: int = 0, giv
         columns = [[(None, line) for line in scored], [(own[0], line) for line in scored],
                    [(stranger[i % len(stranger)], line) for i, line in enumerate(scored)]]
         inks = [Ink(s, text=t, meta={"units": MODEL_UNITS}) for s, t in own[:given]]
-        result = adapt(writer, inks, AdaptConfig(minutes=60, share=share))  # all its steps
+        result = adapt(writer, inks, AdaptConfig(minutes=60, share=share, start=start))  # all steps
         alone, same, other = scores(writer, columns, first)
         add(shipped, wins["shipped"], [alone, same, other])
         # unprimed, in the style read from the given lines or adapted to them, in another's
@@ -116,6 +116,8 @@ def main() -> None:
                         "(default: 5)")
     parser.add_argument("--share", type=float, default=AdaptConfig.share,
                         help="with --adapt: how far the style moves from its reading to the fit")
+    parser.add_argument("--start", default=AdaptConfig.start, choices=["reading", "nearest"],
+                        help="with --adapt: where each fit starts (see AdaptConfig.start)")
     parser.add_argument("--writers", type=int, default=0, help="only the first N writers")
     parser.add_argument("--first", type=int, default=0, metavar="POINTS",
                         help="score only the first POINTS points of each line (0: all)")
@@ -154,7 +156,8 @@ def main() -> None:
           "primed, another writer | writers whose own style beats none / a stranger's |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for name, writer in models:
-        for line in adapted_rows(writer, by_writer, args.first, args.given, args.share):
+        for line in adapted_rows(writer, by_writer, args.first, args.given, args.share,
+                                 args.start):
             print(f"| {name} {line}", flush=True)
 
 

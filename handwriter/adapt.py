@@ -46,6 +46,9 @@ class AdaptConfig:
                                 # lines still gained at 40: docs/HISTORY.md)
     lr: float = 0.05            # Adam's learning rate for the style (before tanh)
     minutes: float = 1.0        # at most this long, whatever the steps
+    start: str = "reading"      # where the fit starts: the style read from the lines, or
+                                # "nearest": the training writer's learnt style in which
+                                # they are likeliest (a model with writers' styles)
     share: float = 0.25         # how far the style moves from its reading to the fitted one
                                 # (before tanh): a quarter of the way finds more of the hand
                                 # than the reading at less cost in legibility than further
@@ -101,6 +104,8 @@ def adapt(writer: Writer, inks: list[Ink], cfg: AdaptConfig | None = None,
     batch = collate([s for s, _ in lines], [encode_text(t, writer.alphabet) for _, t in lines],
                     writer.offset_scale)
     read = torch.atanh(writer.style_of(inks).clamp(-0.999, 0.999))
+    if cfg.start == "nearest":
+        read = nearest_hand(net, batch)
     raw_style = read.clone().requires_grad_()
     offset = 2 * math.log(writer.offset_scale)  # nats of unscaled offsets
 
@@ -135,6 +140,27 @@ def adapt(writer: Writer, inks: list[Ink], cfg: AdaptConfig | None = None,
             p.requires_grad_(True)
     return Adapted(torch.tanh(raw_style).detach(), before, after, steps,
                    time.monotonic() - start, read, fitted)
+
+
+@torch.no_grad()
+def nearest_hand(net, batch: Batch, rows_at_once: int = 16) -> Tensor:
+    """The training writer's learnt style (before tanh) in which `batch`'s lines are likeliest:
+    a start already among the hands the network writes, in all its numbers."""
+    table = net.style_encoder.table
+    if table is None:
+        raise ValueError("starting from the nearest hand needs a model trained with writers' "
+                         "styles (--writer-styles)")
+    lines, totals = len(batch.strokes_in), []
+    for first in range(0, table.num_embeddings, rows_at_once):
+        rows = table.weight[first:first + rows_at_once]
+        n = len(rows)
+        raw, _ = net(batch.strokes_in.repeat(n, 1, 1), batch.text.repeat(n, 1),
+                     batch.text_mask.repeat(n, 1),
+                     style=torch.tanh(rows).repeat_interleave(lines, 0))
+        nll = mixture_nll(split_mixture(raw), batch.strokes_out.repeat(n, 1, 1),
+                          batch.mask.repeat(n, 1))
+        totals.append(nll.reshape(n, -1).sum(1))
+    return table.weight[int(torch.cat(totals).argmin())].clone()
 
 
 def adapt_style(writer: Writer, name: str, inks: list[Ink], cfg: AdaptConfig | None = None,

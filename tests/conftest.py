@@ -87,6 +87,24 @@ def stats_style_model(tmp_path_factory):
                                 style_statistics=True)
 
 
+@pytest.fixture(scope="session")
+def table_model(tmp_path_factory):
+    """A random-init synthesis checkpoint with learnt styles for 4 training writers, over
+    the characters of `neatness.SENTENCES`."""
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        net = HandwritingNet(ModelConfig(num_layers=1, hidden_size=16, num_mixtures=3,
+                                         window_mixtures=3,
+                                         alphabet="abcdefghijklmnopqrstuvwxyzACDIBLMOST ,.",
+                                         chars_per_step=0.5, style_size=4,
+                                         style_statistics=True, style_table=4))
+        with torch.no_grad():
+            net.style_encoder.table.weight.normal_(0, 1)
+    path = tmp_path_factory.mktemp("models") / "table.pt"
+    save_checkpoint(path, net, TrainConfig(), step=0, offset_scale=0.3)
+    return path
+
+
 def synthesis_checkpoint(tmp_path_factory, name: str, **cfg) -> Path:
     """A random-init synthesis network over ALPHABET saved as `name`.pt."""
     path = tmp_path_factory.mktemp("models") / f"{name}.pt"

@@ -58,6 +58,18 @@ def test_adapting_fits_the_style_to_the_lines_and_touches_no_weight(writer):
     assert result.style.abs().max() < 1  # a style as tanh gives it
 
 
+def test_the_nearest_hand_is_the_learnt_style_the_lines_are_likeliest_in(table_model,
+                                                                          style_model):
+    writer = Writer.load(table_model)
+    rows = writer.style_net.style_encoder.table.weight.detach()
+    scores = [nll_per_point(writer.styled(torch.tanh(row), neat=False), LINES) for row in rows]
+    assert len(set(scores)) == len(rows)  # the rows write differently
+    result = adapt(writer, LINES, AdaptConfig(steps=1, start="nearest"))
+    torch.testing.assert_close(result.read, rows[int(np.argmin(scores))], rtol=0, atol=0)
+    with pytest.raises(ValueError, match="writers' styles"):
+        adapt(Writer.load(style_model), LINES, AdaptConfig(start="nearest"))
+
+
 def test_adapting_stops_at_its_time_and_reports_progress(writer):
     shares = []
     result = adapt(writer, LINES, AdaptConfig(steps=10_000, minutes=1e-4), shares.append)

@@ -3,13 +3,11 @@ import pytest
 import torch
 
 from handwriter.cli import main
-from handwriter.model import HandwritingNet, ModelConfig, load_checkpoint
+from handwriter.model import load_checkpoint
 from handwriter.neatness import LIMIT, SENTENCES, fit_neatness, neatness_of, style_costs
 from handwriter.reader import InkReader
 from handwriter.sample import Writer, neaten
-from handwriter.train import TrainConfig, export_model, save_checkpoint
-
-ALPHABET = "abcdefghijklmnopqrstuvwxyzACDIBLMOST ,."
+from handwriter.train import export_model
 
 
 def test_neaten_moves_a_style_beyond_no_style_back_along_the_direction_only():
@@ -43,20 +41,6 @@ class LengthReader:
 
     def nats_per_char(self, inks, texts):
         return np.array([len(ink) / len(text) for ink, text in zip(inks, texts, strict=True)])
-
-
-@pytest.fixture(scope="module")
-def table_model(tmp_path_factory):
-    """A random-init synthesis checkpoint with learnt styles for 4 training writers."""
-    torch.manual_seed(0)
-    net = HandwritingNet(ModelConfig(num_layers=1, hidden_size=16, num_mixtures=3,
-                                     window_mixtures=3, alphabet=ALPHABET, chars_per_step=0.5,
-                                     style_size=4, style_statistics=True, style_table=4))
-    with torch.no_grad():
-        net.style_encoder.table.weight.normal_(0, 1)
-    path = tmp_path_factory.mktemp("models") / "table.pt"
-    save_checkpoint(path, net, TrainConfig(), step=0, offset_scale=0.3)
-    return path
 
 
 def test_style_costs_are_per_style_and_repeat(table_model):
