@@ -2,12 +2,12 @@
 
 The style encoder (`model.StyleEncoder`) reads a line's size, slant and a few shapes; the
 network can write far more of a hand than that reading gives it, since it learnt a style of
-their own for each of its training writers (phase 10). `adapt` fits the style, the 16
-numbers every layer sees, to the person's lines by gradient descent through the whole
-network, starting from the encoder's reading of them. A style, unlike weights, can only
-move the network to hands like those it was trained on, so a few short lines do not
-overfit, while low-rank changes of the weights learnt from the same lines made the other
-lines less likely (docs/HISTORY.md). Fitted all the way, the hand is harder to read;
+their own for each of its training writers (phase 10). `adapt` fits the style, the
+numbers every layer sees (48 in the shipped model), to the person's lines by gradient
+descent through the whole network, starting from the encoder's reading of them. A style,
+unlike weights, can only move the network to hands like those it was trained on, so a few
+short lines do not overfit, while low-rank changes of the weights learnt from the same lines
+made the other lines less likely (docs/HISTORY.md). Fitted all the way, the hand is harder to read;
 `AdaptConfig.share` keeps a quarter of the way (docs/BENCHMARKS.md, "Your hand").
 """
 

@@ -2,7 +2,7 @@
 
 A style table (`--writer-styles`) holds a learnt style for each training writer. Written in
 each, the same sentences read well or badly by hand, and how badly is nearly linear in the
-16 style numbers: one direction tells a fast scrawl from a tidy hand. `fit_neatness` finds
+style's numbers: one direction tells a fast scrawl from a tidy hand. `fit_neatness` finds
 it with the shipped reader; `Writer.styled` then moves a style that lies further along it
 than `LIMIT` (a little neater than no particular hand) back to it, and leaves the rest of
 the hand as it is.
