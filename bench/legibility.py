@@ -90,7 +90,8 @@ def ratio_interval(primed: np.ndarray, unprimed: np.ndarray, draws: int = 10000
 def adapted_table(writer: Writer, judges: list[InkReader], data: str, given: int,
                   seeds: int, shares: list[float], biases: list[float], split: str,
                   lean: float = WRITING.lean, candidates: int = WRITING.candidates,
-                  start: str = AdaptConfig.start, steps: int = AdaptConfig.steps) -> None:
+                  start: str = AdaptConfig.start, steps: int = AdaptConfig.steps,
+                  prior: float = AdaptConfig.prior) -> None:
     """Per writer of `split` with more than `given` lines, for each bias and share: the
     judges' pooled CER of the sentences unstyled and in the style adapted to the writer's
     first `given` lines (each line leaned `lean` of the way to their slant), and whose hand
@@ -111,7 +112,8 @@ def adapted_table(writer: Writer, judges: list[InkReader], data: str, given: int
         if len(features) >= 4:
             enrolled[name] = np.stack(features)
     names = sorted(w for w, own in by_writer.items() if len(own) > given and w in enrolled)
-    picker, fits, fitting = InkReader.load(), {}, AdaptConfig(minutes=60, start=start, steps=steps)
+    picker, fits = InkReader.load(), {}
+    fitting = AdaptConfig(minutes=60, start=start, steps=steps, prior=prior)
     for name in names:  # fitted all the way once; a share is a point between
         fits[name] = adapt(writer, by_writer[name][:given], fitting)
     settings = [(bias, share) for bias in biases for share in [None, *shares]]
@@ -184,6 +186,8 @@ def main() -> None:
                         help="with --adapted: where each fit starts (see AdaptConfig.start)")
     parser.add_argument("--steps", type=int, default=AdaptConfig.steps,
                         help="with --adapted: steps of each fit")
+    parser.add_argument("--prior", type=float, default=AdaptConfig.prior,
+                        help="with --adapted: weight of the learnt hands' prior on each fit")
     parser.add_argument("--lean", type=float, default=WRITING.lean,
                         help="with --adapted: how far each styled line leans to the writer's slant")
     parser.add_argument("--threads", type=int, default=2)
@@ -197,7 +201,7 @@ def main() -> None:
     if args.adapted:
         adapted_table(writer, judges, args.data, args.adapted, args.seeds, args.shares,
                       args.biases or [WRITING.bias], args.split, args.lean, args.candidates,
-                      args.start, args.steps)
+                      args.start, args.steps, args.prior)
         return
     primers = [None] + ([writer_primers(args.data)] if args.primed else [])
     print("| bias | drafts picked by | primer | judge's CER | words read exactly | s per line |")

@@ -69,7 +69,7 @@ def row(totals: list[list[float]], wins: list[int], writers: int) -> str:
 
 def adapted_rows(writer: Writer, by_writer: dict[str, list], first: int = 0, given: int = 5,
                  share: float = AdaptConfig.share, start: str = AdaptConfig.start,
-                 steps: int = AdaptConfig.steps) -> list[str]:
+                 steps: int = AdaptConfig.steps, prior: float = AdaptConfig.prior) -> list[str]:
     """Markdown rows: lines `given` + 1 on of each writer with more, unstyled, in the style
     read from their first `given` lines, and in that style adapted to them (`adapt`)."""
     writers = [w for w in sorted(by_writer) if len(by_writer[w]) > given]
@@ -82,7 +82,8 @@ def adapted_rows(writer: Writer, by_writer: dict[str, list], first: int = 0, giv
         columns = [[(None, line) for line in scored], [(own[0], line) for line in scored],
                    [(stranger[i % len(stranger)], line) for i, line in enumerate(scored)]]
         inks = [Ink(s, text=t, meta={"units": MODEL_UNITS}) for s, t in own[:given]]
-        result = adapt(writer, inks, AdaptConfig(minutes=60, share=share, start=start, steps=steps))
+        result = adapt(writer, inks, AdaptConfig(minutes=60, share=share, start=start, steps=steps,
+                                                 prior=prior))
         alone, same, other = scores(writer, columns, first)
         add(shipped, wins["shipped"], [alone, same, other])
         # unprimed, in the style read from the given lines or adapted to them, in another's
@@ -121,6 +122,8 @@ def main() -> None:
                         help="with --adapt: where each fit starts (see AdaptConfig.start)")
     parser.add_argument("--steps", type=int, default=AdaptConfig.steps,
                         help="with --adapt: steps of each fit (all of them, whatever the time)")
+    parser.add_argument("--prior", type=float, default=AdaptConfig.prior,
+                        help="with --adapt: weight of the learnt hands' prior on each fit")
     parser.add_argument("--writers", type=int, default=0, help="only the first N writers")
     parser.add_argument("--first", type=int, default=0, metavar="POINTS",
                         help="score only the first POINTS points of each line (0: all)")
@@ -160,7 +163,7 @@ def main() -> None:
     print("|---|---|---:|---:|---:|---:|---:|")
     for name, writer in models:
         for line in adapted_rows(writer, by_writer, args.first, args.given, args.share,
-                                 args.start, args.steps):
+                                 args.start, args.steps, args.prior):
             print(f"| {name} {line}", flush=True)
 
 

@@ -49,6 +49,8 @@ class AdaptConfig:
     start: str = "reading"      # where the fit starts: the style read from the lines, or
                                 # "nearest": the training writer's learnt style in which
                                 # they are likeliest (a model with writers' styles)
+    prior: float = 0.0          # weight of the training writers' learnt styles as a Gaussian
+                                # prior on the fit (1: Bayes' rule; a model with their styles)
     share: float = 0.25         # how far the style moves from its reading to the fitted one
                                 # (before tanh): a quarter of the way finds more of the hand
                                 # than the reading at less cost in legibility than further
@@ -115,6 +117,7 @@ def adapt(writer: Writer, inks: list[Ink], cfg: AdaptConfig | None = None,
         return mixture_nll(split_mixture(raw), batch.strokes_out, batch.mask).sum() \
             / batch.mask.sum() + offset
 
+    penalty = hands_prior(net, float(batch.mask.sum())) if cfg.prior else None
     frozen = [p for p in net.parameters() if p.requires_grad]
     for p in frozen:  # only the style learns; the shared network stays as it is
         p.requires_grad_(False)
@@ -124,6 +127,8 @@ def adapt(writer: Writer, inks: list[Ink], cfg: AdaptConfig | None = None,
         while steps < cfg.steps and (not steps or time.monotonic() < deadline):
             loss = nll_per_point()
             before = float(loss.detach()) if before is None else before
+            if penalty is not None:
+                loss = loss + cfg.prior * penalty(raw_style)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -140,6 +145,20 @@ def adapt(writer: Writer, inks: list[Ink], cfg: AdaptConfig | None = None,
             p.requires_grad_(True)
     return Adapted(torch.tanh(raw_style).detach(), before, after, steps,
                    time.monotonic() - start, read, fitted)
+
+
+def hands_prior(net, points: float) -> Callable[[Tensor], Tensor]:
+    """The negative log density, per point of the lines, of a style (before tanh) under a
+    Gaussian fitted to the training writers' learnt styles: it keeps a fit among real hands."""
+    table = net.style_encoder.table
+    if table is None:
+        raise ValueError("a prior of hands needs a model trained with writers' styles "
+                         "(--writer-styles)")
+    rows = table.weight.detach()
+    mean = rows.mean(0)
+    covariance = torch.cov(rows.T) + 1e-3 * torch.eye(rows.shape[1])
+    precision = torch.linalg.inv(covariance)
+    return lambda style: 0.5 * (style - mean) @ precision @ (style - mean) / points
 
 
 @torch.no_grad()

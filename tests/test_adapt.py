@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from handwriter.adapt import AdaptConfig, adapt, as_lines, primed_nll
+from handwriter.adapt import AdaptConfig, adapt, as_lines, hands_prior, primed_nll
 from handwriter.data import collate, encode_text
 from handwriter.ink import Ink
 from handwriter.model import mixture_nll, split_mixture
@@ -68,6 +68,23 @@ def test_the_nearest_hand_is_the_learnt_style_the_lines_are_likeliest_in(table_m
     torch.testing.assert_close(result.read, rows[int(np.argmin(scores))], rtol=0, atol=0)
     with pytest.raises(ValueError, match="writers' styles"):
         adapt(Writer.load(style_model), LINES, AdaptConfig(start="nearest"))
+
+
+def test_the_prior_of_hands_is_the_gaussian_of_the_learnt_styles_per_point(table_model):
+    net = Writer.load(table_model).style_net
+    rows = net.style_encoder.table.weight.detach().double()
+    gaussian = torch.distributions.MultivariateNormal(
+        rows.mean(0), torch.cov(rows.T) + 1e-3 * torch.eye(4, dtype=torch.float64))
+    penalty = hands_prior(net, points=50.0)
+    for style in (rows[0], torch.zeros(4, dtype=torch.float64), torch.ones(4)):
+        expected = float(gaussian.log_prob(rows.mean(0)) - gaussian.log_prob(style.double())) / 50
+        assert float(penalty(style.float())) == pytest.approx(expected, rel=1e-3)
+    # weighed heavily, it holds the fit near the learnt hands' mean
+    writer = Writer.load(table_model)
+    free, held = (adapt(writer, LINES, AdaptConfig(steps=30, lr=0.1, share=1.0, prior=p))
+                  for p in (0.0, 1e4))
+    mean = rows.mean(0).float()
+    assert (held.fitted - mean).norm() < (free.fitted - mean).norm()
 
 
 def test_adapting_stops_at_its_time_and_reports_progress(writer):
