@@ -33,7 +33,7 @@ from .data import (
     with_primers,
 )
 from .ink import Ink
-from .model import mixture_nll, split_mixture
+from .model import HandwritingNet, mixture_nll, split_mixture
 from .sample import Writer
 from .styles import load_style_weights, remove_style, save_style, save_style_weights
 
@@ -147,14 +147,17 @@ def adapt(writer: Writer, inks: list[Ink], cfg: AdaptConfig | None = None,
                    time.monotonic() - start, read, fitted)
 
 
-def hands_prior(net, points: float) -> Callable[[Tensor], Tensor]:
+def learnt_hands(net: HandwritingNet) -> Tensor:
+    """The training writers' learnt styles (writers, S), before tanh."""
+    if net.style_encoder.table is None:
+        raise ValueError("this needs a model trained with writers' styles (--writer-styles)")
+    return net.style_encoder.table.weight.detach()
+
+
+def hands_prior(net: HandwritingNet, points: float) -> Callable[[Tensor], Tensor]:
     """The negative log density, per point of the lines, of a style (before tanh) under a
     Gaussian fitted to the training writers' learnt styles: it keeps a fit among real hands."""
-    table = net.style_encoder.table
-    if table is None:
-        raise ValueError("a prior of hands needs a model trained with writers' styles "
-                         "(--writer-styles)")
-    rows = table.weight.detach()
+    rows = learnt_hands(net)
     mean = rows.mean(0)
     covariance = torch.cov(rows.T) + 1e-3 * torch.eye(rows.shape[1])
     precision = torch.linalg.inv(covariance)
@@ -162,16 +165,13 @@ def hands_prior(net, points: float) -> Callable[[Tensor], Tensor]:
 
 
 @torch.no_grad()
-def nearest_hand(net, batch: Batch, rows_at_once: int = 16) -> Tensor:
+def nearest_hand(net: HandwritingNet, batch: Batch, rows_at_once: int = 16) -> Tensor:
     """The training writer's learnt style (before tanh) in which `batch`'s lines are likeliest:
     a start already among the hands the network writes, in all its numbers."""
-    table = net.style_encoder.table
-    if table is None:
-        raise ValueError("starting from the nearest hand needs a model trained with writers' "
-                         "styles (--writer-styles)")
+    hands = learnt_hands(net)
     lines, totals = len(batch.strokes_in), []
-    for first in range(0, table.num_embeddings, rows_at_once):
-        rows = table.weight[first:first + rows_at_once]
+    for first in range(0, len(hands), rows_at_once):
+        rows = hands[first:first + rows_at_once]
         n = len(rows)
         raw, _ = net(batch.strokes_in.repeat(n, 1, 1), batch.text.repeat(n, 1),
                      batch.text_mask.repeat(n, 1),
@@ -179,7 +179,7 @@ def nearest_hand(net, batch: Batch, rows_at_once: int = 16) -> Tensor:
         nll = mixture_nll(split_mixture(raw), batch.strokes_out.repeat(n, 1, 1),
                           batch.mask.repeat(n, 1))
         totals.append(nll.reshape(n, -1).sum(1))
-    return table.weight[int(torch.cat(totals).argmin())].clone()
+    return hands[int(torch.cat(totals).argmin())].clone()
 
 
 def adapt_style(writer: Writer, name: str, inks: list[Ink], cfg: AdaptConfig | None = None,

@@ -66,8 +66,9 @@ def test_the_nearest_hand_is_the_learnt_style_the_lines_are_likeliest_in(table_m
     assert len(set(scores)) == len(rows)  # the rows write differently
     result = adapt(writer, LINES, AdaptConfig(steps=1, start="nearest"))
     torch.testing.assert_close(result.read, rows[int(np.argmin(scores))], rtol=0, atol=0)
-    with pytest.raises(ValueError, match="writers' styles"):
-        adapt(Writer.load(style_model), LINES, AdaptConfig(start="nearest"))
+    for cfg in (AdaptConfig(start="nearest"), AdaptConfig(prior=1.0)):
+        with pytest.raises(ValueError, match="writers' styles"):
+            adapt(Writer.load(style_model), LINES, cfg)
 
 
 def test_the_prior_of_hands_is_the_gaussian_of_the_learnt_styles_per_point(table_model):
