@@ -87,6 +87,9 @@ class TrainConfig:
     writer_styles: bool = False  # with a style input: each training writer's lines train in
                                  # a learnt style of the writer's own, started from the
                                  # reading of their lines, which learns to predict it
+    style_noise: float = 0.0     # with --writer-styles: Gaussian noise added to each line's
+                                 # learnt style (before tanh), so that the network writes
+                                 # well near a hand, where a fit from a few lines lands
 
 
 # ---------------------------------------------------------------- data
@@ -461,7 +464,8 @@ def train_step(run: Run) -> float:
     for group in run.optimizer.param_groups:
         group["lr"] = lr_at(run.step, cfg) * group.get("lr_scale", 1.0)
     run.optimizer.zero_grad(set_to_none=True)
-    loss = backprop(run.model, batch, cfg.chunk, run.autocast, cfg.style_id_weight)
+    loss = backprop(run.model, batch, cfg.chunk, run.autocast, cfg.style_id_weight,
+                    cfg.style_noise)
     if cfg.grad_clip > 0:
         torch.nn.utils.clip_grad_norm_(run.net.parameters(), cfg.grad_clip)
     run.optimizer.step()
@@ -551,14 +555,15 @@ class WeightAverage:
 
 
 def backprop(model: torch.nn.Module, batch: Batch, chunk: int, autocast,
-             style_id_weight: float = 0.0) -> float:
+             style_id_weight: float = 0.0, style_noise: float = 0.0) -> float:
     """Gradients of the batch's nats per point, `chunk` points at a time (0: all at once).
 
     The state after one chunk starts the next, detached: a long line costs the memory of a
     chunk, yet the network still learns how lines begin and carries on across them.
     With a style, also `style_id_weight` times the cross-entropy of naming each primer's
-    writer from its style; with writers' learnt styles, lines are written in those and the
-    reading learns to predict them (squared error); neither is in the returned nats per point.
+    writer from its style; with writers' learnt styles, lines are written in those (each
+    moved by `style_noise` at random) and the reading learns to predict them (squared error);
+    neither is in the returned nats per point.
     """
     T = batch.mask.shape[1]
     chunk = chunk or T
@@ -567,11 +572,14 @@ def backprop(model: torch.nn.Module, batch: Batch, chunk: int, autocast,
     # The style is read once per line; its gradient gathers over the chunks, then flows
     # into the encoder in one backward pass.
     net = getattr(model, "module", model)
-    read = style = style_of(net, batch)
+    read = style = written = style_of(net, batch)
     if read is not None and net.style_encoder.table is not None:  # each writer's own style
         named = (batch.writer >= 0)[:, None]
-        style = torch.tanh(net.style_encoder.table(batch.writer.clamp(min=0))) * named
-    leaf = style.detach().requires_grad_() if style is not None else None
+        row = net.style_encoder.table(batch.writer.clamp(min=0))
+        style = written = torch.tanh(row) * named
+        if style_noise:  # written near the writer's style; the reading still predicts it
+            written = torch.tanh(row + style_noise * torch.randn_like(row)) * named
+    leaf = written.detach().requires_grad_() if written is not None else None
     for start in range(0, T, chunk):
         at = slice(start, start + chunk)
         last = start + chunk >= T
@@ -588,7 +596,7 @@ def backprop(model: torch.nn.Module, batch: Batch, chunk: int, autocast,
         state = State(*(x.detach().float() if x is not None else None for x in state))
     if style is not None:
         side = style_side_loss(net, batch, read, style, style_id_weight)
-        (torch.sum(style * leaf.grad) + side).backward()
+        (torch.sum(written * leaf.grad) + side).backward()
     return total
 
 

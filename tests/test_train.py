@@ -292,6 +292,16 @@ def test_writer_styles_start_from_the_readings_and_are_learnt(cursive_npz, tmp_p
     others[named] = False
     assert (grad[others] == 0).all()
     assert net.style_encoder.out.weight.grad.abs().sum() > 0
+    # with noise, the lines are written near the row (the loss moves, a seed repeats it)
+    # while the reading still learns the row itself (its gradient does not move)
+    losses, reading = [], []
+    for noise, seed in ((0.0, 0), (0.5, 0), (0.5, 0), (0.5, 1)):
+        net.zero_grad()
+        torch.manual_seed(seed)
+        losses.append(backprop(net, batch, 0, nullcontext(), style_noise=noise))
+        reading.append(net.style_encoder.out.weight.grad.clone())
+    assert losses[1] == losses[2] and len({losses[0], losses[1], losses[3]}) == 3
+    torch.testing.assert_close(reading[0], reading[1])
     valid = train(table, ModelConfig())
     assert math.isfinite(valid["nats_per_point"])
     state = load_checkpoint(tmp_path / "table/last.pt")
