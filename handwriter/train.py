@@ -88,8 +88,9 @@ class TrainConfig:
                                  # a learnt style of the writer's own, started from the
                                  # reading of their lines, which learns to predict it
     style_noise: float = 0.0     # with --writer-styles: Gaussian noise added to each line's
-                                 # learnt style (before tanh), so that the network writes
-                                 # well near a hand, where a fit from a few lines lands
+                                 # learnt style (before tanh), this share of the styles'
+                                 # spread in each number, so that the network writes well
+                                 # near a hand, where a fit from a few lines lands
 
 
 # ---------------------------------------------------------------- data
@@ -578,7 +579,8 @@ def backprop(model: torch.nn.Module, batch: Batch, chunk: int, autocast,
         row = net.style_encoder.table(batch.writer.clamp(min=0))
         style = written = torch.tanh(row) * named
         if style_noise:  # written near the writer's style; the reading still predicts it
-            written = torch.tanh(row + style_noise * torch.randn_like(row)) * named
+            spread = net.style_encoder.table.weight.detach().std(0)
+            written = torch.tanh(row + style_noise * spread * torch.randn_like(row)) * named
     leaf = written.detach().requires_grad_() if written is not None else None
     for start in range(0, T, chunk):
         at = slice(start, start + chunk)
