@@ -122,9 +122,10 @@ def adapt(writer: Writer, inks: list[Ink], cfg: AdaptConfig | None = None,
     for p in frozen:  # only the style learns; the shared network stays as it is
         p.requires_grad_(False)
     optimizer = torch.optim.Adam([raw_style], lr=cfg.lr)
-    deadline, steps, before = start + 60 * cfg.minutes, 0, None
-    try:
-        while steps < cfg.steps and (not steps or time.monotonic() < deadline):
+    deadline, steps, before, took = start + 60 * cfg.minutes, 0, None, 0.0
+    try:  # a step is not begun that would end past the deadline
+        while steps < cfg.steps and (not steps or time.monotonic() + took < deadline):
+            began = time.monotonic()
             loss = nll_per_point()
             before = float(loss.detach()) if before is None else before
             if penalty is not None:
@@ -132,10 +133,12 @@ def adapt(writer: Writer, inks: list[Ink], cfg: AdaptConfig | None = None,
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            steps += 1
+            steps, took = steps + 1, time.monotonic() - began
             if progress:
                 progress(min(1.0, max(steps / cfg.steps,
                                       (time.monotonic() - start) / (60 * cfg.minutes))))
+        if progress:  # done, also when time rather than steps ended it
+            progress(1.0)
         fitted = raw_style.detach().clone()
         with torch.no_grad():
             raw_style.copy_(read + cfg.share * (fitted - read))
