@@ -122,7 +122,7 @@ def adapt(writer: Writer, inks: list[Ink], cfg: AdaptConfig | None = None,
     for p in frozen:  # only the style learns; the shared network stays as it is
         p.requires_grad_(False)
     optimizer = torch.optim.Adam([raw_style], lr=cfg.lr)
-    deadline, steps, before, took = start + 60 * cfg.minutes, 0, None, 0.0
+    deadline, steps, before, took, done = start + 60 * cfg.minutes, 0, None, 0.0, 0.0
     try:  # a step is not begun that would end past the deadline
         while steps < cfg.steps and (not steps or time.monotonic() + took < deadline):
             began = time.monotonic()
@@ -134,10 +134,10 @@ def adapt(writer: Writer, inks: list[Ink], cfg: AdaptConfig | None = None,
             loss.backward()
             optimizer.step()
             steps, took = steps + 1, time.monotonic() - began
+            done = min(1.0, max(steps / cfg.steps, (time.monotonic() - start) / (60 * cfg.minutes)))
             if progress:
-                progress(min(1.0, max(steps / cfg.steps,
-                                      (time.monotonic() - start) / (60 * cfg.minutes))))
-        if progress:  # done, also when time rather than steps ended it
+                progress(done)
+        if progress and done < 1:  # time ended it, a step short of the deadline
             progress(1.0)
         fitted = raw_style.detach().clone()
         with torch.no_grad():
