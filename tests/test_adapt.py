@@ -95,6 +95,21 @@ def test_adapting_stops_at_its_time_and_reports_progress(writer):
     assert shares == sorted(shares)
 
 
+def test_no_step_is_begun_that_would_end_past_the_time(writer, monkeypatch):
+    clock = [0.0]  # seconds, moved on only by the network: each pass takes 2
+    forward = writer.style_net.forward
+
+    def slow(*args, **kwargs):
+        clock[0] += 2.0
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr("handwriter.adapt.time.monotonic", lambda: clock[0])
+    monkeypatch.setattr(writer.style_net, "forward", slow)
+    shares = []
+    result = adapt(writer, LINES, AdaptConfig(steps=100, minutes=7 / 60), shares.append)
+    assert result.steps == 3 and shares[-1] == 1  # a fourth would end at 8 s
+
+
 def test_adapting_refuses_what_it_cannot_use(writer, synth_model):
     with pytest.raises(ValueError, match="line 2 needs ink"):
         adapt(writer, [LINES[0], Ink(LINES[1].strokes, text=" ")])
