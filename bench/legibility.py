@@ -43,6 +43,7 @@ import torch
 from writer_id import descriptors, fit_judge
 
 from handwriter.adapt import AdaptConfig, adapt
+from handwriter.cli import add_config_flags, config_from_args
 from handwriter.data import MODEL_UNITS
 from handwriter.ink import Ink
 from handwriter.model import load_checkpoint
@@ -90,8 +91,7 @@ def ratio_interval(primed: np.ndarray, unprimed: np.ndarray, draws: int = 10000
 def adapted_table(writer: Writer, judges: list[InkReader], data: str, given: int,
                   seeds: int, shares: list[float], biases: list[float], split: str,
                   lean: float = WRITING.lean, candidates: int = WRITING.candidates,
-                  start: str = AdaptConfig.start, steps: int = AdaptConfig.steps,
-                  prior: float = AdaptConfig.prior) -> None:
+                  fitting: AdaptConfig | None = None) -> None:
     """Per writer of `split` with more than `given` lines, for each bias and share: the
     judges' pooled CER of the sentences unstyled and in the style adapted to the writer's
     first `given` lines (each line leaned `lean` of the way to their slant), and whose hand
@@ -113,7 +113,7 @@ def adapted_table(writer: Writer, judges: list[InkReader], data: str, given: int
             enrolled[name] = np.stack(features)
     names = sorted(w for w, own in by_writer.items() if len(own) > given and w in enrolled)
     picker, fits = InkReader.load(), {}
-    fitting = AdaptConfig(minutes=60, start=start, steps=steps, prior=prior)
+    fitting = fitting or AdaptConfig(minutes=60)  # all its steps
     for name in names:  # fitted all the way once; a share is a point between
         fits[name] = adapt(writer, by_writer[name][:given], fitting)
     settings = [(bias, share) for bias in biases for share in [None, *shares]]
@@ -182,12 +182,7 @@ def main() -> None:
                         help="with --adapted: how far the style moves from its reading to the fit")
     parser.add_argument("--split", default="valid", choices=["valid", "test"],
                         help="with --adapted: whose writers")
-    parser.add_argument("--start", default=AdaptConfig.start, choices=["reading", "nearest"],
-                        help="with --adapted: where each fit starts (see AdaptConfig.start)")
-    parser.add_argument("--steps", type=int, default=AdaptConfig.steps,
-                        help="with --adapted: steps of each fit")
-    parser.add_argument("--prior", type=float, default=AdaptConfig.prior,
-                        help="with --adapted: weight of the learnt hands' prior on each fit")
+    add_config_flags(parser, AdaptConfig, skip=("minutes", "share"))  # with --adapted
     parser.add_argument("--lean", type=float, default=WRITING.lean,
                         help="with --adapted: how far each styled line leans to the writer's slant")
     parser.add_argument("--threads", type=int, default=2)
@@ -201,7 +196,7 @@ def main() -> None:
     if args.adapted:
         adapted_table(writer, judges, args.data, args.adapted, args.seeds, args.shares,
                       args.biases or [WRITING.bias], args.split, args.lean, args.candidates,
-                      args.start, args.steps, args.prior)
+                      replace(config_from_args(AdaptConfig, args), minutes=60))
         return
     primers = [None] + ([writer_primers(args.data)] if args.primed else [])
     print("| bias | drafts picked by | primer | judge's CER | words read exactly | s per line |")

@@ -30,6 +30,7 @@ from dataclasses import replace
 import torch
 
 from handwriter.adapt import AdaptConfig, adapt, primed_nll
+from handwriter.cli import add_config_flags, config_from_args
 from handwriter.data import MODEL_UNITS
 from handwriter.ink import Ink
 from handwriter.sample import Writer
@@ -68,11 +69,12 @@ def row(totals: list[list[float]], wins: list[int], writers: int) -> str:
 
 
 def adapted_rows(writer: Writer, by_writer: dict[str, list], first: int = 0, given: int = 5,
-                 share: float = AdaptConfig.share, start: str = AdaptConfig.start,
-                 steps: int = AdaptConfig.steps, prior: float = AdaptConfig.prior) -> list[str]:
+                 fitting: AdaptConfig | None = None) -> list[str]:
     """Markdown rows: lines `given` + 1 on of each writer with more, unstyled, in the style
     read from their first `given` lines, and in that style adapted to them (`adapt`)."""
     writers = [w for w in sorted(by_writer) if len(by_writer[w]) > given]
+    if not writers:
+        raise SystemExit(f"no writer here has more than {given} lines to adapt to and score")
     shipped, both, tuned = ([[0.0, 0] for _ in range(3)] for _ in range(3))
     wins = {"shipped": [0, 0], "both": [0, 0], "tuned": [0, 0]}
     margins = []  # per writer: nats/point gained over no style, read and adapted
@@ -82,8 +84,7 @@ def adapted_rows(writer: Writer, by_writer: dict[str, list], first: int = 0, giv
         columns = [[(None, line) for line in scored], [(own[0], line) for line in scored],
                    [(stranger[i % len(stranger)], line) for i, line in enumerate(scored)]]
         inks = [Ink(s, text=t, meta={"units": MODEL_UNITS}) for s, t in own[:given]]
-        result = adapt(writer, inks, AdaptConfig(minutes=60, share=share, start=start, steps=steps,
-                                                 prior=prior))
+        result = adapt(writer, inks, fitting or AdaptConfig(minutes=60))  # all its steps
         alone, same, other = scores(writer, columns, first)
         add(shipped, wins["shipped"], [alone, same, other])
         # unprimed, in the style read from the given lines or adapted to them, in another's
@@ -116,14 +117,7 @@ def main() -> None:
     parser.add_argument("--given", type=int, default=5, metavar="LINES",
                         help="with --adapt: lines of each writer it is given, the rest scored "
                         "(default: 5)")
-    parser.add_argument("--share", type=float, default=AdaptConfig.share,
-                        help="with --adapt: how far the style moves from its reading to the fit")
-    parser.add_argument("--start", default=AdaptConfig.start, choices=["reading", "nearest"],
-                        help="with --adapt: where each fit starts (see AdaptConfig.start)")
-    parser.add_argument("--steps", type=int, default=AdaptConfig.steps,
-                        help="with --adapt: steps of each fit (all of them, whatever the time)")
-    parser.add_argument("--prior", type=float, default=AdaptConfig.prior,
-                        help="with --adapt: weight of the learnt hands' prior on each fit")
+    add_config_flags(parser, AdaptConfig, skip=("minutes",))  # with --adapt: each fit
     parser.add_argument("--writers", type=int, default=0, help="only the first N writers")
     parser.add_argument("--first", type=int, default=0, metavar="POINTS",
                         help="score only the first POINTS points of each line (0: all)")
@@ -162,8 +156,8 @@ def main() -> None:
           "primed, another writer | writers whose own style beats none / a stranger's |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for name, writer in models:
-        for line in adapted_rows(writer, by_writer, args.first, args.given, args.share,
-                                 args.start, args.steps, args.prior):
+        fitting = replace(config_from_args(AdaptConfig, args), minutes=60)  # all its steps
+        for line in adapted_rows(writer, by_writer, args.first, args.given, fitting):
             print(f"| {name} {line}", flush=True)
 
 

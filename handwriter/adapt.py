@@ -99,6 +99,8 @@ def adapt(writer: Writer, inks: list[Ink], cfg: AdaptConfig | None = None,
         raise ValueError("adapting needs a synthesis model with a style input")
     if not inks:
         raise ValueError("adapting needs at least one line")
+    if cfg.start not in ("reading", "nearest"):
+        raise ValueError(f"a fit starts from 'reading' or 'nearest', not {cfg.start!r}")
     if not cfg.minutes > 0 or cfg.steps < 1:
         raise ValueError(f"adapting needs steps and time, got {cfg.steps} steps and "
                          f"{cfg.minutes} minutes")

@@ -113,6 +113,8 @@ def test_no_step_is_begun_that_would_end_past_the_time(writer, monkeypatch):
 def test_adapting_refuses_what_it_cannot_use(writer, synth_model):
     with pytest.raises(ValueError, match="line 2 needs ink"):
         adapt(writer, [LINES[0], Ink(LINES[1].strokes, text=" ")])
+    with pytest.raises(ValueError, match="'reading' or 'nearest', not 'near'"):
+        adapt(writer, LINES, AdaptConfig(start="near"))
     with pytest.raises(ValueError, match="steps and time"):
         adapt(writer, LINES, AdaptConfig(minutes=0))
     with pytest.raises(ValueError, match="style input"):
