@@ -143,18 +143,6 @@ class Writer:
         net, checkpoint = load_model(path)
         return cls(net, checkpoint)
 
-    def adapted(self, tensors: dict[str, Tensor]) -> Writer:
-        """A copy with the named weights replaced (fine-tuned ones); self is untouched."""
-        if not tensors:
-            return self
-        weights = self.net.state_dict()
-        misfits = [k for k, v in tensors.items() if k not in weights or v.shape != weights[k].shape]
-        if misfits:
-            raise ValueError(f"weights that do not fit this model: {', '.join(misfits)}")
-        net = HandwritingNet(self.net.cfg)
-        net.load_state_dict({**weights, **{k: v.float() for k, v in tensors.items()}})
-        return Writer(net.eval(), self.checkpoint)
-
     def style_of(self, inks: list[Ink], strength: float = 1.0) -> Tensor:
         """The style vector (S,) of a writer's lines: the mean of each line's, each read from
         its first `PRIMER_POINTS` points as in training (`StyleEncoder.read` for `strength`)."""

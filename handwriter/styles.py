@@ -149,8 +149,7 @@ def check_style(writer: Writer, inks: list[Ink], where: list[str]) -> list[str]:
 
 
 def save_style_weights(name: str, tensors: dict[str, torch.Tensor]) -> Path:
-    """Store what was learnt of style `name` (`adapt.adapt`'s "style", or fine-tuned weights
-    of a model without a style input) beside its ink."""
+    """Store what was learnt of style `name` (`adapt.adapted_style`'s tensors) beside its ink."""
     ink = styles_dir() / f"{check_name(name)}.inkml"
     if not ink.is_file():
         raise FileNotFoundError(f"no style named {name!r}")
@@ -161,6 +160,6 @@ def save_style_weights(name: str, tensors: dict[str, torch.Tensor]) -> Path:
 
 
 def load_style_weights(name: str) -> dict[str, torch.Tensor] | None:
-    """What was learnt of style `name` (`save_style_weights`) for `Writer.adapted`, or None."""
+    """What was learnt of style `name` (`save_style_weights`), or None."""
     path = styles_dir() / f"{check_name(name)}.pt"
     return torch.load(path, map_location="cpu", weights_only=True) if path.is_file() else None

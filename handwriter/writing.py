@@ -24,7 +24,7 @@ from .ink import Ink
 from .layout import PageConfig, Sheet, chars_per_line, place_lines, wrap_text
 from .reader import InkReader
 from .sample import WRITING, Pen, SampleConfig, Writer, draw, encode_texts, lean, start_pen
-from .styles import load_style, load_style_weights, primer_line
+from .styles import load_style, primer_line
 
 STYLE_TEXT = "in my hand"  # what the model writes to make a --style primer
 # Limits no UNIPEN validation or test line (835) reaches, in line heights: the longest
@@ -239,8 +239,7 @@ def style_primer(writer: Writer, style: int, cfg: SampleConfig,
 def resolve_style(writer: Writer, style: int | str, cfg: SampleConfig,
                   reader: InkReader | None = None) -> tuple[Writer, Ink | None, str]:
     """The writer, primer and its text for a style: a number N is the model's own hand for
-    seed N (`style_primer`), a name is a saved style's line that primes (`styles.primer_line`),
-    written by the model in the style adapted to it (`adapt`) if it has one.
+    seed N (`style_primer`), a name is a saved style's line that primes (`styles.primer_line`).
 
     A model with a style input reads a saved style's hand instead (`Writer.style_of`, from
     all its lines) and writes unprimed, so the primer is None: a real writer's line as a
@@ -250,7 +249,7 @@ def resolve_style(writer: Writer, style: int | str, cfg: SampleConfig,
         inks = load_style(style)
         line = primer_line(writer, inks, f"style {style!r}")
         if writer.style_net is None:
-            return writer.adapted(load_style_weights(style) or {}), line, line.text.strip()
+            return writer, line, line.text.strip()
         fitted = adapted_style(writer, style, inks)
         if fitted is None:
             fitted = writer.style_of(inks, cfg.style_strength)

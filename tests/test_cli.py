@@ -16,7 +16,7 @@ from handwriter.plotter import PlotterConfig
 from handwriter.reader import InkReader
 from handwriter.render import PenStyle
 from handwriter.sample import WRITING, SampleConfig, Writer, generate
-from handwriter.styles import load_style, load_style_weights, save_style_weights
+from handwriter.styles import load_style, load_style_weights
 from handwriter.train import TrainConfig
 
 SAMPLE = ["--n", "2", "--max-points", "50"]
@@ -477,21 +477,6 @@ def test_three_lines_or_more_are_adapted_to_and_written_in(styles_folder, stats_
     assert {p.name: p.read_bytes() for p in styles_folder.iterdir()} == saved
     assert run(capsys, *add[:2], "other", *add[3:])[0] == 130
     assert not (styles_folder / "other.inkml").exists()
-
-
-def test_a_styles_own_weights_are_what_it_writes_with(styles_folder, synth_model, tmp_path,
-                                                      capsys):
-    ink = note_app_file(tmp_path / "mine.xml", 2)
-    assert run(capsys, "style", "add", "mine", ink, "--text", "ab ab", "--text", "hello",
-               "--model", synth_model)[0] == 0
-    write = ["write", "ab", "--model", synth_model, "--max-points", 40, "--candidates", 1,
-             "--style", "mine", "-o"]
-    assert run(capsys, *write, tmp_path / "a.npz")[0] == 0
-    bias = Writer.load(synth_model, synthesis=True).net.head.bias.detach()
-    save_style_weights("mine", {"head.bias": bias + 0.5})
-    assert run(capsys, *write, tmp_path / "b.npz")[0] == 0
-    assert not np.array_equal(read_lines(tmp_path / "a.npz")[0].strokes,
-                              read_lines(tmp_path / "b.npz")[0].strokes)
 
 
 def test_text_that_cannot_be_what_the_ink_says_is_a_warning(styles_folder, synth_model,
