@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 from torch import Tensor
+from tqdm import tqdm
 
 from .data import (
     PRIMER_POINTS,
@@ -218,10 +219,11 @@ def adapted_style(writer: Writer, name: str, inks: list[Ink]) -> Tensor | None:
         return None
     if torch.equal(tuned.get("model", torch.zeros(0, dtype=torch.uint8)), writer.fingerprint):
         return tuned["style"].float()
-    print(f"style {name!r} was adapted to another model; adapting it to this one "
-          "(once, up to a minute)", file=sys.stderr)
     cfg = AdaptConfig(share=float(tuned.get("share", AdaptConfig.share)))
-    adapted = adapt(writer, inks, cfg)
+    with tqdm(total=100, desc=f"style {name!r} was adapted to another model; adapting it "
+              "to this one, once", file=sys.stderr,
+              bar_format="{desc} |{bar}| {elapsed} of at most " f"{cfg.minutes:g} min") as bar:
+        adapted = adapt(writer, inks, cfg, lambda done: bar.update(round(100 * done) - bar.n))
     save_style_weights(name, stored(writer, adapted, cfg))
     return adapted.style
 
