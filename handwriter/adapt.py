@@ -16,7 +16,8 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -188,6 +189,14 @@ def nearest_hand(net: HandwritingNet, batch: Batch, rows_at_once: int = 16) -> T
     return hands[int(torch.cat(totals).argmin())].clone()
 
 
+@contextmanager
+def fitting_bar(desc: str, minutes: float) -> Iterator[Callable[[float], None]]:
+    """A progress bar on stderr for `adapt`'s `progress`, with the time it may take."""
+    with tqdm(total=100, desc=desc, file=sys.stderr,
+              bar_format="{desc} |{bar}| {elapsed} of at most " f"{minutes:g} min") as bar:
+        yield lambda done: bar.update(round(100 * done) - bar.n)
+
+
 def adapt_style(writer: Writer, name: str, inks: list[Ink], cfg: AdaptConfig | None = None,
                 progress: Callable[[float], None] | None = None) -> tuple[Adapted, Path]:
     """`adapt` to `inks`, then save them and the adapted style as style `name`, and where.
@@ -220,10 +229,9 @@ def adapted_style(writer: Writer, name: str, inks: list[Ink]) -> Tensor | None:
     if torch.equal(tuned.get("model", torch.zeros(0, dtype=torch.uint8)), writer.fingerprint):
         return tuned["style"].float()
     cfg = AdaptConfig(share=float(tuned.get("share", AdaptConfig.share)))
-    with tqdm(total=100, desc=f"style {name!r} was adapted to another model; adapting it "
-              "to this one, once", file=sys.stderr,
-              bar_format="{desc} |{bar}| {elapsed} of at most " f"{cfg.minutes:g} min") as bar:
-        adapted = adapt(writer, inks, cfg, lambda done: bar.update(round(100 * done) - bar.n))
+    with fitting_bar(f"style {name!r} was adapted to another model; adapting it to this one, "
+                     "once", cfg.minutes) as progress:
+        adapted = adapt(writer, inks, cfg, progress)
     save_style_weights(name, stored(writer, adapted, cfg))
     return adapted.style
 

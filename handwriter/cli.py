@@ -270,9 +270,7 @@ def cmd_style(args: argparse.Namespace) -> int:
 
 def style_add(args: argparse.Namespace) -> int:
     """Check everything (name, ink, text, characters) before the one atomic save."""
-    from tqdm import tqdm
-
-    from .adapt import ADAPT_FROM, AdaptConfig
+    from .adapt import ADAPT_FROM, AdaptConfig, fitting_bar
     from .ink import read_ink
     from .reader import InkReader
     from .sample import Writer
@@ -307,12 +305,9 @@ def style_add(args: argparse.Namespace) -> int:
     if args.adapt and len(inks) >= ADAPT_FROM and writer.style_net is not None:
         from .adapt import adapt_style  # here, so a test can stand in for it
 
-        with tqdm(total=100, desc=f"adapting to your {len(inks)} lines", file=sys.stderr,
-                  bar_format="{desc} |{bar}| {elapsed} of at most "
-                  f"{args.minutes:g} min") as bar:
+        with fitting_bar(f"adapting to your {len(inks)} lines", args.minutes) as progress:
             cfg = AdaptConfig(minutes=args.minutes, share=args.share)
-            adapted, path = adapt_style(writer, args.name, inks, cfg,
-                                        lambda done: bar.update(round(100 * done) - bar.n))
+            adapted, path = adapt_style(writer, args.name, inks, cfg, progress)
         print(adapted.summary())
     else:
         path = save_style(args.name, inks)

@@ -336,6 +336,14 @@ def test_unknown_precision_is_a_clear_error(cursive_npz, tmp_path):
         train(config(cursive_npz, tmp_path, precision="fp16"), TINY)
 
 
+@pytest.mark.parametrize("flags", [{"style_noise": 0.5}, {"style_noise": -0.1,
+                                                            "writer_styles": True}])
+def test_style_noise_without_writers_styles_or_below_zero_is_a_clear_error(cursive_npz,
+                                                                           tmp_path, flags):
+    with pytest.raises(ValueError, match="--style-noise moves writers' learnt styles"):
+        train(config(cursive_npz, tmp_path, synthesis=True, **flags), replace(TINY, style_size=4))
+
+
 @pytest.mark.parametrize("synthesis", [False, True], ids=["unconditional", "synthesis"])
 def test_resume_continues_exactly(cursive_npz, tmp_path, monkeypatch, synthesis):
     kw = dict(steps=8, eval_every=1000, checkpoint_every=3, synthesis=synthesis, max_points=40,
