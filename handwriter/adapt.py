@@ -35,7 +35,7 @@ from .data import (
     with_primers,
 )
 from .ink import Ink
-from .model import HandwritingNet, mixture_nll, split_mixture
+from .model import mixture_nll, split_mixture
 from .sample import Writer
 from .styles import load_style_weights, remove_style, save_style, save_style_weights
 
@@ -48,11 +48,6 @@ class AdaptConfig:
                                 # lines still gained at 40: docs/HISTORY.md)
     lr: float = 0.05            # Adam's learning rate for the style (before tanh)
     minutes: float = 1.0        # at most this long, whatever the steps
-    start: str = "reading"      # where the fit starts: the style read from the lines, or
-                                # "nearest": the training writer's learnt style in which
-                                # they are likeliest (a model with writers' styles)
-    prior: float = 0.0          # weight of the training writers' learnt styles as a Gaussian
-                                # prior on the fit (1: Bayes' rule; a model with their styles)
     share: float = 0.25         # how far the style moves from its reading to the fitted one
                                 # (before tanh): a quarter of the way finds more of the hand
                                 # than the reading at less cost in legibility than further
@@ -101,8 +96,6 @@ def adapt(writer: Writer, inks: list[Ink], cfg: AdaptConfig | None = None,
         raise ValueError("adapting needs a synthesis model with a style input")
     if not inks:
         raise ValueError("adapting needs at least one line")
-    if cfg.start not in ("reading", "nearest"):
-        raise ValueError(f"a fit starts from 'reading' or 'nearest', not {cfg.start!r}")
     if not cfg.minutes > 0 or cfg.steps < 1:
         raise ValueError(f"adapting needs steps and time, got {cfg.steps} steps and "
                          f"{cfg.minutes} minutes")
@@ -110,8 +103,6 @@ def adapt(writer: Writer, inks: list[Ink], cfg: AdaptConfig | None = None,
     batch = collate([s for s, _ in lines], [encode_text(t, writer.alphabet) for _, t in lines],
                     writer.offset_scale)
     read = torch.atanh(writer.style_of(inks).clamp(-0.999, 0.999))
-    if cfg.start == "nearest":
-        read = nearest_hand(net, batch)
     raw_style = read.clone().requires_grad_()
     offset = 2 * math.log(writer.offset_scale)  # nats of unscaled offsets
 
@@ -121,7 +112,6 @@ def adapt(writer: Writer, inks: list[Ink], cfg: AdaptConfig | None = None,
         return mixture_nll(split_mixture(raw), batch.strokes_out, batch.mask).sum() \
             / batch.mask.sum() + offset
 
-    penalty = hands_prior(net, float(batch.mask.sum())) if cfg.prior else None
     frozen = [p for p in net.parameters() if p.requires_grad]
     for p in frozen:  # only the style learns; the shared network stays as it is
         p.requires_grad_(False)
@@ -132,8 +122,6 @@ def adapt(writer: Writer, inks: list[Ink], cfg: AdaptConfig | None = None,
             began = time.monotonic()
             loss = nll_per_point()
             before = float(loss.detach()) if before is None else before
-            if penalty is not None:
-                loss = loss + cfg.prior * penalty(raw_style)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -152,41 +140,6 @@ def adapt(writer: Writer, inks: list[Ink], cfg: AdaptConfig | None = None,
             p.requires_grad_(True)
     return Adapted(torch.tanh(raw_style).detach(), before, after, steps,
                    time.monotonic() - start, read, fitted)
-
-
-def learnt_hands(net: HandwritingNet) -> Tensor:
-    """The training writers' learnt styles (writers, S), before tanh."""
-    if net.style_encoder.table is None:
-        raise ValueError("this needs a model trained with writers' styles (--writer-styles)")
-    return net.style_encoder.table.weight.detach()
-
-
-def hands_prior(net: HandwritingNet, points: float) -> Callable[[Tensor], Tensor]:
-    """The negative log density, per point of the lines, of a style (before tanh) under a
-    Gaussian fitted to the training writers' learnt styles: it keeps a fit among real hands."""
-    rows = learnt_hands(net)
-    mean = rows.mean(0)
-    covariance = torch.cov(rows.T) + 1e-3 * torch.eye(rows.shape[1])
-    precision = torch.linalg.inv(covariance)
-    return lambda style: 0.5 * (style - mean) @ precision @ (style - mean) / points
-
-
-@torch.no_grad()
-def nearest_hand(net: HandwritingNet, batch: Batch, rows_at_once: int = 16) -> Tensor:
-    """The training writer's learnt style (before tanh) in which `batch`'s lines are likeliest:
-    a start already among the hands the network writes, in all its numbers."""
-    hands = learnt_hands(net)
-    lines, totals = len(batch.strokes_in), []
-    for first in range(0, len(hands), rows_at_once):
-        rows = hands[first:first + rows_at_once]
-        n = len(rows)
-        raw, _ = net(batch.strokes_in.repeat(n, 1, 1), batch.text.repeat(n, 1),
-                     batch.text_mask.repeat(n, 1),
-                     style=torch.tanh(rows).repeat_interleave(lines, 0))
-        nll = mixture_nll(split_mixture(raw), batch.strokes_out.repeat(n, 1, 1),
-                          batch.mask.repeat(n, 1))
-        totals.append(nll.reshape(n, -1).sum(1))
-    return hands[int(torch.cat(totals).argmin())].clone()
 
 
 @contextmanager

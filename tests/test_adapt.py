@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from handwriter.adapt import AdaptConfig, adapt, as_lines, hands_prior, primed_nll
+from handwriter.adapt import AdaptConfig, adapt, as_lines, primed_nll
 from handwriter.data import collate, encode_text
 from handwriter.ink import Ink
 from handwriter.model import mixture_nll, split_mixture
@@ -58,36 +58,6 @@ def test_adapting_fits_the_style_to_the_lines_and_touches_no_weight(writer):
     assert result.style.abs().max() < 1  # a style as tanh gives it
 
 
-def test_the_nearest_hand_is_the_learnt_style_the_lines_are_likeliest_in(table_model,
-                                                                          style_model):
-    writer = Writer.load(table_model)
-    rows = writer.style_net.style_encoder.table.weight.detach()
-    scores = [nll_per_point(writer.styled(torch.tanh(row), neat=False), LINES) for row in rows]
-    assert len(set(scores)) == len(rows)  # the rows write differently
-    result = adapt(writer, LINES, AdaptConfig(steps=1, start="nearest"))
-    torch.testing.assert_close(result.read, rows[int(np.argmin(scores))], rtol=0, atol=0)
-    for cfg in (AdaptConfig(start="nearest"), AdaptConfig(prior=1.0)):
-        with pytest.raises(ValueError, match="writers' styles"):
-            adapt(Writer.load(style_model), LINES, cfg)
-
-
-def test_the_prior_of_hands_is_the_gaussian_of_the_learnt_styles_per_point(table_model):
-    net = Writer.load(table_model).style_net
-    rows = net.style_encoder.table.weight.detach().double()
-    gaussian = torch.distributions.MultivariateNormal(
-        rows.mean(0), torch.cov(rows.T) + 1e-3 * torch.eye(4, dtype=torch.float64))
-    penalty = hands_prior(net, points=50.0)
-    for style in (rows[0], torch.zeros(4, dtype=torch.float64), torch.ones(4)):
-        expected = float(gaussian.log_prob(rows.mean(0)) - gaussian.log_prob(style.double())) / 50
-        assert float(penalty(style.float())) == pytest.approx(expected, rel=1e-3)
-    # weighed heavily, it holds the fit near the learnt hands' mean
-    writer = Writer.load(table_model)
-    free, held = (adapt(writer, LINES, AdaptConfig(steps=30, lr=0.1, share=1.0, prior=p))
-                  for p in (0.0, 1e4))
-    mean = rows.mean(0).float()
-    assert (held.fitted - mean).norm() < (free.fitted - mean).norm()
-
-
 def test_adapting_stops_at_its_time_and_reports_progress(writer):
     shares = []
     result = adapt(writer, LINES, AdaptConfig(steps=10_000, minutes=1e-4), shares.append)
@@ -113,8 +83,6 @@ def test_no_step_is_begun_that_would_end_past_the_time(writer, monkeypatch):
 def test_adapting_refuses_what_it_cannot_use(writer, synth_model):
     with pytest.raises(ValueError, match="line 2 needs ink"):
         adapt(writer, [LINES[0], Ink(LINES[1].strokes, text=" ")])
-    with pytest.raises(ValueError, match="'reading' or 'nearest', not 'near'"):
-        adapt(writer, LINES, AdaptConfig(start="near"))
     with pytest.raises(ValueError, match="steps and time"):
         adapt(writer, LINES, AdaptConfig(minutes=0))
     with pytest.raises(ValueError, match="style input"):
