@@ -447,7 +447,8 @@ def run_model_config(cfg: TrainConfig, model_cfg: ModelConfig, state: dict | Non
     writers = len({w for _, _, w in train_lines})
     if cfg.style_noise < 0 or (cfg.style_noise and not cfg.writer_styles):
         raise ValueError(f"--style-noise moves writers' learnt styles: it needs --writer-styles "
-                         f"and a share of 0 or more, got {cfg.style_noise}")
+                         f"and a value of 0 or more (a share of their spread), got "
+                         f"{cfg.style_noise}")
     if cfg.writer_styles and not model_cfg.style_size:
         raise ValueError("--writer-styles needs a style input (--style-size, or --init a "
                          "model with one)")
