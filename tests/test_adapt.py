@@ -3,12 +3,20 @@ import math
 import numpy as np
 import pytest
 import torch
+from torch import Tensor
 
-from handwriter.adapt import AdaptConfig, adapt, as_lines, primed_nll
+from handwriter.adapt import (
+    PLAIN_PER_STEP,
+    AdaptConfig,
+    adapt,
+    as_lines,
+    plain_hand,
+    primed_nll,
+)
 from handwriter.data import collate, encode_text
 from handwriter.ink import Ink
 from handwriter.model import mixture_nll, split_mixture
-from handwriter.sample import Writer
+from handwriter.sample import SENTENCES, Writer
 
 
 def hand(text: str, seed: int) -> Ink:
@@ -31,16 +39,20 @@ def writer(request):
     return Writer.load(request.getfixturevalue(request.param))
 
 
-@torch.no_grad()
 def nll_per_point(writer: Writer, lines: list[Ink]) -> float:
     """The lines' NLL in nats per point, the long way round: the whole network in its style."""
-    prepared = as_lines(writer, lines)
+    with torch.no_grad():
+        return float(nll_in(writer, as_lines(writer, lines), writer.style))
+
+
+def nll_in(writer: Writer, prepared: list[tuple], style: Tensor) -> Tensor:
+    """Nats per point of lines already prepared (`as_lines`) in `style`, as a tensor."""
     batch = collate([s for s, _ in prepared], [encode_text(t, writer.alphabet)
                                                for _, t in prepared], writer.offset_scale)
-    style = writer.style.expand(len(lines), -1)
-    raw, _ = writer.style_net(batch.strokes_in, batch.text, batch.text_mask, style=style)
+    raw, _ = writer.style_net(batch.strokes_in, batch.text, batch.text_mask,
+                              style=style.expand(len(prepared), -1))
     nll = mixture_nll(split_mixture(raw), batch.strokes_out, batch.mask).sum()
-    return float(nll / batch.mask.sum()) + 2 * math.log(writer.offset_scale)
+    return nll / batch.mask.sum() + 2 * math.log(writer.offset_scale)
 
 
 def test_adapting_fits_the_style_to_the_lines_and_touches_no_weight(writer):
@@ -115,3 +127,27 @@ def test_a_share_of_the_way_lies_between_the_read_style_and_the_fitted_one(write
     torch.testing.assert_close(half.at(0.5), half.style, atol=0, rtol=0)
     torch.testing.assert_close(torch.atanh(half.at(1.0)), fitted, atol=1e-4, rtol=0)
     torch.testing.assert_close(torch.atanh(half.at(0.0)), read, atol=1e-4, rtol=0)
+
+
+def test_the_plain_hand_is_written_once_in_no_style(writer):
+    plain = plain_hand(writer)
+    assert len(plain) == len(SENTENCES) and plain_hand(writer) is plain
+    styled = writer.styled(writer.style_of(LINES), neat=False)
+    for (ours, _), (theirs, _) in zip(plain_hand(styled), plain, strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+
+
+def test_a_contrastive_step_descends_the_lines_and_climbs_the_plain_hand(writer):
+    # Adam's first step moves each number by lr against the sign of the gradient: here of
+    # the lines' nats/point minus `contrast` x the first plain lines' (cut to the longest);
+    # a strong contrast, so that the plain hand's part turns some of the signs
+    fit = adapt(writer, LINES, AdaptConfig(steps=1, lr=0.01, share=1.0, contrast=50.0))
+    lines = as_lines(writer, LINES)
+    longest = max(len(strokes) for strokes, _ in lines)
+    plain = [(strokes[:longest], text) for strokes, text in plain_hand(writer)[:PLAIN_PER_STEP]]
+    raw = fit.read.clone().requires_grad_()
+    own, = torch.autograd.grad(nll_in(writer, lines, torch.tanh(raw)), raw)
+    theirs, = torch.autograd.grad(nll_in(writer, plain, torch.tanh(raw)), raw)
+    assert not torch.equal(torch.sign(own), torch.sign(own - 50.0 * theirs))  # it tells
+    torch.testing.assert_close(fit.fitted, fit.read - 0.01 * torch.sign(own - 50.0 * theirs),
+                               atol=2e-5, rtol=0)
