@@ -140,8 +140,7 @@ def adapt(writer: Writer, inks: list[Ink], cfg: AdaptConfig | None = None,
     lines = as_lines(writer, inks)
     batches = with_plain_hand(writer, lines, PLAIN_PER_STEP) if cfg.contrast else []
     batches = batches or [lines_batch(writer, lines)]  # a model that writes no SENTENCES
-    yours = torch.arange(len(batches[0].strokes_in)) < len(lines)
-    contrast = cfg.contrast if not yours.all() else 0.0
+    contrast = cfg.contrast if len(batches[0].strokes_in) > len(lines) else 0.0
     read = torch.atanh(writer.style_of(inks).clamp(-0.999, 0.999))
     raw_style = read.clone().requires_grad_()
     offset = 2 * math.log(writer.offset_scale)  # nats of unscaled offsets
@@ -152,8 +151,9 @@ def adapt(writer: Writer, inks: list[Ink], cfg: AdaptConfig | None = None,
         raw, _ = net(batch.strokes_in, batch.text, batch.text_mask, style=style)
         nll, points = mixture_nll(split_mixture(raw), batch.strokes_out, batch.mask), \
             batch.mask.sum(1)
-        return (nll[yours].sum() / points[yours].sum() + offset,
-                nll[~yours].sum() / points[~yours].sum() + offset)
+        n = len(lines)  # the person's lines come first
+        return (nll[:n].sum() / points[:n].sum() + offset,
+                nll[n:].sum() / points[n:].sum() + offset)
 
     frozen = [p for p in net.parameters() if p.requires_grad]
     for p in frozen:  # only the style learns; the shared network stays as it is

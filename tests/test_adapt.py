@@ -151,3 +151,9 @@ def test_a_contrastive_step_descends_the_lines_and_climbs_the_plain_hand(writer)
     assert not torch.equal(torch.sign(own), torch.sign(own - 50.0 * theirs))  # it tells
     torch.testing.assert_close(fit.fitted, fit.read - 0.01 * torch.sign(own - 50.0 * theirs),
                                atol=2e-5, rtol=0)
+
+
+def test_the_plain_hand_may_not_divide_into_equal_batches(writer, monkeypatch):
+    monkeypatch.setattr("handwriter.adapt.PLAIN_PER_STEP", 3)  # 8 lines: 3, 3 and 2
+    fit = adapt(writer, LINES, AdaptConfig(steps=3, lr=0.01, contrast=0.5))
+    assert fit.steps == 3 and torch.isfinite(fit.fitted).all()
