@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cache
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -37,11 +37,11 @@ from .data import (
 )
 from .ink import Ink
 from .model import mixture_nll, split_mixture
-from .sample import SENTENCES, SampleConfig, Writer, generate
+from .sample import SampleConfig, Writer, generate
 from .styles import load_style_weights, remove_style, save_style, save_style_weights
 
 ADAPT_FROM = 3  # lines from which `style add` adapts by default (docs/BENCHMARKS.md)
-PLAIN_PER_STEP = 2  # lines of the plain hand a contrastive step scores (`plain_hand`)
+PLAIN_PER_STEP = 2  # lines of the plain hand a contrastive step scores (`with_plain_hand`)
 
 
 @dataclass
@@ -54,9 +54,9 @@ class AdaptConfig:
                                 # (before tanh): a quarter of the way finds more of the hand
                                 # than the reading at less cost in legibility than further
                                 # (docs/BENCHMARKS.md, "Your hand")
-    contrast: float = 0.0       # the fit also makes the network's own plain hand (SENTENCES
-                                # written with no style) this much less likely per point,
-                                # so that it moves toward what sets the person apart
+    contrast: float = 0.0       # the fit also makes the network's own plain hand (the same
+                                # texts written with no style) this much less likely per
+                                # point, so that it moves toward what sets the person apart
                                 # (docs/HISTORY.md, "A fit that tells the writer from others")
 
 
@@ -103,24 +103,18 @@ def lines_batch(writer: Writer, lines: list[tuple]) -> Batch:
                    writer.offset_scale)
 
 
-@cache
-def plain_hand(writer: Writer) -> list[tuple]:
-    """SENTENCES in the network's own hand (no style, no bias, seed 0) as `as_lines` gives
-    them, written once per writer."""
-    plain = Writer(writer.style_net, writer.checkpoint)
-    texts = ["".join(c for c in s if c in writer.alphabet) for s in SENTENCES]
-    texts = [text for text in texts if text.strip()]  # a model of other characters: fewer
-    inks, _ = generate(plain, SampleConfig(bias=0.0), texts) if texts else ([], [])
-    return [line for line in (as_line(writer, ink) for ink in inks) if line is not None]
-
-
 def with_plain_hand(writer: Writer, lines: list[tuple], per_step: int) -> list[Batch]:
-    """Batches of `lines` and `per_step` lines of the plain hand each, in turn, cut to the
-    longest of `lines`: a step costs as many pen steps as without them."""
+    """Batches of `lines` and, in turn, `per_step` of their texts in the network's own hand
+    (no style, no bias, seed 0), cut to the longest of `lines`: a step then costs about as
+    many pen steps as without them."""
+    plain = Writer(writer.style_net, writer.checkpoint)
+    texts = ["".join(c for c in text if c in writer.alphabet) for _, text in lines]
+    inks, _ = generate(plain, SampleConfig(bias=0.0), [t for t in texts if t.strip()])
     longest = max(len(strokes) for strokes, _ in lines)
-    plain = [(strokes[:longest], text) for strokes, text in plain_hand(writer)]
-    return [lines_batch(writer, lines + plain[i:i + per_step])
-            for i in range(0, len(plain), per_step)]
+    theirs = [(line[0][:longest], line[1]) for line in map(partial(as_line, writer), inks)
+              if line is not None]
+    return [lines_batch(writer, lines + theirs[i:i + per_step])
+            for i in range(0, len(theirs), per_step)]
 
 
 def adapt(writer: Writer, inks: list[Ink], cfg: AdaptConfig | None = None,
@@ -139,7 +133,7 @@ def adapt(writer: Writer, inks: list[Ink], cfg: AdaptConfig | None = None,
                          f"{cfg.minutes} minutes")
     lines = as_lines(writer, inks)
     batches = with_plain_hand(writer, lines, PLAIN_PER_STEP) if cfg.contrast else []
-    batches = batches or [lines_batch(writer, lines)]  # a model that writes no SENTENCES
+    batches = batches or [lines_batch(writer, lines)]  # none of their texts writable
     contrast = cfg.contrast if len(batches[0].strokes_in) > len(lines) else 0.0
     read = torch.atanh(writer.style_of(inks).clamp(-0.999, 0.999))
     raw_style = read.clone().requires_grad_()

@@ -18,13 +18,24 @@ from torch import Tensor
 from tqdm import tqdm
 
 from .reader import InkReader
-from .sample import SENTENCES, WRITING, Writer
+from .sample import WRITING, Writer
 from .writing import write_page
 
 # How far along the direction a style may lie, in log nats per character predicted beyond no
 # style's: a little neater than no style costs little of the hand and reads better
 # (docs/HISTORY.md, "Neat hands").
 LIMIT = -0.15
+# Ordinary sentences of everyday length, none from the training transcriptions.
+SENTENCES = [
+    "Dear Anna, the garden is full of roses",
+    "Call me when you get to the hotel",
+    "Seven green apples and a jar of honey",
+    "Our train leaves at ten past four",
+    "I found your old letters in the attic",
+    "Bring a warm coat, it will be cold",
+    "The meeting moved to Thursday morning",
+    "Lots of love to you and the children",
+]
 
 
 def style_costs(writer: Writer, reader: InkReader, styles: Tensor, seeds: int = 2,

@@ -82,19 +82,6 @@ class SampleConfig:
 # Writing text wants legible ink by default: Graves' bias, and room for long lines.
 WRITING = SampleConfig(bias=0.75, max_points=1500, candidates=32)
 
-# Ordinary sentences of everyday length, none from the training transcriptions: what the
-# model's own hand is measured on (`neatness`) and told apart from (`adapt`).
-SENTENCES = [
-    "Dear Anna, the garden is full of roses",
-    "Call me when you get to the hotel",
-    "Seven green apples and a jar of honey",
-    "Our train leaves at ten past four",
-    "I found your old letters in the attic",
-    "Bring a warm coat, it will be cold",
-    "The meeting moved to Thursday morning",
-    "Lots of love to you and the children",
-]
-
 
 def neaten(style: Tensor, direction: Tensor, limit: float = 0.0) -> Tensor:
     """`style` moved back along `direction` to `limit` (0: no style's predicted legibility),

@@ -90,7 +90,7 @@ def stats_style_model(tmp_path_factory):
 @pytest.fixture(scope="session")
 def table_model(tmp_path_factory):
     """A random-init synthesis checkpoint with learnt styles for 4 training writers, over
-    the characters of `sample.SENTENCES`."""
+    the characters of `neatness.SENTENCES`."""
     with torch.random.fork_rng():
         torch.manual_seed(0)
         net = HandwritingNet(ModelConfig(num_layers=1, hidden_size=16, num_mixtures=3,

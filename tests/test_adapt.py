@@ -10,13 +10,13 @@ from handwriter.adapt import (
     AdaptConfig,
     adapt,
     as_lines,
-    plain_hand,
     primed_nll,
+    with_plain_hand,
 )
 from handwriter.data import collate, encode_text
 from handwriter.ink import Ink
 from handwriter.model import mixture_nll, split_mixture
-from handwriter.sample import SENTENCES, Writer
+from handwriter.sample import SampleConfig, Writer, generate
 
 
 def hand(text: str, seed: int) -> Ink:
@@ -129,12 +129,17 @@ def test_a_share_of_the_way_lies_between_the_read_style_and_the_fitted_one(write
     torch.testing.assert_close(torch.atanh(half.at(0.0)), read, atol=1e-4, rtol=0)
 
 
-def test_the_plain_hand_is_written_once_in_no_style(writer):
-    plain = plain_hand(writer)
-    assert len(plain) == len(SENTENCES) and plain_hand(writer) is plain
+def test_the_plain_hand_writes_the_lines_texts_in_no_style(writer):
+    lines = as_lines(writer, LINES)
+    batches = with_plain_hand(writer, lines, 2)  # 3 + 2, then 3 + 1
+    assert [len(b.strokes_in) for b in batches] == [5, 4]
     styled = writer.styled(writer.style_of(LINES), neat=False)
-    for (ours, _), (theirs, _) in zip(plain_hand(styled), plain, strict=True):
-        np.testing.assert_array_equal(ours, theirs)
+    for ours, theirs in zip(with_plain_hand(styled, lines, 2), batches, strict=True):
+        torch.testing.assert_close(ours.strokes_in, theirs.strokes_in, rtol=0, atol=0)
+        torch.testing.assert_close(ours.text[3:], theirs.text[3:], rtol=0, atol=0)
+    torch.testing.assert_close(batches[0].text[3:], batches[0].text[:2], rtol=0, atol=0)
+    fit = adapt(writer, LINES, AdaptConfig(steps=2, lr=0.01, contrast=0.5))  # both batches
+    assert fit.steps == 2 and torch.isfinite(fit.fitted).all()
 
 
 def test_a_contrastive_step_descends_the_lines_and_climbs_the_plain_hand(writer):
@@ -143,17 +148,14 @@ def test_a_contrastive_step_descends_the_lines_and_climbs_the_plain_hand(writer)
     # a strong contrast, so that the plain hand's part turns some of the signs
     fit = adapt(writer, LINES, AdaptConfig(steps=1, lr=0.01, share=1.0, contrast=50.0))
     lines = as_lines(writer, LINES)
+    inks, _ = generate(Writer(writer.style_net, writer.checkpoint), SampleConfig(bias=0.0),
+                       [text for _, text in lines])  # all together, as seed 0 draws them
     longest = max(len(strokes) for strokes, _ in lines)
-    plain = [(strokes[:longest], text) for strokes, text in plain_hand(writer)[:PLAIN_PER_STEP]]
+    plain = [(strokes[:longest], text) for strokes, text in
+             as_lines(writer, inks[:PLAIN_PER_STEP])]
     raw = fit.read.clone().requires_grad_()
     own, = torch.autograd.grad(nll_in(writer, lines, torch.tanh(raw)), raw)
     theirs, = torch.autograd.grad(nll_in(writer, plain, torch.tanh(raw)), raw)
     assert not torch.equal(torch.sign(own), torch.sign(own - 50.0 * theirs))  # it tells
     torch.testing.assert_close(fit.fitted, fit.read - 0.01 * torch.sign(own - 50.0 * theirs),
                                atol=2e-5, rtol=0)
-
-
-def test_the_plain_hand_may_not_divide_into_equal_batches(writer, monkeypatch):
-    monkeypatch.setattr("handwriter.adapt.PLAIN_PER_STEP", 3)  # 8 lines: 3, 3 and 2
-    fit = adapt(writer, LINES, AdaptConfig(steps=3, lr=0.01, contrast=0.5))
-    assert fit.steps == 3 and torch.isfinite(fit.fitted).all()

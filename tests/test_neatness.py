@@ -4,9 +4,9 @@ import torch
 
 from handwriter.cli import main
 from handwriter.model import load_checkpoint
-from handwriter.neatness import LIMIT, fit_neatness, neatness_of, style_costs
+from handwriter.neatness import LIMIT, SENTENCES, fit_neatness, neatness_of, style_costs
 from handwriter.reader import InkReader
-from handwriter.sample import SENTENCES, Writer, neaten
+from handwriter.sample import Writer, neaten
 from handwriter.train import export_model
 
 
