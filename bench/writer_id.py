@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from handwriter.adapt import AdaptConfig, adapt
+from handwriter.cli import add_config_flags, config_from_args
 from handwriter.data import MODEL_UNITS, line_statistics, resample
 from handwriter.ink import Ink
 from handwriter.train import TrainConfig, load_splits
@@ -155,10 +156,10 @@ def main() -> None:
                         help="lines of the writer a style is adapted to (0: none written)")
     parser.add_argument("--bias", type=float, default=0.75)
     parser.add_argument("--seeds", type=int, default=1, help="takes of each query's text")
-    parser.add_argument("--share", type=float, default=AdaptConfig.share,
-                        help="how far an adapted style moves from its reading to the fit")
+    add_config_flags(parser, AdaptConfig, skip=("minutes",))  # how each style is adapted
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
+    fitting = replace(config_from_args(AdaptConfig, args), minutes=60)  # all its steps
     torch.set_num_threads(args.threads)
     cfg = replace(TrainConfig(data=args.data), synthesis=True, max_points=700)
     lines = load_splits(cfg, "train", args.split)
@@ -200,7 +201,7 @@ def main() -> None:
             inks = [Ink(s, text=t, meta={"units": MODEL_UNITS}) for s, t in own[:given]]
             if not adapted:
                 return base.styled(base.style_of(inks)).leaning(inks)
-            fitted = adapt(base, inks, AdaptConfig(minutes=60, share=args.share))  # all steps
+            fitted = adapt(base, inks, fitting)
             return base.styled(fitted.style).leaning(inks)
         print(f"| style read from {given} lines | " + column(judge, enrolled, written(styled))
               + " |", flush=True)

@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 import torch
@@ -37,11 +36,10 @@ from .data import (
 )
 from .ink import Ink
 from .model import mixture_nll, split_mixture
-from .sample import SampleConfig, Writer, generate
+from .sample import Writer
 from .styles import load_style_weights, remove_style, save_style, save_style_weights
 
 ADAPT_FROM = 3  # lines from which `style add` adapts by default (docs/BENCHMARKS.md)
-PLAIN_PER_STEP = 2  # lines of the plain hand a contrastive step scores (`with_plain_hand`)
 
 
 @dataclass
@@ -54,10 +52,6 @@ class AdaptConfig:
                                 # (before tanh): a quarter of the way finds more of the hand
                                 # than the reading at less cost in legibility than further
                                 # (docs/BENCHMARKS.md, "Your hand")
-    contrast: float = 0.0       # the fit also makes the network's own plain hand (the same
-                                # texts written with no style) this much less likely per
-                                # point, so that it moves toward what sets the person apart
-                                # (docs/HISTORY.md, "A fit that tells the writer from others")
 
 
 @dataclass
@@ -79,42 +73,16 @@ class Adapted:
                 f"{self.before:.3f} -> {self.after:.3f} nats/point")
 
 
-def as_line(writer: Writer, ink: Ink) -> tuple | None:
-    """The line as the model trained on lines: prepared strokes and the text; None if it
-    lacks either."""
-    strokes = prepared(ink, writer.resample_step, writer.max_jump)
-    if strokes is None or len(strokes) < 2 or not ink.text.strip():
-        return None
-    return strokes, ink.text.strip()
-
-
 def as_lines(writer: Writer, inks: list[Ink]) -> list[tuple]:
-    """Each line `as_line`, or an error naming the first that lacks ink or text."""
-    out = [as_line(writer, ink) for ink in inks]
-    if None in out:
-        raise ValueError(f"line {out.index(None) + 1} needs ink (with some height) and its "
-                         "transcription")
+    """Each line as the model trained on lines: prepared strokes and the text."""
+    out = []
+    for number, ink in enumerate(inks, 1):
+        strokes = prepared(ink, writer.resample_step, writer.max_jump)
+        if strokes is None or len(strokes) < 2 or not ink.text.strip():
+            raise ValueError(f"line {number} needs ink (with some height) and its "
+                             "transcription")
+        out.append((strokes, ink.text.strip()))
     return out
-
-
-def lines_batch(writer: Writer, lines: list[tuple]) -> Batch:
-    """`as_lines`' lines in one teacher-forcing batch."""
-    return collate([s for s, _ in lines], [encode_text(t, writer.alphabet) for _, t in lines],
-                   writer.offset_scale)
-
-
-def with_plain_hand(writer: Writer, lines: list[tuple], per_step: int) -> list[Batch]:
-    """Batches of `lines` and, in turn, `per_step` of their texts in the network's own hand
-    (no style, no bias, seed 0), cut to the longest of `lines`: a step then costs about as
-    many pen steps as without them."""
-    plain = Writer(writer.style_net, writer.checkpoint)
-    texts = ["".join(c for c in text if c in writer.alphabet) for _, text in lines]
-    inks, _ = generate(plain, SampleConfig(bias=0.0), [t for t in texts if t.strip()])
-    longest = max(len(strokes) for strokes, _ in lines)
-    theirs = [(line[0][:longest], line[1]) for line in map(partial(as_line, writer), inks)
-              if line is not None]
-    return [lines_batch(writer, lines + theirs[i:i + per_step])
-            for i in range(0, len(theirs), per_step)]
 
 
 def adapt(writer: Writer, inks: list[Ink], cfg: AdaptConfig | None = None,
@@ -132,22 +100,17 @@ def adapt(writer: Writer, inks: list[Ink], cfg: AdaptConfig | None = None,
         raise ValueError(f"adapting needs steps and time, got {cfg.steps} steps and "
                          f"{cfg.minutes} minutes")
     lines = as_lines(writer, inks)
-    batches = with_plain_hand(writer, lines, PLAIN_PER_STEP) if cfg.contrast else []
-    batches = batches or [lines_batch(writer, lines)]  # none of their texts writable
-    contrast = cfg.contrast if len(batches[0].strokes_in) > len(lines) else 0.0
+    batch = collate([s for s, _ in lines], [encode_text(t, writer.alphabet) for _, t in lines],
+                    writer.offset_scale)
     read = torch.atanh(writer.style_of(inks).clamp(-0.999, 0.999))
     raw_style = read.clone().requires_grad_()
     offset = 2 * math.log(writer.offset_scale)  # nats of unscaled offsets
 
-    def nll_per_point(batch: Batch) -> tuple[Tensor, Tensor]:
-        """Nats per point of the person's lines, and of the plain hand's (nan if none)."""
-        style = torch.tanh(raw_style).expand(len(batch.strokes_in), -1)
+    def nll_per_point() -> Tensor:
+        style = torch.tanh(raw_style).expand(len(lines), -1)
         raw, _ = net(batch.strokes_in, batch.text, batch.text_mask, style=style)
-        nll, points = mixture_nll(split_mixture(raw), batch.strokes_out, batch.mask), \
-            batch.mask.sum(1)
-        n = len(lines)  # the person's lines come first
-        return (nll[:n].sum() / points[:n].sum() + offset,
-                nll[n:].sum() / points[n:].sum() + offset)
+        return mixture_nll(split_mixture(raw), batch.strokes_out, batch.mask).sum() \
+            / batch.mask.sum() + offset
 
     frozen = [p for p in net.parameters() if p.requires_grad]
     for p in frozen:  # only the style learns; the shared network stays as it is
@@ -157,9 +120,8 @@ def adapt(writer: Writer, inks: list[Ink], cfg: AdaptConfig | None = None,
     try:  # a step is not begun that would end past the deadline
         while steps < cfg.steps and (not steps or time.monotonic() + took < deadline):
             began = time.monotonic()
-            own, plain = nll_per_point(batches[steps % len(batches)])
-            before = float(own.detach()) if before is None else before
-            loss = own - contrast * plain if contrast else own
+            loss = nll_per_point()
+            before = float(loss.detach()) if before is None else before
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -172,7 +134,7 @@ def adapt(writer: Writer, inks: list[Ink], cfg: AdaptConfig | None = None,
         fitted = raw_style.detach().clone()
         with torch.no_grad():
             raw_style.copy_(read + cfg.share * (fitted - read))
-            after = float(nll_per_point(batches[0])[0])
+            after = float(nll_per_point())
     finally:
         for p in frozen:
             p.requires_grad_(True)
@@ -256,6 +218,8 @@ def primed_nll(writer: Writer, jobs: list[tuple], batch_size: int = 32,
 
 def styled_batch(writer: Writer, jobs: list[tuple]) -> Batch:
     """The jobs' lines in a Batch, each primer (cut as in training) giving its style."""
-    batch = lines_batch(writer, [line for _, line in jobs])
+    lines = [line for _, line in jobs]
+    batch = collate([s for s, _ in lines], [encode_text(t, writer.alphabet) for _, t in lines],
+                    writer.offset_scale)
     return with_primers(batch, [None if p is None else p[0][:PRIMER_POINTS] for p, _ in jobs],
                         writer.offset_scale)

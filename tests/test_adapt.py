@@ -3,20 +3,12 @@ import math
 import numpy as np
 import pytest
 import torch
-from torch import Tensor
 
-from handwriter.adapt import (
-    PLAIN_PER_STEP,
-    AdaptConfig,
-    adapt,
-    as_lines,
-    primed_nll,
-    with_plain_hand,
-)
+from handwriter.adapt import AdaptConfig, adapt, as_lines, primed_nll
 from handwriter.data import collate, encode_text
 from handwriter.ink import Ink
 from handwriter.model import mixture_nll, split_mixture
-from handwriter.sample import SampleConfig, Writer, generate
+from handwriter.sample import Writer
 
 
 def hand(text: str, seed: int) -> Ink:
@@ -39,20 +31,16 @@ def writer(request):
     return Writer.load(request.getfixturevalue(request.param))
 
 
+@torch.no_grad()
 def nll_per_point(writer: Writer, lines: list[Ink]) -> float:
     """The lines' NLL in nats per point, the long way round: the whole network in its style."""
-    with torch.no_grad():
-        return float(nll_in(writer, as_lines(writer, lines), writer.style))
-
-
-def nll_in(writer: Writer, prepared: list[tuple], style: Tensor) -> Tensor:
-    """Nats per point of lines already prepared (`as_lines`) in `style`, as a tensor."""
+    prepared = as_lines(writer, lines)
     batch = collate([s for s, _ in prepared], [encode_text(t, writer.alphabet)
                                                for _, t in prepared], writer.offset_scale)
-    raw, _ = writer.style_net(batch.strokes_in, batch.text, batch.text_mask,
-                              style=style.expand(len(prepared), -1))
+    style = writer.style.expand(len(lines), -1)
+    raw, _ = writer.style_net(batch.strokes_in, batch.text, batch.text_mask, style=style)
     nll = mixture_nll(split_mixture(raw), batch.strokes_out, batch.mask).sum()
-    return nll / batch.mask.sum() + 2 * math.log(writer.offset_scale)
+    return float(nll / batch.mask.sum()) + 2 * math.log(writer.offset_scale)
 
 
 def test_adapting_fits_the_style_to_the_lines_and_touches_no_weight(writer):
@@ -127,35 +115,3 @@ def test_a_share_of_the_way_lies_between_the_read_style_and_the_fitted_one(write
     torch.testing.assert_close(half.at(0.5), half.style, atol=0, rtol=0)
     torch.testing.assert_close(torch.atanh(half.at(1.0)), fitted, atol=1e-4, rtol=0)
     torch.testing.assert_close(torch.atanh(half.at(0.0)), read, atol=1e-4, rtol=0)
-
-
-def test_the_plain_hand_writes_the_lines_texts_in_no_style(writer):
-    lines = as_lines(writer, LINES)
-    batches = with_plain_hand(writer, lines, 2)  # 3 + 2, then 3 + 1
-    assert [len(b.strokes_in) for b in batches] == [5, 4]
-    styled = writer.styled(writer.style_of(LINES), neat=False)
-    for ours, theirs in zip(with_plain_hand(styled, lines, 2), batches, strict=True):
-        torch.testing.assert_close(ours.strokes_in, theirs.strokes_in, rtol=0, atol=0)
-        torch.testing.assert_close(ours.text[3:], theirs.text[3:], rtol=0, atol=0)
-    torch.testing.assert_close(batches[0].text[3:], batches[0].text[:2], rtol=0, atol=0)
-    fit = adapt(writer, LINES, AdaptConfig(steps=2, lr=0.01, contrast=0.5))  # both batches
-    assert fit.steps == 2 and torch.isfinite(fit.fitted).all()
-
-
-def test_a_contrastive_step_descends_the_lines_and_climbs_the_plain_hand(writer):
-    # Adam's first step moves each number by lr against the sign of the gradient: here of
-    # the lines' nats/point minus `contrast` x the first plain lines' (cut to the longest);
-    # a strong contrast, so that the plain hand's part turns some of the signs
-    fit = adapt(writer, LINES, AdaptConfig(steps=1, lr=0.01, share=1.0, contrast=50.0))
-    lines = as_lines(writer, LINES)
-    inks, _ = generate(Writer(writer.style_net, writer.checkpoint), SampleConfig(bias=0.0),
-                       [text for _, text in lines])  # all together, as seed 0 draws them
-    longest = max(len(strokes) for strokes, _ in lines)
-    plain = [(strokes[:longest], text) for strokes, text in
-             as_lines(writer, inks[:PLAIN_PER_STEP])]
-    raw = fit.read.clone().requires_grad_()
-    own, = torch.autograd.grad(nll_in(writer, lines, torch.tanh(raw)), raw)
-    theirs, = torch.autograd.grad(nll_in(writer, plain, torch.tanh(raw)), raw)
-    assert not torch.equal(torch.sign(own), torch.sign(own - 50.0 * theirs))  # it tells
-    torch.testing.assert_close(fit.fitted, fit.read - 0.01 * torch.sign(own - 50.0 * theirs),
-                               atol=2e-5, rtol=0)
