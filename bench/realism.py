@@ -1,12 +1,16 @@
 """Does `sample` write like a person? A classifier two-sample test and a word count.
 
     python bench/realism.py [--model unconditional SYNTH.pt ...] [--biases 0 0.5] [--lines N]
+                            [--seeds N] [--texts own]
 
 `--model` takes what `sample --model` takes: a checkpoint, "unconditional" (the shipped
 stroke-only network) or "shipped" (the default: text drafted by the shipped text model,
 written by the shipped synthesis model); `--words` and `--candidates` what `sample`'s take
 (`--words any`: the drafter before issue 28). `--lines N` scores N validation lines drawn by
-the seed: quicker, and noisier.
+the seed: quicker, and noisier. `--seeds N` repeats everything for N seeds and prints the
+mean and its standard error (one seed's classifier moves by 0.02-0.04). `--texts own` writes
+each real line's own text instead of a drafted one: what a perfect drafter would reach, so
+that the drafter and the writing can be told apart.
 
 Real lines are the validation writers' (never trained on). For each real line the model
 writes one of the same number of points (a drafted line may finish sooner), so length tells
@@ -37,6 +41,7 @@ from handwriter.sample import SampleConfig, Writer, generate
 from handwriter.text_model import TextModel
 from handwriter.train import TrainConfig, load_splits
 from handwriter.unprompted import write_from_nothing
+from handwriter.writing import write_lines_together
 
 
 def cv_accuracy(x: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0) -> float:
@@ -60,19 +65,28 @@ def cv_accuracy(x: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0) -> 
 
 
 def sample_like(writer: Writer, lengths: list[int], bias: float, seed: int,
-                words: str | None = None, candidates: int = 1, batch: int = 64
-                ) -> list[np.ndarray]:
+                words: str | None = None, candidates: int = 1, batch: int = 64,
+                texts: list[str] | None = None) -> list[np.ndarray]:
     """One sampled line per real line, of its number of points at most (lines sorted by
-    length); a synthesis writer writes text drafted by the shipped text model from `words`."""
-    text_model = TextModel.load(words=words) if writer.alphabet else None
+    length); a synthesis writer writes text drafted by the shipped text model from `words`,
+    or the given `texts`, one per line."""
+    text_model = TextModel.load(words=words) if writer.alphabet and texts is None else None
     out = [None] * len(lengths)
     order = np.argsort(lengths)
     for start in range(0, len(order), batch):
         rows = order[start:start + batch]
         cfg = SampleConfig(n=len(rows), bias=bias, seed=seed + start, candidates=candidates,
                            max_points=int(max(lengths[i] for i in rows)))
-        inks = (write_from_nothing(writer, text_model, cfg) if text_model else
-                 generate(writer, cfg)[0])
+        if texts is not None:
+            given = [texts[i] for i in rows]
+            generator = torch.Generator().manual_seed(cfg.seed)
+            inks = (write_lines_together(writer, given, cfg, reader=InkReader.load(),
+                                         generator=generator) if candidates > 1 else
+                    generate(writer, cfg, given, generator=generator)[0])
+        elif text_model:
+            inks = write_from_nothing(writer, text_model, cfg)
+        else:
+            inks = generate(writer, cfg)[0]
         for i, ink in zip(rows, inks, strict=True):
             out[i] = ink.strokes[:lengths[i]]
     return out
@@ -98,20 +112,25 @@ def main() -> None:
     parser.add_argument("--words", help="word list the drafts hold to (default: the shipped one)")
     parser.add_argument("--candidates", type=int, default=1,
                         help="drafts of each segment, the reader picking (as `sample`'s flag)")
+    parser.add_argument("--seeds", type=int, default=1,
+                        help="seeds to average, from --seed on (prints mean +- standard error)")
+    parser.add_argument("--texts", choices=["drafted", "own"], default="drafted",
+                        help="own: write each real line's own text, not a drafted one")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     cfg = TrainConfig(data=args.data)
-    real = [s for s, _, _ in load_splits(replace(cfg, data=args.data), "valid")["valid"]]
+    valid = load_splits(replace(cfg, data=args.data), "valid")["valid"]
     if args.lines:
         rng = np.random.default_rng(args.seed)
-        real = [real[i] for i in sorted(rng.choice(len(real), args.lines, replace=False))]
+        valid = [valid[i] for i in sorted(rng.choice(len(valid), args.lines, replace=False))]
+    real = [s for s, _, _ in valid]
     vocabulary = {w for ink in read_lines(args.data) if ink.text
                   for w in re.findall(r"[a-z]{4,}", ink.text.lower())}
     reader = InkReader.load()
     real_x = [line_statistics(s) for s in real]
     share, words = english_share(reader, real, vocabulary)
     print(f"{len(real)} real validation lines; {len(vocabulary):,} training words of 4+ "
-          f"letters\n")
+          f"letters; seeds {args.seed}-{args.seed + args.seeds - 1}\n")
     print("| lines | bias | classifier accuracy (0.5 = like real) | read words that are "
           "English | words read | s |")
     print("|---|---:|---:|---:|---:|---:|")
@@ -120,22 +139,35 @@ def main() -> None:
     for model in args.model:
         writer = (Writer.load() if model == "unconditional" else
                   Writer.load(None if model == "shipped" else model, synthesis=True))
+        texts = None
+        if args.texts == "own":
+            if not writer.alphabet:
+                raise SystemExit(f"--texts own: {model} writes no text")
+            texts = ["".join(c for c in text if c in writer.alphabet) or "a"
+                     for _, text, _ in valid]
         for bias in args.biases:
-            t0 = time.time()
-            fake = sample_like(writer, [len(s) for s in real], bias, args.seed, args.words,
-                               args.candidates)
-            fake_x = [line_statistics(s) for s in fake]
-            keep = [i for i in range(len(real)) if real_x[i] is not None
-                    and fake_x[i] is not None]
-            x = np.array([real_x[i] for i in keep] + [fake_x[i] for i in keep])
-            y = np.r_[np.ones(len(keep)), np.zeros(len(keep))]
-            share, words = english_share(reader, fake, vocabulary)
-            print(f"| {model} | {bias} | {cv_accuracy(x, y):.3f} | {share:.0%} | "
-                  f"{words} | {time.time() - t0:.0f} |", flush=True)
-            ratios = np.median(x[y == 0], 0) / np.where(np.median(x[y == 1], 0) == 0, 1,
-                                                        np.median(x[y == 1], 0))
-            details.append(f"{model}, bias {bias}: " + ", ".join(
-                f"{name} {r:.2f}" for name, r in zip(STATISTICS, ratios, strict=True)))
+            t0, runs = time.time(), []
+            for seed in range(args.seed, args.seed + args.seeds):
+                fake = sample_like(writer, [len(s) for s in real], bias, seed, args.words,
+                                   args.candidates, texts=texts)
+                fake_x = [line_statistics(s) for s in fake]
+                keep = [i for i in range(len(real)) if real_x[i] is not None
+                        and fake_x[i] is not None]
+                x = np.array([real_x[i] for i in keep] + [fake_x[i] for i in keep])
+                y = np.r_[np.ones(len(keep)), np.zeros(len(keep))]
+                runs.append((cv_accuracy(x, y), *english_share(reader, fake, vocabulary),
+                             np.median(x[y == 0], 0) / np.where(
+                                 np.median(x[y == 1], 0) == 0, 1, np.median(x[y == 1], 0))))
+            accuracy, share, words, ratios = (np.array(v) for v in zip(*runs, strict=True))
+            spread = (f" ± {accuracy.std(ddof=1) / np.sqrt(len(runs)):.3f}"
+                      if len(runs) > 1 else "")
+            label = model + (" writing the real lines' texts" if texts else "") + (
+                f", --words {args.words}" if args.words else "") + (
+                f", {args.candidates} drafts" if args.candidates > 1 else "")
+            print(f"| {label} | {bias} | {accuracy.mean():.3f}{spread} | {share.mean():.0%} | "
+                  f"{words.mean():.0f} | {time.time() - t0:.0f} |", flush=True)
+            details.append(f"{label}, bias {bias}: " + ", ".join(
+                f"{name} {r:.2f}" for name, r in zip(STATISTICS, ratios.mean(0), strict=True)))
     print("\nMedian statistic of sampled lines / of real lines:\n")
     print("\n".join(f"- {d}" for d in details))
 

@@ -1,7 +1,7 @@
 """Whose hand is this? A writer-identification judge for "write it in my hand".
 
     python bench/writer_id.py [--data lines.npz] [--split valid] [--model synthesis.pt]
-                              [--given 3 5] [--bias 0.75] [--seeds 2]
+                              [--given 3 5] [--bias 0.75] [--seeds 2] [--candidates 32]
 
 The judge never sees the writers it judges: a discriminant projection (regularised LDA) of
 ink descriptors (direction, turning and hinge histograms, stroke and gap lengths, letter
@@ -11,7 +11,8 @@ their other lines enrol them (the centroid of the projected lines); a query is a
 the nearest centroid by cosine. Columns: the real queries; their texts written with no style;
 written in the style adapted to 3 and to 5 of the writer's enrolled lines (`adapt.adapt`)
 and in the style only read from them (`--no-adapt` of `style add`). Top-1 accuracy and the
-mean rank of the true writer (1 is best, (K + 1) / 2 is chance). Prints markdown.
+mean rank of the true writer (1 is best, (K + 1) / 2 is chance). One draft of each line by
+default; `--candidates 32` writes as `write` does, the reader picking. Prints markdown.
 """
 
 from __future__ import annotations
@@ -156,6 +157,8 @@ def main() -> None:
                         help="lines of the writer a style is adapted to (0: none written)")
     parser.add_argument("--bias", type=float, default=0.75)
     parser.add_argument("--seeds", type=int, default=1, help="takes of each query's text")
+    parser.add_argument("--candidates", type=int, default=1,
+                        help="drafts of each stretch, the shipped reader picking (`write`: 32)")
     add_config_flags(parser, AdaptConfig, skip=("minutes",))  # how each style is adapted
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
@@ -175,11 +178,13 @@ def main() -> None:
     print("| real | " + column(judge, enrolled, {w: q for w, (_, q) in writers.items()}) + " |")
     if not args.given:
         return
+    from handwriter.reader import InkReader
     from handwriter.sample import SampleConfig, Writer
     from handwriter.writing import write_lines_together
 
     base = Writer.load(args.model, synthesis=True)
-    sample_cfg = SampleConfig(bias=args.bias, max_points=1500, candidates=1)
+    sample_cfg = SampleConfig(bias=args.bias, max_points=1500, candidates=args.candidates)
+    reader = InkReader.load() if args.candidates > 1 else None
 
     def written(writer_of) -> dict[str, list]:
         out = {}
@@ -188,7 +193,8 @@ def main() -> None:
             if model is None:
                 continue
             texts = [t for _, t in queries] * args.seeds
-            inks = write_lines_together(model, texts, replace(sample_cfg, seed=len(out)))
+            inks = write_lines_together(model, texts, replace(sample_cfg, seed=len(out)),
+                                        reader=reader)
             out[w] = [(ink.strokes, t) for ink, t in zip(inks, texts, strict=True)]
         return out
 
