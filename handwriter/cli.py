@@ -563,7 +563,8 @@ def add_style(commands: argparse._SubParsersAction) -> None:
                             description="Styles are lines of your own ink with what they say, "
                             "kept on this machine (in the user data folder, or "
                             "$HANDWRITER_DATA_DIR/styles); `write --style NAME` writes in one. "
-                            "The longest line the model handles primes it.")
+                            "From three lines or more the network is adapted to them (about "
+                            "a minute); from fewer, the style is read from them.")
     style = p.add_subparsers(dest="style_command", required=True, metavar="STYLE_COMMAND")
     q = style.add_parser("add", help="save lines of your ink as a style",
                          description="Saves every line of the ink files (InkML from tablet and "
