@@ -63,13 +63,16 @@ class Adapted:
     seconds: float
     read: Tensor                # (S,) the style read from the lines, before tanh
     fitted: Tensor              # (S,) fitted all the way, before tanh
+    planned: int                # the steps asked for (`AdaptConfig.steps`)
 
     def at(self, share: float) -> Tensor:
         """The style `share` of the way from its reading to the fit (`AdaptConfig.share`)."""
         return torch.tanh(self.read + share * (self.fitted - self.read))
 
     def summary(self) -> str:
-        return (f"adapted in {self.seconds:.0f} s ({self.steps} steps): your lines "
+        steps = (f"{self.steps} steps" if self.steps >= self.planned else
+                 f"{self.steps} of {self.planned} steps: its time ran out")
+        return (f"adapted in {self.seconds:.0f} s ({steps}): your lines "
                 f"{self.before:.3f} -> {self.after:.3f} nats/point")
 
 
@@ -139,7 +142,7 @@ def adapt(writer: Writer, inks: list[Ink], cfg: AdaptConfig | None = None,
         for p in frozen:
             p.requires_grad_(True)
     return Adapted(torch.tanh(raw_style).detach(), before, after, steps,
-                   time.monotonic() - start, read, fitted)
+                   time.monotonic() - start, read, fitted, cfg.steps)
 
 
 @contextmanager

@@ -78,6 +78,7 @@ def test_no_step_is_begun_that_would_end_past_the_time(writer, monkeypatch):
     shares = []
     result = adapt(writer, LINES, AdaptConfig(steps=100, minutes=7 / 60), shares.append)
     assert result.steps == 3 and shares[-1] == 1  # a fourth would end at 8 s
+    assert "(3 of 100 steps: its time ran out)" in result.summary()
 
 
 def test_adapting_refuses_what_it_cannot_use(writer, synth_model):

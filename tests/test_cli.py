@@ -449,11 +449,15 @@ def test_three_lines_or_more_are_adapted_to_and_written_in(styles_folder, stats_
            "--model", stats_style_model]
     code, out, err = run(capsys, *add)
     assert code == 0 and "adapted in" in out and "adapting to your 3 lines" in err
+    assert "(40 steps)" in out and "--minutes" not in out  # its minute was enough
     style = load_style_weights("mine")["style"]
     read = Writer.load(stats_style_model).style_of(load_style("mine"))
     assert style.shape == read.shape and not torch.allclose(style, read)
     assert run(capsys, *add, "--replace", "--share", 0)[0] == 0  # no way toward the fit
     assert torch.allclose(load_style_weights("mine")["style"], read, atol=1e-5)
+    code, out, _ = run(capsys, *add, "--replace", "--minutes", 1e-5)
+    assert code == 0 and "(1 of 40 steps: its time ran out)" in out
+    assert "more --minutes (now 1e-05) let it finish" in out
     assert run(capsys, *add, "--replace")[0] == 0
     write = ["write", "ab", "--model", stats_style_model, "--max-points", 40, "--candidates", 1,
              "--style", "mine", "-o"]
@@ -540,7 +544,8 @@ def test_free_cores_leaves_out_the_busy_ones(load, cores, threads, monkeypatch):
     assert cli.free_cores() == threads
 
 
-def test_a_computing_command_sets_torch_to_the_free_cores(tiny_model, tmp_path, capsys, monkeypatch):
+def test_a_computing_command_sets_torch_to_the_free_cores(tiny_model, tmp_path, capsys,
+                                                          monkeypatch):
     from handwriter import cli
 
     monkeypatch.setattr(cli, "free_cores", lambda: 1)
