@@ -20,8 +20,9 @@ distance per line height first): stroke lengths, pen lifts and gaps per width, t
 ascender and descender extent, baseline wobble. A logistic regression tells real from
 sampled lines; its cross-validated accuracy is the measure: 0.5 = indistinguishable.
 The second measure: of the words of four letters or more that the shipped recogniser reads
-in a line, the share that are words of the training transcriptions, next to the same share
-for the real lines. Prints markdown for docs/BENCHMARKS.md.
+in a line, the share that are words of the training transcriptions, and the share that are
+English words in a wider sense (those or the shipped word list's, which `sample`'s drafts
+hold to), next to the same shares for the real lines. Prints markdown for docs/BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -92,11 +93,12 @@ def sample_like(writer: Writer, lengths: list[int], bias: float, seed: int,
     return out
 
 
-def english_share(reader: InkReader, lines: list[np.ndarray], vocabulary: set[str]) -> tuple:
-    """Share of read words (4+ letters) found in `vocabulary`, and how many were read."""
+def english_share(reader: InkReader, lines: list[np.ndarray], *lexicons: set[str]) -> tuple:
+    """Share of read words (4+ letters) found in each lexicon, and how many were read."""
     inks = [Ink(s, meta={"units": MODEL_UNITS}) for s in lines]
     words = [w for text in reader.read(inks) for w in re.findall(r"[a-z]{4,}", text.lower())]
-    return (sum(w in vocabulary for w in words) / max(len(words), 1), len(words))
+    return (*(sum(w in lexicon for w in words) / max(len(words), 1) for lexicon in lexicons),
+            len(words))
 
 
 def main() -> None:
@@ -124,17 +126,20 @@ def main() -> None:
         rng = np.random.default_rng(args.seed)
         valid = [valid[i] for i in sorted(rng.choice(len(valid), args.lines, replace=False))]
     real = [s for s, _, _ in valid]
-    vocabulary = {w for ink in read_lines(args.data) if ink.text
-                  for w in re.findall(r"[a-z]{4,}", ink.text.lower())}
+    training = {w for ink in read_lines(args.data) if ink.text
+                for w in re.findall(r"[a-z]{4,}", ink.text.lower())}
+    english = training | {w.lower() for w in TextModel.load().vocabulary.weight if len(w) > 3}
     reader = InkReader.load()
     real_x = [line_statistics(s) for s in real]
-    share, words = english_share(reader, real, vocabulary)
-    print(f"{len(real)} real validation lines; {len(vocabulary):,} training words of 4+ "
-          f"letters; seeds {args.seed}-{args.seed + args.seeds - 1}\n")
+    share, wider, words = english_share(reader, real, training, english)
+    print(f"{len(real)} real validation lines; {len(training):,} training words of 4+ "
+          f"letters, {len(english):,} with the word list's; seeds {args.seed}-"
+          f"{args.seed + args.seeds - 1}\n")
     print("| lines | bias | classifier accuracy (0.5 = like real) | read words that are "
-          "English | words read | s |")
+          "training words / English | words read | s |")
     print("|---|---:|---:|---:|---:|---:|")
-    print(f"| real validation lines | – | – | {share:.0%} | {words} | – |", flush=True)
+    print(f"| real validation lines | – | – | {share:.0%} / {wider:.0%} | {words} | – |",
+          flush=True)
     details = []
     for model in args.model:
         writer = (Writer.load() if model == "unconditional" else
@@ -155,16 +160,18 @@ def main() -> None:
                         and fake_x[i] is not None]
                 x = np.array([real_x[i] for i in keep] + [fake_x[i] for i in keep])
                 y = np.r_[np.ones(len(keep)), np.zeros(len(keep))]
-                runs.append((cv_accuracy(x, y), *english_share(reader, fake, vocabulary),
+                runs.append((cv_accuracy(x, y), *english_share(reader, fake, training, english),
                              np.median(x[y == 0], 0) / np.where(
                                  np.median(x[y == 1], 0) == 0, 1, np.median(x[y == 1], 0))))
-            accuracy, share, words, ratios = (np.array(v) for v in zip(*runs, strict=True))
+            accuracy, share, wider, words, ratios = (np.array(v) for v in zip(*runs,
+                                                                               strict=True))
             spread = (f" ± {accuracy.std(ddof=1) / np.sqrt(len(runs)):.3f}"
                       if len(runs) > 1 else "")
             label = model + (" writing the real lines' texts" if texts else "") + (
                 f", --words {args.words}" if args.words else "") + (
                 f", {args.candidates} drafts" if args.candidates > 1 else "")
-            print(f"| {label} | {bias} | {accuracy.mean():.3f}{spread} | {share.mean():.0%} | "
+            print(f"| {label} | {bias} | {accuracy.mean():.3f}{spread} | {share.mean():.0%} / "
+                  f"{wider.mean():.0%} | "
                   f"{words.mean():.0f} | {time.time() - t0:.0f} |", flush=True)
             details.append(f"{label}, bias {bias}: " + ", ".join(
                 f"{name} {r:.2f}" for name, r in zip(STATISTICS, ratios.mean(0), strict=True)))
