@@ -40,6 +40,10 @@ from .sample import Writer
 from .styles import load_style_weights, remove_style, save_style, save_style_weights
 
 ADAPT_FROM = 3  # lines from which `style add` adapts by default (docs/BENCHMARKS.md)
+# The fit's small products gain little from a second thread (16 s against 22 s for 1,431
+# points), and two threads with one free core spin against each other: beside a two-thread
+# job they took the whole minute for 1 of the 40 steps, one thread 24 s for all of them.
+FIT_THREADS = 1
 
 
 @dataclass
@@ -118,6 +122,8 @@ def adapt(writer: Writer, inks: list[Ink], cfg: AdaptConfig | None = None,
     frozen = [p for p in net.parameters() if p.requires_grad]
     for p in frozen:  # only the style learns; the shared network stays as it is
         p.requires_grad_(False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(FIT_THREADS)
     optimizer = torch.optim.Adam([raw_style], lr=cfg.lr)
     deadline, steps, before, took, done = start + 60 * cfg.minutes, 0, None, 0.0, 0.0
     try:  # a step is not begun that would end past the deadline
@@ -139,6 +145,7 @@ def adapt(writer: Writer, inks: list[Ink], cfg: AdaptConfig | None = None,
             raw_style.copy_(read + cfg.share * (fitted - read))
             after = float(nll_per_point())
     finally:
+        torch.set_num_threads(threads)
         for p in frozen:
             p.requires_grad_(True)
     return Adapted(torch.tanh(raw_style).detach(), before, after, steps,

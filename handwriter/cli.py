@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import functools
 import json
-import os
 import sys
 import typing
 import warnings
@@ -672,35 +670,8 @@ def show_warning(message, category, filename, lineno, file=None, line=None) -> N
     warn([str(message)])
 
 
-# Commands that compute without a --threads of their own: they use the cores that are free.
-LOAD_AWARE = {"sample", "write", "read", "eval", "style", "plot"}
-
-
-@functools.cache
-def torch_threads() -> int:
-    """Torch's threads as the process started (one a core, unless set before)."""
-    import torch
-
-    return torch.get_num_threads()
-
-
-def free_cores() -> int:
-    """Torch's threads less the cores other work keeps busy (the load average), at least
-    one: two threads sharing one free core spin against each other, and `write` took 18 s
-    instead of 4 beside a two-thread job (docs/BENCHMARKS.md, "Page speed")."""
-    try:
-        busy = int(os.getloadavg()[0])
-    except (AttributeError, OSError):  # no load average here (Windows)
-        busy = 0
-    return max(1, torch_threads() - busy)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command in LOAD_AWARE:
-        import torch
-
-        torch.set_num_threads(free_cores())
     try:
         with warnings.catch_warnings():
             warnings.showwarning = show_warning

@@ -116,3 +116,20 @@ def test_a_share_of_the_way_lies_between_the_read_style_and_the_fitted_one(write
     torch.testing.assert_close(half.at(0.5), half.style, atol=0, rtol=0)
     torch.testing.assert_close(torch.atanh(half.at(1.0)), fitted, atol=1e-4, rtol=0)
     torch.testing.assert_close(torch.atanh(half.at(0.0)), read, atol=1e-4, rtol=0)
+
+
+def test_the_fit_runs_on_one_thread_and_gives_the_others_back(writer, monkeypatch):
+    seen, forward = [], writer.style_net.forward
+
+    def counting(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(writer.style_net, "forward", counting)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        adapt(writer, LINES, AdaptConfig(steps=2))
+        assert seen and set(seen) == {1} and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -526,33 +526,3 @@ def test_the_api_writes_in_a_saved_style(styles_folder, synth_model, tmp_path, c
     plain = handwriter.write("ab", model=synth_model)
     assert [i.text for i in styled] == ["ab"]
     assert not np.array_equal(styled[0].strokes[:20], plain[0].strokes[:20])
-
-
-@pytest.mark.parametrize("load, cores, threads", [((0.9, 0, 0), 4, 4), ((1.7, 0, 0), 4, 3),
-                                                  ((2.2, 0, 0), 2, 1), ((9.0, 0, 0), 4, 1),
-                                                  (OSError, 2, 2)])
-def test_free_cores_leaves_out_the_busy_ones(load, cores, threads, monkeypatch):
-    from handwriter import cli
-
-    def getloadavg():
-        if load is OSError:
-            raise OSError("no load average")
-        return load
-
-    monkeypatch.setattr(cli.os, "getloadavg", getloadavg)
-    monkeypatch.setattr(cli, "torch_threads", lambda: cores)
-    assert cli.free_cores() == threads
-
-
-def test_a_computing_command_sets_torch_to_the_free_cores(tiny_model, tmp_path, capsys,
-                                                          monkeypatch):
-    from handwriter import cli
-
-    monkeypatch.setattr(cli, "free_cores", lambda: 1)
-    before = torch.get_num_threads()
-    try:
-        code, _, _ = run(capsys, "sample", "--model", str(tiny_model), "-o",
-                         str(tmp_path / "a.npz"), *SAMPLE)
-        assert code == 0 and torch.get_num_threads() == 1
-    finally:
-        torch.set_num_threads(before)
