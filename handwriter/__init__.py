@@ -1,5 +1,6 @@
 """handwriter: learns to write like a person (Graves 2013, arXiv 1308.0850)."""
 
+from . import _openmp  # noqa: F401  (first: it must run before torch loads)
 from .ink import Ink, InkError, read_ink
 from .layout import PageConfig, Sheet
 from .plotter import PlotterConfig, save_sheets

@@ -116,3 +116,22 @@ def test_the_readme_lists_every_module_each_below_what_it_imports():
     upward = [(a, b) for a, targets in import_graph().items() if a != "handwriter"
               for b in targets if b != "handwriter" and rank_of(b) > rank_of(a)]
     assert not upward, f"imports of a module listed below: {upward}"
+
+
+def test_openmp_spins_briefly_and_is_told_before_torch_loads():
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "GOMP_SPINCOUNT"}
+    run = subprocess.run([sys.executable, "-X", "importtime", "-c", "import os, handwriter; "
+                          "print(os.environ['GOMP_SPINCOUNT'])"],
+                         env=env, capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "10000"
+    loaded = [line.rsplit("|", 1)[-1].strip() for line in run.stderr.splitlines()]
+    assert loaded.index("handwriter._openmp") < loaded.index("torch")
+    kept = subprocess.run([sys.executable, "-c", "import os, handwriter; "
+                           "print(os.environ['GOMP_SPINCOUNT'])"],
+                          env={**env, "GOMP_SPINCOUNT": "5"}, capture_output=True, text=True,
+                          check=True)
+    assert kept.stdout.strip() == "5"  # the user's own setting is kept
