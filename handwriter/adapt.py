@@ -92,6 +92,12 @@ def as_lines(writer: Writer, inks: list[Ink]) -> list[tuple]:
     return out
 
 
+def lines_batch(writer: Writer, lines: list[tuple]) -> Batch:
+    """`as_lines`' lines in one teacher-forcing batch."""
+    return collate([s for s, _ in lines], [encode_text(t, writer.alphabet) for _, t in lines],
+                   writer.offset_scale)
+
+
 def adapt(writer: Writer, inks: list[Ink], cfg: AdaptConfig | None = None,
           progress: Callable[[float], None] | None = None) -> Adapted:
     """The style of `inks` (each with its text) fitted to them; `progress` is told the
@@ -107,8 +113,7 @@ def adapt(writer: Writer, inks: list[Ink], cfg: AdaptConfig | None = None,
         raise ValueError(f"adapting needs steps and time, got {cfg.steps} steps and "
                          f"{cfg.minutes} minutes")
     lines = as_lines(writer, inks)
-    batch = collate([s for s, _ in lines], [encode_text(t, writer.alphabet) for _, t in lines],
-                    writer.offset_scale)
+    batch = lines_batch(writer, lines)
     read = torch.atanh(writer.style_of(inks).clamp(-0.999, 0.999))
     raw_style = read.clone().requires_grad_()
     offset = 2 * math.log(writer.offset_scale)  # nats of unscaled offsets
@@ -122,10 +127,10 @@ def adapt(writer: Writer, inks: list[Ink], cfg: AdaptConfig | None = None,
     frozen = [p for p in net.parameters() if p.requires_grad]
     for p in frozen:  # only the style learns; the shared network stays as it is
         p.requires_grad_(False)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(FIT_THREADS)
     optimizer = torch.optim.Adam([raw_style], lr=cfg.lr)
     deadline, steps, before, took, done = start + 60 * cfg.minutes, 0, None, 0.0, 0.0
+    threads = torch.get_num_threads()
+    torch.set_num_threads(FIT_THREADS)
     try:  # a step is not begun that would end past the deadline
         while steps < cfg.steps and (not steps or time.monotonic() + took < deadline):
             began = time.monotonic()
@@ -228,8 +233,6 @@ def primed_nll(writer: Writer, jobs: list[tuple], batch_size: int = 32,
 
 def styled_batch(writer: Writer, jobs: list[tuple]) -> Batch:
     """The jobs' lines in a Batch, each primer (cut as in training) giving its style."""
-    lines = [line for _, line in jobs]
-    batch = collate([s for s, _ in lines], [encode_text(t, writer.alphabet) for _, t in lines],
-                    writer.offset_scale)
+    batch = lines_batch(writer, [line for _, line in jobs])
     return with_primers(batch, [None if p is None else p[0][:PRIMER_POINTS] for p, _ in jobs],
                         writer.offset_scale)
