@@ -2,6 +2,7 @@
 
     python bench/writer_id.py [--data lines.npz] [--split valid] [--model synthesis.pt]
                               [--given 3 5] [--bias 0.75] [--seeds 2] [--candidates 32]
+                              [--columns none read adapted]
 
 The judge never sees the writers it judges: a discriminant projection (regularised LDA) of
 ink descriptors (direction, turning and hinge histograms, stroke and gap lengths, letter
@@ -160,6 +161,9 @@ def main() -> None:
     parser.add_argument("--candidates", type=int, default=1,
                         help="drafts of each stretch, the shipped reader picking (`write`: 32)")
     add_config_flags(parser, AdaptConfig, skip=("minutes",))  # how each style is adapted
+    parser.add_argument("--columns", nargs="+", default=["none", "read", "adapted"],
+                        choices=["none", "read", "adapted"],
+                        help="which written lines to judge besides the real ones")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     fitting = replace(config_from_args(AdaptConfig, args), minutes=60)  # all its steps
@@ -198,8 +202,9 @@ def main() -> None:
             out[w] = [(ink.strokes, t) for ink, t in zip(inks, texts, strict=True)]
         return out
 
-    print("| no style | " + column(judge, enrolled, written(lambda w, own: base)) + " |",
-          flush=True)
+    if "none" in args.columns:
+        print("| no style | " + column(judge, enrolled, written(lambda w, own: base)) + " |",
+              flush=True)
     for given in args.given:
         def styled(w, own, given=given, adapted=False):
             if len(own) < given:
@@ -209,11 +214,13 @@ def main() -> None:
                 return base.styled(base.style_of(inks)).leaning(inks)
             fitted = adapt(base, inks, fitting)
             return base.styled(fitted.style).leaning(inks)
-        print(f"| style read from {given} lines | " + column(judge, enrolled, written(styled))
-              + " |", flush=True)
-        print(f"| adapted to {given} lines | " + column(
-            judge, enrolled, written(lambda w, own, g=given: styled(w, own, g, True))) + " |",
-            flush=True)
+        if "read" in args.columns:
+            print(f"| style read from {given} lines | "
+                  + column(judge, enrolled, written(styled)) + " |", flush=True)
+        if "adapted" in args.columns:
+            print(f"| adapted to {given} lines | " + column(
+                judge, enrolled, written(lambda w, own, g=given: styled(w, own, g, True)))
+                + " |", flush=True)
 
 if __name__ == "__main__":
     main()
