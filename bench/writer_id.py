@@ -33,6 +33,7 @@ from handwriter.ink import Ink
 from handwriter.train import TrainConfig, load_splits
 
 DIRECTIONS, TURNS = 12, 6
+COLUMNS = ("none", "read", "adapted")  # the written lines: no style, read, adapted
 
 
 def to_bin(angle: np.ndarray, bins: int) -> np.ndarray:
@@ -161,8 +162,7 @@ def main() -> None:
     parser.add_argument("--candidates", type=int, default=1,
                         help="drafts of each stretch, the shipped reader picking (`write`: 32)")
     add_config_flags(parser, AdaptConfig, skip=("minutes",))  # how each style is adapted
-    parser.add_argument("--columns", nargs="+", default=["none", "read", "adapted"],
-                        choices=["none", "read", "adapted"],
+    parser.add_argument("--columns", nargs="+", default=list(COLUMNS), choices=COLUMNS,
                         help="which written lines to judge besides the real ones")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()

@@ -73,9 +73,14 @@ class Adapted:
         """The style `share` of the way from its reading to the fit (`AdaptConfig.share`)."""
         return torch.tanh(self.read + share * (self.fitted - self.read))
 
+    @property
+    def ran_out(self) -> bool:
+        """Whether its time ended the fit before its planned steps did."""
+        return self.steps < self.planned
+
     def summary(self) -> str:
-        steps = (f"{self.steps} steps" if self.steps >= self.planned else
-                 f"{self.steps} of {self.planned} steps: its time ran out")
+        steps = (f"{self.steps} of {self.planned} steps: its time ran out" if self.ran_out
+                 else f"{self.steps} steps")
         return (f"adapted in {self.seconds:.0f} s ({steps}): your lines "
                 f"{self.before:.3f} -> {self.after:.3f} nats/point")
 

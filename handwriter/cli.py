@@ -309,7 +309,7 @@ def style_add(args: argparse.Namespace) -> int:
             cfg = AdaptConfig(minutes=args.minutes, share=args.share)
             adapted, path = adapt_style(writer, args.name, inks, cfg, progress)
         print(adapted.summary())
-        if adapted.steps < cfg.steps:
+        if adapted.ran_out:
             print(f"more --minutes (now {args.minutes:g}) let it finish: more of your hand")
     else:
         path = save_style(args.name, inks)
