@@ -156,7 +156,8 @@ def main() -> None:
     parser.add_argument("--split", default="valid", choices=["valid", "test"])
     parser.add_argument("--model", default=None, help="synthesis checkpoint (default: shipped)")
     parser.add_argument("--given", type=int, nargs="*", default=[3, 5],
-                        help="lines of the writer a style is adapted to (0: none written)")
+                        help="lines of the writer a style is adapted to (`--given` alone: only the "
+                        "real lines are judged)")
     parser.add_argument("--bias", type=float, default=0.75)
     parser.add_argument("--seeds", type=int, default=1, help="takes of each query's text")
     parser.add_argument("--candidates", type=int, default=1,
@@ -166,6 +167,8 @@ def main() -> None:
                         help="which written lines to judge besides the real ones")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
+    if any(given < 1 for given in args.given):
+        parser.error(f"--given: lines to adapt to must be 1 or more, got {args.given}")
     fitting = replace(config_from_args(AdaptConfig, args), minutes=60)  # all its steps
     torch.set_num_threads(args.threads)
     cfg = replace(TrainConfig(data=args.data), synthesis=True, max_points=700)
