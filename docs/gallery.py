@@ -110,11 +110,12 @@ def hands(data: str, model: str | None) -> None:
     for strokes, text, name in lines:
         by_writer.setdefault(name, []).append(Ink(strokes, text=text, writer=name,
                                                   meta={"units": MODEL_UNITS}))
+    in_hand = replace(WRITING, candidates=WRITING.candidates * WRITING.style_drafts)  # as `write`
     rows = []
     for name in sorted(w for w, own in by_writer.items() if len(own) >= 6)[:6]:
         own = by_writer[name]
         style = adapt(writer, own[3:8]).style
-        ink = write_page(writer.styled(style).leaning(own[3:8]), [own[2].text], WRITING,
+        ink = write_page(writer.styled(style).leaning(own[3:8]), [own[2].text], in_hand,
                          reader=reader)[0]
         rows += [(f"writer {name} (validation, never trained on): real line {i + 1}", own[i])
                  for i in range(2)]

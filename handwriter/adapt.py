@@ -3,12 +3,12 @@
 The style encoder (`model.StyleEncoder`) reads a line's size, slant and a few shapes; the
 network can write far more of a hand than that reading gives it, since it learnt a style of
 their own for each of its training writers (phase 10). `adapt` fits the style, the
-numbers every layer sees (48 in the shipped model), to the person's lines by gradient
+numbers every layer sees (112 in the shipped model), to the person's lines by gradient
 descent through the whole network, starting from the encoder's reading of them. A style,
 unlike weights, can only move the network to hands like those it was trained on, so a few
 short lines do not overfit, while low-rank changes of the weights learnt from the same lines
 made the other lines less likely (docs/HISTORY.md). Fitted all the way, the hand is harder to read;
-`AdaptConfig.share` keeps a quarter of the way (docs/BENCHMARKS.md, "Your hand").
+`AdaptConfig.share` keeps half of the way (docs/BENCHMARKS.md, "Your hand").
 """
 
 from __future__ import annotations
@@ -52,10 +52,11 @@ class AdaptConfig:
                                 # lines still gained at 40: docs/HISTORY.md)
     lr: float = 0.05            # Adam's learning rate for the style (before tanh)
     minutes: float = 1.0        # at most this long, whatever the steps
-    share: float = 0.25         # how far the style moves from its reading to the fitted one
-                                # (before tanh): a quarter of the way finds more of the hand
-                                # than the reading at less cost in legibility than further
-                                # (docs/BENCHMARKS.md, "Your hand")
+    share: float = 0.5          # how far the style moves from its reading to the fitted one
+                                # (before tanh): halfway finds the writer about half as often
+                                # as their real lines, a quarter 36-40%; its cost in
+                                # legibility is bought back with drafts (`style_drafts`;
+                                # docs/BENCHMARKS.md, "Your hand")
 
 
 @dataclass

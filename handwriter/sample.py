@@ -62,6 +62,9 @@ class SampleConfig:
     max_points: int = 700       # points per line (unconditional), cap for text
     candidates: int = 1         # text: drafts of each segment of a line; the best is kept
     segment: int = 120          # text: points a line grows between choices (about two words)
+    style_drafts: int = 1       # text in a real person's style (saved or primed): this many
+    # times the candidates, since their hand costs legibility and more drafts buy it back
+    # (docs/BENCHMARKS.md, "Your hand")
     style_strength: float = 1.0  # how much of a real writer's hand (0: none; 2: more of
     # it, less legible; docs/HISTORY.md, "Shrinking the style"); an adapted style is
     # used as fitted
@@ -79,8 +82,8 @@ class SampleConfig:
             raise ValueError(f"lean must be between 0 and 1, got {self.lean}")
 
 
-# Writing text wants legible ink by default: Graves' bias, and room for long lines.
-WRITING = SampleConfig(bias=0.75, max_points=1500, candidates=32)
+# Writing text wants legible ink by default: Graves' bias, room for long lines, and drafts.
+WRITING = SampleConfig(bias=0.75, max_points=1500, candidates=32, style_drafts=4)
 
 
 def neaten(style: Tensor, direction: Tensor, limit: float = 0.0) -> Tensor:

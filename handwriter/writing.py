@@ -212,13 +212,17 @@ def write_page(writer: Writer, lines: list[str], cfg: SampleConfig,
                progress: bool = False) -> list[Ink]:
     """Write the text lines together (`write_lines_together`), in one hand if primed.
 
-    `style` (see `resolve_style`) primes every line, unless `primer` is given.
-    (Priming with a whole first line would be simpler, but primer plus line is then
+    `style` (see `resolve_style`) primes every line, unless `primer` is given; in a real
+    person's hand (a saved style or a primer) each segment has `cfg.style_drafts` times the
+    drafts. (Priming with a whole first line would be simpler, but primer plus line is then
     longer than any line the model trained on, and it writes smaller and smaller.)
     """
-    if cfg.candidates < 1 or cfg.segment < 1:
-        raise ValueError(f"candidates and segment must be at least 1, got {cfg.candidates} "
-                         f"and {cfg.segment}")
+    for name in ("candidates", "segment", "style_drafts"):
+        if getattr(cfg, name) < 1:
+            raise ValueError(f"{name.replace('_', ' ')} must be at least 1, got "
+                             f"{getattr(cfg, name)}")
+    if primer is not None or isinstance(style, str):
+        cfg = replace(cfg, candidates=cfg.candidates * cfg.style_drafts)
     if primer is not None:
         writer, primer, primer_text = in_style(writer, primer, primer_text, cfg.style_strength)
     elif style is not None:

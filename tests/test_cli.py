@@ -280,8 +280,11 @@ def test_errors_name_the_file_or_the_thing(tiny_model, synth_model, lines_npz, t
     assert "'!'" in err
     assert "unconditional" in fails(capsys, "write", "ab", "--model", tiny_model, "-o",
                                     tmp_path / "w.png")
-    assert "candidates and segment must be at least 1, got 0" in fails(
+    assert "candidates must be at least 1, got 0" in fails(
         capsys, "write", "ab", "--model", synth_model, "--candidates", 0, "-o", tmp_path / "w.png")
+    assert "style drafts must be at least 1, got 0" in fails(
+        capsys, "write", "ab", "--model", synth_model, "--style-drafts", 0, "-o",
+        tmp_path / "w.png")
     assert "n (lines to write) must be at least 1, got -1" in fails(
         capsys, "sample", "-o", tmp_path / "x.svg", "--model", tiny_model, "--n", -1)
     assert "x.txt" in fails(capsys, "sample", "-o", tmp_path / "x.txt", "--model", tiny_model,

@@ -235,8 +235,27 @@ def test_style_strength_scales_the_hand_before_tanh(model, request):
         replace(WRITING, style_strength=-1.0)
     # strength 0 writes exactly what no style writes, for the same seed
     save_style("mine", lines)
-    cfg = replace(WRITING, candidates=1, max_points=60, style_strength=0.0)
+    cfg = replace(WRITING, candidates=1, style_drafts=1, max_points=60, style_strength=0.0)
     styled, _, _ = resolve_style(writer, "mine", cfg)
     assert not styled.style.any()
     torch.testing.assert_close(write_page(writer, ["ab"], cfg, style="mine")[0].strokes,
                                write_page(writer, ["ab"], cfg)[0].strokes)
+
+
+def test_a_persons_hand_is_written_from_more_drafts(style_model, monkeypatch):
+    from dataclasses import replace
+
+    from handwriter import writing
+    from handwriter.sample import WRITING, Writer
+
+    drafts = []
+    monkeypatch.setattr(writing, "write_lines_together",
+                        lambda writer, lines, cfg, *a, **k: drafts.append(cfg.candidates))
+    writer = Writer.load(style_model)
+    lines = [line("one", 1), line("two", 2)]
+    save_style("mine", lines)
+    cfg = replace(WRITING, candidates=3, style_drafts=4)
+    writing.write_page(writer, ["ab"], cfg)                     # no style
+    writing.write_page(writer, ["ab"], cfg, style="mine")       # a saved style
+    writing.write_page(writer, ["ab"], cfg, primer=lines[0], primer_text="one")  # a primer
+    assert drafts == [3, 12, 12]
