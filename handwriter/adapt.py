@@ -54,9 +54,9 @@ class AdaptConfig:
     minutes: float = 1.0        # at most this long, whatever the steps
     share: float = 0.5          # how far the style moves from its reading to the fitted one
                                 # (before tanh): halfway finds the writer about half as often
-                                # as their real lines, a quarter 36-40%; its cost in
-                                # legibility is bought back with drafts (`style_drafts`;
-                                # docs/BENCHMARKS.md, "Your hand")
+                                # as their real lines, a quarter of the way less often; its
+                                # cost in legibility is bought back with drafts
+                                # (`style_drafts`; docs/BENCHMARKS.md, "Your hand")
 
 
 @dataclass

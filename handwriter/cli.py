@@ -33,7 +33,8 @@ def add_config_flags(parser: argparse.ArgumentParser, cfg_type: type,
         text = comments.get(f.name, "")
         if "(default:" not in text:  # a comment may say what an empty default means
             text += f" (default: {getattr(base, f.name)!r})"
-        parser.add_argument(*names, dest=f.name, default=None, help=text, **kind)
+        parser.add_argument(*names, dest=f.name, default=None, help=text.replace("%", "%%"),
+                            **kind)  # argparse formats help with %
 
 
 def field_comments(cfg_type: type) -> dict[str, str]:

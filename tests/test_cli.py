@@ -324,6 +324,23 @@ def test_help_lists_config_flags_with_their_defaults(command, capsys, monkeypatc
         assert "(default: 0.0)" in text[text.index("--bias"):]
 
 
+@dataclasses.dataclass
+class Percent:
+    share: float = 0.5  # found 48% of the time; 36% at a quarter
+
+
+def test_a_percent_sign_in_a_field_comment_reaches_the_help(capsys):
+    import argparse
+
+    from handwriter.cli import add_config_flags
+
+    parser = argparse.ArgumentParser()
+    add_config_flags(parser, Percent)
+    parser.print_help()
+    assert "found 48% of the time; 36% at a quarter (default: 0.5)" in " ".join(
+        capsys.readouterr().out.split())
+
+
 def test_flags_set_config_fields():
     parser = build_parser()
     args = parser.parse_args(["sample", "-o", "x.svg", "--bias", "2", "--max-points", "9"])
