@@ -1,7 +1,7 @@
 """Whose hand is this? A writer-identification judge for "write it in my hand".
 
     python bench/writer_id.py [--data lines.npz] [--split valid] [--model synthesis.pt]
-                              [--given 3 5] [--bias 0.75] [--seeds 2] [--candidates 32]
+                              [--given 3 5] [--bias 0.75] [--seeds 2] [--seed 0] [--candidates 32]
                               [--columns none read adapted]
 
 The judge never sees the writers it judges: a discriminant projection (regularised LDA) of
@@ -160,6 +160,8 @@ def main() -> None:
                         "real lines are judged)")
     parser.add_argument("--bias", type=float, default=0.75)
     parser.add_argument("--seeds", type=int, default=1, help="takes of each query's text")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="added to each writer's seed: another value, other takes")
     parser.add_argument("--candidates", type=int, default=1,
                         help="drafts of each stretch, the shipped reader picking (`write`: 32)")
     add_config_flags(parser, AdaptConfig, skip=("minutes",))  # how each style is adapted
@@ -200,8 +202,8 @@ def main() -> None:
             if model is None:
                 continue
             texts = [t for _, t in queries] * args.seeds
-            inks = write_lines_together(model, texts, replace(sample_cfg, seed=len(out)),
-                                        reader=reader)
+            take = replace(sample_cfg, seed=args.seed + len(out))
+            inks = write_lines_together(model, texts, take, reader=reader)
             out[w] = [(ink.strokes, t) for ink, t in zip(inks, texts, strict=True)]
         return out
 
