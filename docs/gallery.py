@@ -110,7 +110,7 @@ def hands(data: str, model: str | None) -> None:
     for strokes, text, name in lines:
         by_writer.setdefault(name, []).append(Ink(strokes, text=text, writer=name,
                                                   meta={"units": MODEL_UNITS}))
-    in_hand = replace(WRITING, candidates=WRITING.candidates * WRITING.style_drafts)  # as `write`
+    in_hand = WRITING.in_persons_hand()  # as `write --style` writes
     rows = []
     for name in sorted(w for w, own in by_writer.items() if len(own) >= 6)[:6]:
         own = by_writer[name]

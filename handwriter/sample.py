@@ -15,7 +15,7 @@ import hashlib
 import math
 import warnings
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache, cached_property
 from importlib import resources
 from pathlib import Path
@@ -80,6 +80,10 @@ class SampleConfig:
             raise ValueError(f"style strength must be 0 or more, got {self.style_strength}")
         if not 0 <= self.lean <= 1:
             raise ValueError(f"lean must be between 0 and 1, got {self.lean}")
+
+    def in_persons_hand(self) -> SampleConfig:
+        """This config for a real person's hand: `style_drafts` times the drafts."""
+        return replace(self, candidates=self.candidates * self.style_drafts)
 
 
 # Writing text wants legible ink by default: Graves' bias, room for long lines, and drafts.

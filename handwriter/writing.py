@@ -222,7 +222,7 @@ def write_page(writer: Writer, lines: list[str], cfg: SampleConfig,
             raise ValueError(f"{name.replace('_', ' ')} must be at least 1, got "
                              f"{getattr(cfg, name)}")
     if primer is not None or isinstance(style, str):
-        cfg = replace(cfg, candidates=cfg.candidates * cfg.style_drafts)
+        cfg = cfg.in_persons_hand()
     if primer is not None:
         writer, primer, primer_text = in_style(writer, primer, primer_text, cfg.style_strength)
     elif style is not None:

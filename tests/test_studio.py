@@ -15,7 +15,7 @@ from starlette.testclient import TestClient
 from handwriter.adapt import AdaptConfig, adapt
 from handwriter.data import leaned, prepared, slant_of
 from handwriter.ink import Ink
-from handwriter.sample import SampleConfig
+from handwriter.sample import WRITING, SampleConfig
 from handwriter.studio import StudioConfig, live
 from handwriter.studio.app import Busy, Cancelled, Gate, adapt_and_save, create_app
 from handwriter.studio.live import Models
@@ -194,6 +194,25 @@ def test_a_saved_style_is_read_at_the_strength_asked(stats_style_model, tmp_path
     torch.testing.assert_close(writer.style, styled.synthesis.style_of(load_style("mine"), 0.5))
     assert not torch.allclose(writer.style, styled.synthesis.style_of(load_style("mine")))
     assert not styled.style("mine", 0.0)[0].style.any()
+
+
+def test_a_page_in_a_saved_style_picks_from_more_drafts(stats_style_model, tmp_path,
+                                                        monkeypatch):
+    monkeypatch.setenv("HANDWRITER_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr(live, "spoiled", lambda ink: False)  # random weights scribble
+    drafts = []
+    monkeypatch.setattr(live, "write_lines_together", lambda writer, lines, cfg, *a:
+                        drafts.append(cfg.candidates) or [Ink(np.zeros((1, 3)))] * len(lines))
+    from handwriter.styles import save_style
+
+    styled = Models(stats_style_model)
+    save_style("mine", [Ink(write_page(styled.synthesis, ["my hand"], SampleConfig(
+        max_points=100))[0].strokes, text="my hand")])
+    for style in (None, 1, "mine"):  # none, the model's own no. 1, a person's
+        job = live.parse_job({"mode": "write", "text": "hi", "style": style, "drafts": 2},
+                             styled, 100)
+        list(live.page_events(styled, job))
+    assert drafts == [2, 2, 2 * WRITING.style_drafts]
 
 
 def test_a_line_in_a_saved_style_comes_again_leaned_to_its_slant(stats_style_model, tmp_path,

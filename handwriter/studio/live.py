@@ -147,9 +147,9 @@ def page_events(models: Models, job: Job) -> Iterator[dict]:
     writer, primer, primer_text = (models.style(job.style, job.strength) if job.style is not None
                                    else (models.synthesis, None, ""))
     prefix = primer_text + " " if primer is not None else ""
-    own = isinstance(job.style, str)  # a saved style: a person's hand, more drafts as `write`
-    cfg = replace(WRITING, bias=job.bias, seed=job.seed,
-                  candidates=job.drafts * (WRITING.style_drafts if own else 1))
+    cfg = replace(WRITING, bias=job.bias, seed=job.seed, candidates=job.drafts)
+    if isinstance(job.style, str):  # a saved style: a person's hand, as `write` writes it
+        cfg = cfg.in_persons_hand()
     for i, text in enumerate(job.lines):
         yield from live_line(writer, cfg, i, text, primer, prefix, generator)
     if job.drafts > 1:  # one batch for all lines: at a few drafts a step costs what one does
