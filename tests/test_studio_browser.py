@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from handwriter.sample import WRITING
+
 CHROMIUM = "/usr/bin/chromium"
 SVG_NS = "{http://www.w3.org/2000/svg}"
 INKML_NS = "{http://www.w3.org/2003/InkML}"
@@ -427,5 +429,6 @@ def test_a_newcomer_walks_through_the_studio_on_a_phone(browser, studio_url, slo
     assert not page.locator("#message.error").count() and not failures, failures
     page.tap("[data-panel=write]")  # what drafts do is said on the page, not in a tooltip
     assert "keeps the one it reads best" in page.text_content("#drafts-hint")
+    assert f"own, {WRITING.style_drafts} times as many" in page.text_content("#drafts-hint")
     assert page.is_visible("#drafts-hint")
     page.close()

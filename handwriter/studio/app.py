@@ -32,6 +32,7 @@ from ..ink import Ink, inkml_bytes
 from ..layout import PageConfig, TextLine, place_lines
 from ..plotter import PlotterConfig, plot_file, plot_order
 from ..render import ink_to_svg, render_gif, render_png
+from ..sample import WRITING
 from ..styles import MAX_POINTS as MAX_STYLE_POINTS
 from ..styles import (
     check_name,
@@ -209,7 +210,8 @@ def create_app(cfg: StudioConfig | None = None, models: Models | None = None,
         adapts = await in_thread(lambda: models.synthesis.style_net is not None)
         return JSONResponse({"numbered": STYLES, "saved": list_styles(),
                              "max_text": cfg.max_text, "max_lines": MAX_LINES,
-                             "drafts": DRAFTS, "adapt_from": ADAPT_FROM if adapts else None,
+                             "drafts": DRAFTS, "style_drafts": WRITING.style_drafts,
+                             "adapt_from": ADAPT_FROM if adapts else None,
                              "adapt_minutes": adapting.minutes})
 
     async def write(request: Request) -> Response:

@@ -129,8 +129,9 @@ def parse_job(request: dict, models: Models, max_text: int) -> Job:
 def page_events(models: Models, job: Job) -> Iterator[dict]:
     """Events for a whole page: `start`, then `points` per chunk and line, then `done`.
 
-    With `drafts` > 1 the live page is followed by a `line` event per line: the line again,
-    grown segment by segment from the draft the reader reads best, all lines in one batch
+    With more than one draft (`drafts`, times `style_drafts` in a saved style, as `write`
+    counts them) the live page is followed by a `line` event per line: the line again, grown
+    segment by segment from the draft the reader reads best, all lines in one batch
     (`write_lines_together`).
     """
     generator = torch.Generator().manual_seed(job.seed)
@@ -152,7 +153,7 @@ def page_events(models: Models, job: Job) -> Iterator[dict]:
         cfg = cfg.in_persons_hand()
     for i, text in enumerate(job.lines):
         yield from live_line(writer, cfg, i, text, primer, prefix, generator)
-    if job.drafts > 1:  # one batch for all lines: at a few drafts a step costs what one does
+    if cfg.candidates > 1:  # one batch for all lines: at a few drafts a step costs what one does
         inks = write_lines_together(writer, job.lines, cfg, primer, prefix, models.reader,
                                     generator)
         for i, ink in enumerate(inks):

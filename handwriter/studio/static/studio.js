@@ -424,6 +424,7 @@ async function loadStyles(selected) {
   maxLines = info.max_lines;
   adaptFrom = info.adapt_from;
   adaptMinutes = info.adapt_minutes;
+  $("style-drafts").textContent = String(info.style_drafts);
   if (selected === undefined) $("drafts").value = String(info.drafts);  // the page's first load
   const options = [new Option("the model's own", "")];
   for (let n = 0; n < info.numbered; n++) options.push(new Option(`style ${n}`, `n:${n}`));
