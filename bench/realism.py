@@ -1,7 +1,7 @@
 """Does `sample` write like a person? A classifier two-sample test and a word count.
 
     python bench/realism.py [--model unconditional SYNTH.pt ...] [--biases 0 0.5] [--lines N]
-                            [--seeds N] [--texts own]
+                            [--seeds N] [--texts own] [--split test]
 
 `--model` takes what `sample --model` takes: a checkpoint, "unconditional" (the shipped
 stroke-only network) or "shipped" (the default: text drafted by the shipped text model,
@@ -12,7 +12,8 @@ mean and its standard error (one seed's classifier moves by 0.02-0.04). `--texts
 each real line's own text instead of a drafted one: what a perfect drafter would reach, so
 that the drafter and the writing can be told apart.
 
-Real lines are the validation writers' (never trained on). For each real line the model
+Real lines are the validation writers' (never trained on; `--split test`: the test
+writers', scored once at the end). For each real line the model
 writes one of the same number of points (a drafted line may finish sooner), so length tells
 little. Each line is described by
 statistics that do not depend on its scale or on pen speed (it is resampled to one pen
@@ -118,10 +119,12 @@ def main() -> None:
                         help="seeds to average, from --seed on (prints mean +- standard error)")
     parser.add_argument("--texts", choices=["drafted", "own"], default="drafted",
                         help="own: write each real line's own text, not a drafted one")
+    parser.add_argument("--split", default="valid", choices=["valid", "test"],
+                        help="whose real lines: the validation writers' or the test writers'")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     cfg = TrainConfig(data=args.data)
-    valid = load_splits(replace(cfg, data=args.data), "valid")["valid"]
+    valid = load_splits(replace(cfg, data=args.data), args.split)[args.split]
     if args.lines:
         rng = np.random.default_rng(args.seed)
         valid = [valid[i] for i in sorted(rng.choice(len(valid), args.lines, replace=False))]
@@ -132,13 +135,14 @@ def main() -> None:
     reader = InkReader.load()
     real_x = [line_statistics(s) for s in real]
     share, wider, words = english_share(reader, real, training, english)
-    print(f"{len(real)} real validation lines; {len(training):,} training words of 4+ "
+    split = "validation" if args.split == "valid" else "test"
+    print(f"{len(real)} real {split} lines; {len(training):,} training words of 4+ "
           f"letters, {len(english):,} with the word list's; seeds {args.seed}-"
           f"{args.seed + args.seeds - 1}\n")
     print("| lines | bias | classifier accuracy (0.5 = like real) | read words that are "
           "training words / English | words read | s |")
     print("|---|---:|---:|---:|---:|---:|")
-    print(f"| real validation lines | – | – | {share:.0%} / {wider:.0%} | {words} | – |",
+    print(f"| real {split} lines | – | – | {share:.0%} / {wider:.0%} | {words} | – |",
           flush=True)
     details = []
     for model in args.model:

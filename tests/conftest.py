@@ -18,6 +18,15 @@ ALPHABET = "abcdefghijklmnopqrstuvwxyz ."
 OFFSET_SCALE = 0.3
 
 
+@pytest.fixture(scope="session", autouse=True)
+def user_data(tmp_path_factory):
+    """No test touches the user's real styles: a test or fixture that sets its own folder
+    restores this one when it ends, never the unset variable."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HANDWRITER_DATA_DIR", str(tmp_path_factory.mktemp("user-data")))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def one_thread():
     """Tests are tiny: one thread is fastest, and training code may have changed it."""
@@ -194,23 +203,22 @@ def cursive_npz(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def studio_url(tmp_path_factory, synth_model, text_model):
+def studio_url(synth_model, text_model):
     """A live studio server on loopback, in a thread, with the tiny models and the shipped
-    reader, saving styles to a temporary folder."""
-    yield from live_studio(tmp_path_factory, synth_model, text_model)
+    reader, saving styles to the session's folder (`user_data`)."""
+    yield from live_studio(synth_model, text_model)
 
 
 @pytest.fixture(scope="session")
-def style_studio_url(tmp_path_factory, stats_style_model, text_model):
+def style_studio_url(stats_style_model, text_model):
     """As `studio_url` with a synthesis model that has a style input, so it adapts to a drawn
     hand (in 3 steps: fast, and enough to show progress)."""
     from handwriter.adapt import AdaptConfig
 
-    yield from live_studio(tmp_path_factory, stats_style_model, text_model,
-                           AdaptConfig(steps=3))
+    yield from live_studio(stats_style_model, text_model, AdaptConfig(steps=3))
 
 
-def live_studio(tmp_path_factory, synthesis: Path, text_model: Path, adapting=None):
+def live_studio(synthesis: Path, text_model: Path, adapting=None):
     """Run a studio server until the session ends, yielding its address."""
     import socket
     import threading
@@ -222,18 +230,16 @@ def live_studio(tmp_path_factory, synthesis: Path, text_model: Path, adapting=No
     from handwriter.studio.app import create_app
     from handwriter.studio.live import Models
 
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HANDWRITER_DATA_DIR", str(tmp_path_factory.mktemp("studio-data")))
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        cfg = StudioConfig(port=port, max_text=200, max_active=1)
-        app = create_app(cfg, Models(synthesis, text_model), adapting)
-        server = uvicorn.Server(uvicorn.Config(app, host=cfg.host, port=port, log_level="warning"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        while not server.started:
-            time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-        server.should_exit = True
-        thread.join(5)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = StudioConfig(port=port, max_text=200, max_active=1)
+    app = create_app(cfg, Models(synthesis, text_model), adapting)
+    server = uvicorn.Server(uvicorn.Config(app, host=cfg.host, port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(5)

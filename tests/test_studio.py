@@ -251,6 +251,9 @@ def test_a_drawn_style_is_saved_then_written_in_and_removed(client, models):
     saved = client.post("/api/styles", json=body)
     assert saved.status_code == 201 and saved.json()["warnings"] == []
     assert client.get("/api/styles").json()["saved"] == ["mine"]
+    again = client.post("/api/styles", json=body)  # as `style add` without --replace
+    assert again.status_code == 409 and again.json()["error"] == "a style named 'mine' exists"
+    assert client.post("/api/styles", json={**body, "replace": True}).status_code == 201
     request = {"mode": "write", "text": "ten", "seed": 1}
     plain = strokes_of(events(client.post("/api/write", json=request)))
     primed = strokes_of(events(client.post("/api/write", json={**request, "style": "mine"})))

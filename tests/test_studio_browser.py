@@ -65,7 +65,8 @@ def test_typed_text_is_written_live_and_downloads_in_every_format(page, tmp_path
     page.fill("#seed", "3")
     assert page.input_value("#drafts") == "32"  # the server's default
     page.select_option("#drafts", "1")  # the live ink is the page
-    page.click("#write-button")
+    with page.expect_request("**/api/write"):
+        page.press("#text", "Control+Enter")  # writes, as the button does
     wait_done(page)
     seen = page.evaluate("window.seen") + [int(page.get_attribute("#page", "data-points"))]
     assert len(set(seen)) >= 4 and seen == sorted(seen)  # the page grew chunk by chunk
@@ -77,7 +78,7 @@ def test_typed_text_is_written_live_and_downloads_in_every_format(page, tmp_path
             page.click(f"[data-export='{kind}']")
         path = tmp_path / download.value.suggested_filename
         download.value.save_as(path)
-        assert path.name == f"handwriter.{kind}"
+        assert path.name == f"handwriter-the-quick-brown-fox.{kind}"  # named by its words
         files[kind] = path.read_bytes()
     for kind in ("png", "gif"):
         assert Image.open(io.BytesIO(files[kind])).format == kind.upper()
@@ -109,13 +110,16 @@ def test_from_nothing_shows_a_seed_that_writes_the_same_lines_again(page):
     page.fill("#lines", "1")
     page.click("#sample-button")
     wait_done(page)
-    seed = page.input_value("#sample-seed")
+    seed = page.get_attribute("#page", "data-seed")
     first = page.inner_html("#page")
-    assert seed.isdigit() and first.count("<path") > 0
+    assert seed.isdigit() and first.count("<path") > 0 and f"seed {seed}" in page.text_content(
+        "#message")
+    assert page.input_value("#sample-seed") == ""  # so the button writes new lines again
     drafted = page.locator("#drafted li").all_text_contents()  # the text it wrote, shown
     assert page.is_visible("#drafted") and drafted == page.evaluate("page.map((l) => l.text)")
     assert len(drafted) == 1 and drafted[0].strip()
-    page.click("#sample-button")  # the seed field now holds the seed just used
+    page.fill("#sample-seed", seed)  # typed back: the same lines
+    page.click("#sample-button")
     wait_done(page)
     assert page.inner_html("#page") == first
 
@@ -162,9 +166,14 @@ def test_drawn_ink_is_read_saved_as_a_style_and_written_in(page, slow_pen, tmp_p
     page.click("[data-panel=draw]")
     draw_strokes(page)
     assert inked_pixels(page) > 300
-    page.click("#read")
+    page.fill("#drawn-text", "")
+    page.click("#read")  # an empty line's text is the recogniser's reading
     page.wait_for_function("document.getElementById('message').textContent.includes('reading')")
+    assert page.input_value("#drawn-text").strip()
     page.fill("#drawn-text", "mum")
+    page.click("#read")  # a line's text given is kept: the reading is only said
+    page.wait_for_function("document.getElementById('message').textContent.startsWith('It reads')")
+    assert page.input_value("#drawn-text") == "mum"
     with page.expect_download() as download:
         page.click("#drawn-inkml")
     download.value.save_as(tmp_path / "mine.inkml")
@@ -174,6 +183,16 @@ def test_drawn_ink_is_read_saved_as_a_style_and_written_in(page, slow_pen, tmp_p
     page.click("#save-style")
     page.wait_for_function("document.getElementById('message').textContent.startsWith('Saved')")
     assert page.input_value("#style") == "s:mine"
+    asked = []
+    page.once("dialog", lambda d: asked.append(d.message) or d.dismiss())
+    page.click("#save-style")  # the same name again: asked, and kept when refused
+    page.wait_for_function("document.getElementById('message').textContent.startsWith('Not')")
+    assert asked == ["Replace your style “mine” with these lines?"]
+    page.once("dialog", lambda d: d.accept())
+    page.fill("#drawn-text", "mom")
+    with page.expect_request("**/api/styles") as saving:
+        page.click("#save-style")
+    assert saving.value.post_data_json["replace"] is True
     page.click("[data-panel=write]")
     assert page.is_enabled("#strength")  # a saved style, a real hand: how much of it
     page.fill("#strength", "2")
@@ -315,7 +334,7 @@ def test_the_counter_counts_the_lines_the_server_makes(page):
     page.click("#write-button")
     page.locator("#message.error").wait_for()
     assert "at most 12" in page.text_content("#message")
-    assert page.locator("#page path").count() == 0  # the old ink went with the error
+    assert page.locator("#page path").count() > 0  # a refused text leaves the page as it was
 
 
 def test_a_style_saved_without_a_name_takes_the_name_shown(page):
@@ -328,6 +347,7 @@ def test_a_style_saved_without_a_name_takes_the_name_shown(page):
     page.wait_for_function("document.getElementById('message').textContent.startsWith('Saved')")
     assert placeholder in page.text_content("#message")
     assert page.input_value("#style") == f"s:{placeholder}"
+    page.once("dialog", lambda d: d.accept())  # the style picked under Write, after asking
     page.click("#remove-style")
     page.wait_for_function("document.getElementById('message').textContent.startsWith('Removed')")
 
@@ -420,10 +440,11 @@ def test_a_newcomer_walks_through_the_studio_on_a_phone(browser, studio_url, slo
     page.tap("[data-panel=draw]")
     draw_strokes(page)
     page.tap("#read")
-    page.wait_for_function("document.getElementById('message').textContent.includes('reading')")
+    page.wait_for_function("document.getElementById('message').textContent.startsWith('It reads')")
     page.fill("#drawn-text", "mum")
     page.tap("#save-style")
     page.wait_for_function("document.getElementById('message').textContent.startsWith('Saved')")
+    page.once("dialog", lambda d: d.accept())
     page.tap("#remove-style")
     page.wait_for_function("document.getElementById('message').textContent.startsWith('Removed')")
     assert not page.locator("#message.error").count() and not failures, failures

@@ -166,14 +166,21 @@ def inks_from(request: dict, max_points: int, texts: bool = False) -> list[Ink]:
     return inks
 
 
+class StyleExists(ValueError):
+    """A save that would replace a saved style the page did not say to replace."""
+
+
 def style_request(body: dict, models: Models) -> tuple[str, list[Ink], list[str]]:
-    """The name, lines and warnings of a style the page asks to save, or a ValueError."""
+    """The name, lines and warnings of a style the page asks to save, or a ValueError; as
+    `style add` without `--replace`, a saved style is replaced only when `replace` is true."""
     inks = inks_from(body, MAX_STYLE_POINTS, texts=True)
     warnings = check_style(models.synthesis, inks, [f"line {i}" for i in range(1, len(inks) + 1)])
     name = body.get("name")
     if not isinstance(name, str):
         raise ValueError("the style needs a name")
     check_name(name)
+    if name in list_styles() and body.get("replace") is not True:
+        raise StyleExists(f"a style named {name!r} exists")
     return name, inks, warnings
 
 
@@ -277,7 +284,7 @@ def create_app(cfg: StudioConfig | None = None, models: Models | None = None,
                 request, cfg.max_body), models)
             save_style(name, inks)
         except ValueError as e:
-            return error(400, str(e))
+            return error(409 if isinstance(e, StyleExists) else 400, str(e))
         return JSONResponse({"name": name, "saved": list_styles(), "warnings": warnings},
                             status_code=201)
 
@@ -292,7 +299,7 @@ def create_app(cfg: StudioConfig | None = None, models: Models | None = None,
             if models.synthesis.style_net is None:
                 raise ValueError("this synthesis model has no style input to adapt")
         except ValueError as e:
-            return error(400, str(e))
+            return error(409 if isinstance(e, StyleExists) else 400, str(e))
         try:
             ticket = adapt_gate.join()
         except Busy:

@@ -22,6 +22,7 @@ let notice = "";      // what of the pasted text the studio changed to write it
 function say(text, isError = false) {
   $("message").textContent = text;
   $("message").classList.toggle("error", isError);
+  if (isError) $("message").scrollIntoView({block: "nearest"});  // it sits below the panels
 }
 
 async function postJSON(url, body, signal) {
@@ -30,7 +31,7 @@ async function postJSON(url, body, signal) {
   if (!response.ok) {
     let text = `${response.status} ${response.statusText}`;
     try { text = (await response.json()).error || text; } catch (e) { /* not JSON */ }
-    throw new Error(text);
+    throw Object.assign(new Error(text), {status: response.status});
   }
   return response;
 }
@@ -108,12 +109,15 @@ async function stream(request) {
   running = controller;
   document.querySelectorAll(".stop").forEach((b) => { b.disabled = false; });
   say("Starting…");
+  let started = false;  // an error before the page starts (a refused text) keeps the old page
   try {
-    await readEvents(await postJSON("/api/write", request, controller.signal),
-                     (event) => handle(event, request, controller));
+    const response = await postJSON("/api/write", request, controller.signal);
+    started = true;
+    await readEvents(response, (event) => handle(event, request, controller));
   } catch (e) {
     if (e.name === "AbortError") say("Stopped.");
-    else failed(e.message);
+    else if (started) failed(e.message);
+    else say(e.message, true);
   } finally {
     if (running === controller) {
       running = null;
@@ -138,9 +142,10 @@ async function readEvents(response, onEvent) {  // server-sent events, each to o
   }
 }
 
-function failed(message) {  // an error: say it, and clear the ink it leaves in doubt
+function failed(message) {  // an error mid-page: say it, and clear the ink it leaves in doubt
   say(message, true);
   resetPage([]);
+  $("drafted").hidden = true;
 }
 
 function handle(event, request, controller) {
@@ -150,8 +155,7 @@ function handle(event, request, controller) {
     resetPage(event.lines);
     svg.setAttribute("aria-label", `Handwriting: ${event.lines.join(" / ")}`);
     svg.scrollIntoView({block: "nearest"});  // on a phone the page is below the controls
-    svg.dataset.seed = event.seed;
-    $(request.mode === "sample" ? "sample-seed" : "seed").value = event.seed;
+    svg.dataset.seed = event.seed;  // said, not put in the box: "Write" again writes anew
     notice = event.notice ? ` Note: the studio ${event.notice}.` : "";
     if (request.mode === "sample") showDrafted(event.lines);
     say(`Writing with seed ${event.seed}…${notice}`);
@@ -162,8 +166,8 @@ function handle(event, request, controller) {
   } else if (event.type === "done") {
     controller.finished = true;
     document.querySelectorAll(".stop").forEach((b) => { b.disabled = true; });
-    say(`Done: seed ${svg.dataset.seed}, ${svg.dataset.points} points. Same seed, same ink.` +
-        notice);
+    say(`Done: seed ${svg.dataset.seed}, ${svg.dataset.points} points. Type that seed to ` +
+        "write the same ink again." + notice);
   } else if (event.type === "error") {
     failed(event.error);
   }
@@ -193,6 +197,9 @@ function writeRequest(text) {  // the Write tab's settings, in its chosen style
 }
 
 $("write-button").addEventListener("click", () => stream(writeRequest($("text").value)));
+$("text").addEventListener("keydown", (event) => {  // Ctrl+Enter (Cmd+Enter) writes
+  if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) $("write-button").click();
+});
 
 $("sample-button").addEventListener("click", () => {
   stream({mode: "sample", lines: Number($("lines").value), bias: Number($("sample-bias").value),
@@ -220,8 +227,13 @@ async function download(kind, lines, name) {
   }
 }
 
+function fileName(lines) {  // the first words of the text: downloads don't pile up as copies
+  const words = (lines[0]?.text || "").toLowerCase().match(/[a-z0-9]+/g) || [];
+  return ["handwriter", ...words.slice(0, 4)].join("-");
+}
+
 document.querySelectorAll("[data-export]").forEach((b) => b.addEventListener("click", () => {
-  download(b.dataset.export, page, "handwriter");
+  download(b.dataset.export, page, fileName(page));
 }));
 
 // ------------------------------------------------------------------ the drawing pad
@@ -325,9 +337,18 @@ $("read").addEventListener("click", async () => {
   try {
     const {texts} = await (await postJSON("/api/read", {lines})).json();
     const rows = [...drawnRows().keys()].sort((a, b) => a - b), all = rowTexts();
-    rows.forEach((row, i) => { all[row] = texts[i]; });
+    const kept = [];  // a line's text already typed (or prompted) stays: the reader errs
+    rows.forEach((row, i) => {
+      if (all[row]) kept.push(`line ${row + 1} as “${texts[i]}”`);
+      else all[row] = texts[i];
+    });
     $("drawn-text").value = Array.from(all, (t) => t ?? "").join("\n");
-    say("The recogniser's reading is below: correct it if need be.");
+    $("drawn-text").scrollIntoView({block: "nearest"});
+    say(kept.length < rows.length
+      ? "The recogniser's reading is below: correct it if need be." +
+        (kept.length ? ` It reads ${kept.join(", ")}; their text is left as it was.` : "")
+      : `It reads ${kept.join(", ")}. The text below is left as it was: change it if you ` +
+        "wrote other words.");
   } catch (e) {
     say(e.message, true);
   }
@@ -342,9 +363,14 @@ $("save-style").addEventListener("click", async () => {
         "line).", true);
     return;
   }
-  if (adaptFrom && lines.length >= adaptFrom) { adaptTo(name, lines); return; }
+  const replace = savedStyles.includes(name);
+  if (replace && !confirm(`Replace your style “${name}” with these lines?`)) {
+    say(`Not saved: a style named “${name}” exists. Type another name to keep both.`, true);
+    return;
+  }
+  if (adaptFrom && lines.length >= adaptFrom) { adaptTo(name, lines, replace); return; }
   try {
-    const {warnings} = await (await postJSON("/api/styles", {name, lines})).json();
+    const {warnings} = await (await postJSON("/api/styles", {name, lines, replace})).json();
     await loadStyles(`s:${name}`);
     say(`Saved style “${name}”. Pick it under Write to write anything in your hand.` +
         (adaptFrom ? ` It is read from ${lines.length} line${lines.length > 1 ? "s" : ""}: ` +
@@ -360,17 +386,18 @@ function checkText(warnings) {
 }
 
 // Adapt the network to the lines on the server (a progress bar meanwhile), save them as the
-// style `name`, then write a line in it on the page.
-async function adaptTo(name, lines) {
+// style `name`, then write a line in it on the page unless the page is busy writing.
+async function adaptTo(name, lines, replace) {
   const bar = $("adapt-progress"), status = $("adapt-status");
   $("save-style").disabled = true;
   $("adapting").hidden = false;
+  $("adapting").scrollIntoView({block: "nearest"});
   bar.value = 0;
   status.textContent = `Adapting to your ${lines.length} lines (at most ${adaptMinutes} min)…`;
   say("");
   let saved = null;
   try {
-    await readEvents(await postJSON("/api/adapt", {name, lines}), async (event) => {
+    await readEvents(await postJSON("/api/adapt", {name, lines, replace}), async (event) => {
       if (event.type === "queued") {
         status.textContent = `Waiting to adapt: place ${event.position} in the queue…`;
       } else if (event.type === "progress") {
@@ -384,10 +411,12 @@ async function adaptTo(name, lines) {
     });
     if (!saved) throw new Error("the studio stopped adapting before it finished");
     bar.value = 1;
-    status.textContent = `Saved style “${name}”: ${saved.summary}. Below, a line in your ` +
-      `hand; pick “${name}” under Write to write anything in it.` + checkText(saved.warnings);
+    const busy = running && !running.finished;  // a page being written is not overwritten
+    status.textContent = `Saved style “${name}”: ${saved.summary}. ` + (busy ? "" :
+      "Below, a line in your hand; ") + `pick “${name}” under Write to write anything in it.` +
+      checkText(saved.warnings);
     await loadStyles(`s:${name}`);
-    stream(writeRequest(SAMPLE));
+    if (!busy) stream(writeRequest(SAMPLE));
   } catch (e) {
     status.textContent = "";
     $("adapting").hidden = true;
@@ -401,8 +430,15 @@ function styleName() {  // the box's placeholder is the name when none is typed
   return $("style-name").value.trim() || $("style-name").placeholder;
 }
 
+// The style to remove: the name typed, else the saved style picked under Write.
 $("remove-style").addEventListener("click", async () => {
-  const name = styleName();
+  const picked = $("style").value.startsWith("s:") ? $("style").value.slice(2) : "";
+  const name = $("style-name").value.trim() || picked;
+  if (!name) {
+    say("Type the name of the style to remove, or pick it under Write.", true);
+    return;
+  }
+  if (!confirm(`Remove your style “${name}”? This cannot be undone.`)) return;
   try {
     const response = await fetch(`/api/styles/${encodeURIComponent(name)}`, {method: "DELETE"});
     if (!response.ok) throw new Error((await response.json()).error);
@@ -417,6 +453,7 @@ $("remove-style").addEventListener("click", async () => {
 
 let maxText = 600, maxLines = 12;
 let adaptFrom = null, adaptMinutes = 1;  // lines from which saving adapts (null: never)
+let savedStyles = [];                     // names of the styles saved on the server
 
 async function loadStyles(selected) {
   const info = await (await fetch("/api/styles")).json();
@@ -424,6 +461,7 @@ async function loadStyles(selected) {
   maxLines = info.max_lines;
   adaptFrom = info.adapt_from;
   adaptMinutes = info.adapt_minutes;
+  savedStyles = info.saved;
   $("style-drafts").textContent = String(info.style_drafts);
   if (selected === undefined) $("drafts").value = String(info.drafts);  // the page's first load
   const options = [new Option("the model's own", "")];
