@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import typing
 import warnings
@@ -123,6 +124,7 @@ def cmd_write(args: argparse.Namespace) -> int:
     from .plotter import FORMATS as PAPER_FORMATS
     from .plotter import PlotterConfig, check_plotter
     from .reader import InkReader
+    from .render import PenStyle
     from .sample import WRITING, SampleConfig, Writer, read_primer
     from .styles import check_style
     from .writing import write_page, write_sheets
@@ -134,6 +136,7 @@ def cmd_write(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.file or 'text'}: nothing to write, it is empty")
     cfg = config_from_args(SampleConfig, args, base=WRITING)
     page = config_from_args(PageConfig, args)
+    pen = config_from_args(PenStyle, args)  # checked before minutes of writing, as all are
     on_paper = (any(getattr(args, f.name) is not None for f in dataclasses.fields(PageConfig))
                 or Path(args.output).suffix.lower() in PAPER_ONLY)
     if on_paper and Path(args.output).suffix.lower() not in PAPER_FORMATS:
@@ -159,7 +162,8 @@ def cmd_write(args: argparse.Namespace) -> int:
         return 0
     lines = [line.text for line in wrap_text(text, args.width)]
     inks = write_page(writer, lines, cfg, **style)
-    save_outputs(inks, args.output, args.split, line_height=args.line_height, one_scale=True)
+    save_outputs(inks, args.output, args.split, line_height=args.line_height, one_scale=True,
+                 color=pen.color)
     return 0
 
 
@@ -294,8 +298,10 @@ def style_add(args: argparse.Namespace) -> int:
         for ink, text in zip(inks, args.text, strict=True):
             ink.text = text
     unread = [i for i, ink in enumerate(inks) if not ink.text.strip()]
+    reader = InkReader.load(args.reader)
+    given = [i for i in range(len(inks)) if i not in unread]
     if unread:
-        readings = InkReader.load(args.reader).read([inks[i] for i in unread])
+        readings = reader.read([inks[i] for i in unread])
         confirm_readings([inks[i] for i in unread], [where[i] for i in unread], readings)
     if not args.minutes > 0:
         raise ValueError(f"--minutes must be above 0, got {args.minutes}")
@@ -303,6 +309,7 @@ def style_add(args: argparse.Namespace) -> int:
         raise ValueError(f"--share must be between 0 and 1, got {args.share}")
     writer = Writer.load(args.model, synthesis=True)
     warn(check_style(writer, inks, where))
+    warn(unlike_readings([inks[i] for i in given], [where[i] for i in given], reader))
     if args.adapt and len(inks) >= ADAPT_FROM and writer.style_net is not None:
         from .adapt import adapt_style  # here, so a test can stand in for it
 
@@ -319,6 +326,20 @@ def style_add(args: argparse.Namespace) -> int:
         print(f"from {ADAPT_FROM} lines or more, `style add` adapts the network to them, "
               "which carries more of your hand")
     return 0
+
+
+def unlike_readings(inks: list[Ink], where: list[str], reader) -> list[str]:
+    """Warnings for lines whose given text the recogniser reads nothing like (texts out of
+    order, or for other ink): it misreads 24% of characters, so only a wide miss is said."""
+    from .reader import edit_distance
+
+    out = []
+    for ink, at, reading in zip(inks, where, reader.read(inks) if inks else [], strict=True):
+        text = ink.text.strip()
+        if edit_distance(reading, text) > UNLIKE * len(text):
+            out.append(f"{at}: the recogniser reads {reading!r}, little like {text!r}: is it "
+                       "what the line says (--text goes in the order of the lines)?")
+    return out
 
 
 def confirm_readings(inks: list[Ink], where: list[str], readings: list[str]) -> None:
@@ -339,6 +360,9 @@ def cmd_data(args: argparse.Namespace) -> int:
     from .ink import convert, read_ink
 
     if args.data_command == "convert":
+        if Path(args.output).suffix.lower() != ".npz":
+            raise ValueError(f"-o {args.output}: convert writes the lines.npz layout; end the "
+                             "name in .npz")
         inks, untranscribed = convert(args.source, args.output, args.format, progress=True)
         if untranscribed:
             names = [ink.source or "?" for ink in untranscribed]
@@ -367,6 +391,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     from . import plots
     from .sample import WRITING, SampleConfig, Writer
 
+    plots.check_figure_path(args.output)
     if args.plot_command == "density":
         cfg = config_from_args(SampleConfig, args)
         plots.plot_density(Writer.load(args.model), cfg, args.output)
@@ -423,7 +448,19 @@ def build_parser() -> argparse.ArgumentParser:
                         add_read, add_eval, add_style, add_data, add_plot, add_export,
                         add_serve):
         add_command(commands)
+    describe(parser)
     return parser
+
+
+def describe(parser: argparse.ArgumentParser) -> None:
+    """A (sub)command's --help opens with its one-line help where it has no description."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {a.dest: a.help for a in action._choices_actions}
+            for name, sub in action.choices.items():
+                if sub.description is None and helps.get(name):
+                    sub.description = helps[name][0].upper() + helps[name][1:] + "."
+                describe(sub)
 
 
 def add_sample(commands: argparse._SubParsersAction) -> None:
@@ -488,9 +525,12 @@ def add_write(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--show-travel", action="store_true",
                    help="on a .png page, draw the pen-up moves in red (plotting order)")
     add_config_flags(p, SampleConfig, skip=("n",), base=WRITING)
-    add_config_flags(p, PageConfig)
-    add_config_flags(p, PlotterConfig)
-    add_config_flags(p, PenStyle)
+    add_config_flags(p.add_argument_group(
+        "on paper", "any of these (or -o .gcode/.hpgl) lays the text out on a sheet in mm; "
+        "without them the lines are written as they come"), PageConfig)
+    add_config_flags(p.add_argument_group("plotter files (on paper)"), PlotterConfig)
+    add_config_flags(p.add_argument_group(
+        "pen", "--color colours every picture; the rest draw a sheet's .png"), PenStyle)
     p.set_defaults(run=cmd_write, n=1)
 
 
@@ -595,7 +635,7 @@ def add_style(commands: argparse._SubParsersAction) -> None:
     q.add_argument("name")
     q.add_argument("-o", "--output", help="picture (.png .svg .gif): each of its lines, then "
                    "the same text written in the style; .inkml: its lines")
-    q.add_argument("--seed", type=int, default=0, help="of the written lines")
+    q.add_argument("--seed", type=int, default=0, help="of the written lines (default: 0)")
     q.add_argument("--model", help="synthesis checkpoint that writes them (default: the one "
                    "shipped)")
     q = style.add_parser("remove", help="delete a saved style")
@@ -621,6 +661,12 @@ def add_data(commands: argparse._SubParsersAction) -> None:
     p.set_defaults(run=cmd_data)
 
 
+UNLIKE = 0.8  # characters to change per character of a line's text: a reading unlike it
+
+# SampleConfig fields of a real person's hand, for commands that write in none
+UNSTYLED = ("n", "style_drafts", "style_strength", "lean")
+
+
 def add_plot(commands: argparse._SubParsersAction) -> None:
     from .sample import WRITING, SampleConfig
 
@@ -628,20 +674,20 @@ def add_plot(commands: argparse._SubParsersAction) -> None:
     plot = p.add_subparsers(dest="plot_command", required=True, metavar="PLOT")
     q = plot.add_parser("density", help="predictive density along a sampled line (fig. 10)")
     q.add_argument("--model", help=MODEL_HELP)
-    q.add_argument("-o", "--output", required=True, help="PNG to write")
-    add_config_flags(q, SampleConfig, skip=("n",))
+    q.add_argument("-o", "--output", required=True, help="figure to write (.png .svg .pdf)")
+    add_config_flags(q, SampleConfig, skip=UNSTYLED)
     q = plot.add_parser("attention", help="window weights over the text (fig. 12)")
     q.add_argument("--text", required=True, help="text to write")
     q.add_argument("--model", help=MODEL_HELP)
-    q.add_argument("-o", "--output", required=True, help="PNG to write")
-    add_config_flags(q, SampleConfig, skip=("n",), base=WRITING)
+    q.add_argument("-o", "--output", required=True, help="figure to write (.png .svg .pdf)")
+    add_config_flags(q, SampleConfig, skip=UNSTYLED, base=WRITING)
     p.set_defaults(run=cmd_plot, n=1)
 
 
 def add_export(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("export", help="strip a checkpoint for shipping (fp16 weights)")
-    p.add_argument("checkpoint")
-    p.add_argument("-o", "--output", required=True)
+    p.add_argument("checkpoint", help="a training checkpoint (runs/NAME/best.pt)")
+    p.add_argument("-o", "--output", required=True, help="the model file to write (.pt)")
     p.add_argument("--full-precision", action="store_true", help="keep fp32 weights")
     p.add_argument("--neatness", action="store_true",
                    help="measure the direction of untidy hands among the model's learnt "
@@ -671,15 +717,29 @@ def show_warning(message, category, filename, lineno, file=None, line=None) -> N
     warn([str(message)])
 
 
+def check_output(path: str) -> None:
+    """An output nobody could write is said before the work, not after minutes of it."""
+    folder = Path(path).parent
+    if not folder.is_dir():
+        raise ValueError(f"-o {path}: there is no folder {folder}")
+    if not os.access(folder, os.W_OK):
+        raise ValueError(f"-o {path}: the folder {folder} cannot be written to")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if getattr(args, "output", None):
+            check_output(args.output)
         with warnings.catch_warnings():
             warnings.showwarning = show_warning
             return args.run(args)
     except KeyboardInterrupt:
         print("handwriter: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `handwriter data stats x.npz | head`: the reader had enough
+        sys.stderr.close()
+        return 0
     except (InkError, ValueError, FileNotFoundError, OSError) as e:
         if args.debug:
             raise

@@ -25,6 +25,7 @@ PAGE_SIZES = {"a4": (210.0, 297.0), "a5": (148.0, 210.0), "a6": (105.0, 148.0),
 CHAR_WIDTH = 0.9
 MAX_CHARS = 50        # the shipped model trained on lines of up to about 50 characters
 TAB = 4               # spaces per tab in an indent
+MAX_PAGE = 5000.0     # mm: a side longer than any plotter's bed is a typing slip
 CLEARANCE = 0.3       # letter heights of blank paper kept between one line's ink and the next
 
 
@@ -73,12 +74,19 @@ def page_size(cfg: PageConfig) -> tuple[float, float]:
             raise ValueError(f"--page: unknown page size {cfg.page!r}; give one of "
                              f"{', '.join(PAGE_SIZES)} or WxH in mm (e.g. 120x90)")
         width, height = float(match[1]), float(match[2])
-    if not (cfg.margin >= 0 and 2 * cfg.margin + 2 * cfg.letter_height < min(width, height)):
-        raise ValueError(f"--margin: {cfg.margin:g} mm leaves no room to write on a "
-                         f"{width:g}x{height:g} mm page")
+        if not (min(width, height) > 0 and max(width, height) <= MAX_PAGE):
+            raise ValueError(f"--page: {cfg.page!r}: each side must be above 0 and at most "
+                             f"{MAX_PAGE:g} mm")
     if not cfg.letter_height > 0 or not cfg.line_spacing > 0:
         raise ValueError(f"--letter-height and --line-spacing must be above 0, got "
                          f"{cfg.letter_height:g} and {cfg.line_spacing:g}")
+    if not (cfg.margin >= 0 and 2 * cfg.margin < min(width, height)):
+        raise ValueError(f"--margin: {cfg.margin:g} mm leaves no room to write on a "
+                         f"{width:g}x{height:g} mm page")
+    if not 2 * cfg.margin + 2 * cfg.letter_height < min(width, height):
+        raise ValueError(f"--letter-height: letters {cfg.letter_height:g} mm high do not fit "
+                         f"between the {cfg.margin:g} mm margins of a {width:g}x{height:g} mm "
+                         "page")
     if cfg.align not in ("left", "centre", "right"):
         raise ValueError(f"--align: expected left, centre or right, got {cfg.align!r}")
     return width, height

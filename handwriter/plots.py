@@ -16,9 +16,21 @@ from .ink import atomic_write  # noqa: E402
 from .model import split_mixture  # noqa: E402
 from .sample import SampleConfig, Writer, generate  # noqa: E402
 
+FIGURE_FORMATS = ("png", "svg", "pdf")
+
+
+def check_figure_path(path: str | Path) -> str:
+    """The format `path` names, or a clear error before any work."""
+    kind = Path(path).suffix.lower().lstrip(".")
+    if kind not in FIGURE_FORMATS:
+        raise ValueError(f"{path}: a figure can be saved as "
+                         f"{' '.join('.' + k for k in FIGURE_FORMATS)}")
+    return kind
+
 
 def save_figure(fig, path: str | Path) -> None:
-    atomic_write(path, lambda f: fig.savefig(f, format="png"))
+    kind = check_figure_path(path)
+    atomic_write(path, lambda f: fig.savefig(f, format=kind))
     plt.close(fig)
 
 

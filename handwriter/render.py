@@ -173,15 +173,30 @@ def render_png(inks: list[Ink], path_or_file, *, line_height: float = LINE_HEIGH
     _save_image(image, path_or_file, "PNG", optimize=True)
 
 
+MAX_PX_PER_MM = 48.0  # a sheet PNG at 1,200 dpi; an A4 sheet is then 140 megapixels
+
+
 @dataclass
 class PenStyle:
     """How a sheet looks on screen; plotter files keep their single-line ink."""
 
-    color: str = "black"        # pen colour (any PIL/CSS colour)
+    color: str = "black"        # ink colour: a name such as navy, or #RRGGBB
     pen_width: float = 0.5      # mm, at the pen's mean speed
     smooth: bool = True         # draw a Catmull-Rom spline through the sampled points
     speed_width: bool = True    # a fast pen draws thinner, a slow one thicker
     px_per_mm: float = 8.0      # resolution of a PNG sheet (8 px/mm is about 200 dpi)
+
+    def __post_init__(self) -> None:
+        try:
+            ImageColor.getrgb(self.color)
+        except ValueError:
+            raise ValueError(f"--color: unknown colour {self.color!r} (a name such as navy, "
+                             "or #RRGGBB)") from None
+        if not 0 < self.pen_width < math.inf:
+            raise ValueError(f"--pen-width must be above 0 mm, got {self.pen_width:g}")
+        if not 0 < self.px_per_mm <= MAX_PX_PER_MM:
+            raise ValueError(f"--px-per-mm must be above 0 and at most {MAX_PX_PER_MM:g} "
+                             f"(about 1,200 dpi), got {self.px_per_mm:g}")
 
 
 def smooth_stroke(stroke: np.ndarray, per_segment: int = 4) -> np.ndarray:

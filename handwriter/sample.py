@@ -52,6 +52,8 @@ from .model import (
     split_mixture,
 )
 
+MAX_LINES_AT_ONCE = 1000  # lines sampled together are one batch in memory
+
 
 @dataclass
 class SampleConfig:
@@ -59,7 +61,7 @@ class SampleConfig:
     seed: int = 0               # same seed, same ink
     bias: float = 0.0           # Graves' sampling bias (section 5.4): higher = neater
     temperature: float = 1.0    # < 1 narrows every distribution, like a softer bias
-    max_points: int = 700       # points per line (unconditional), cap for text
+    max_points: int = 700       # points per line at most (a line of text ends sooner)
     candidates: int = 1         # text: drafts of each segment of a line; the best is kept
     segment: int = 120          # text: points a line grows between choices (about two words)
     style_drafts: int = 1       # text in a real person's style (saved or primed): this many
@@ -76,7 +78,20 @@ class SampleConfig:
     # likely (docs/BENCHMARKS.md, "Sampling speed")
 
     def __post_init__(self) -> None:
-        if not self.style_strength >= 0:  # refused wherever a config is made, styled or not
+        """Refused wherever a config is made (the CLI, the studio, the library), styled or
+        not, with the name of the setting; `not x >= 0` also catches NaN."""
+        if not 0 <= self.n <= MAX_LINES_AT_ONCE:
+            raise ValueError(f"n (lines to write) must be between 1 and {MAX_LINES_AT_ONCE}, "
+                             f"got {self.n}")
+        for name in ("max_points", "candidates", "segment", "style_drafts"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name.replace('_', ' ')} must be at least 1, got "
+                                 f"{getattr(self, name)}")
+        if not 0 <= self.bias < math.inf:  # Graves' bias; below 0 it divides by 1 + bias
+            raise ValueError(f"bias must be 0 or more, got {self.bias}")
+        if not 0 < self.temperature < math.inf:
+            raise ValueError(f"temperature must be above 0, got {self.temperature}")
+        if not self.style_strength >= 0:
             raise ValueError(f"style strength must be 0 or more, got {self.style_strength}")
         if not 0 <= self.lean <= 1:
             raise ValueError(f"lean must be between 0 and 1, got {self.lean}")
@@ -514,10 +529,6 @@ def draw(writer: Writer, cfg: SampleConfig, texts: list[str] | None = None,
          ) -> tuple[list[Ink], list[Tensor], Pen]:
     """`generate`, also returning the pen where each line stopped; `pen` carries on from one."""
     net, sampler = writer.net, writer.int8_sampler if cfg.int8 else writer.sampler
-    if not cfg.temperature > 0:
-        raise ValueError(f"temperature must be above 0, got {cfg.temperature}")
-    if cfg.max_points < 1:
-        raise ValueError(f"max_points must be at least 1, got {cfg.max_points}")
     if not texts and cfg.n < 1:
         raise ValueError(f"n (lines to write) must be at least 1, got {cfg.n}")
     if generator is None:

@@ -217,10 +217,6 @@ def write_page(writer: Writer, lines: list[str], cfg: SampleConfig,
     drafts. (Priming with a whole first line would be simpler, but primer plus line is then
     longer than any line the model trained on, and it writes smaller and smaller.)
     """
-    for name in ("candidates", "segment", "style_drafts"):
-        if getattr(cfg, name) < 1:
-            raise ValueError(f"{name.replace('_', ' ')} must be at least 1, got "
-                             f"{getattr(cfg, name)}")
     if primer is not None or isinstance(style, str):
         cfg = cfg.in_persons_hand()
     if primer is not None:

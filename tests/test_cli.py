@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from handwriter.cli import build_parser, config_from_args, main
+from handwriter.cli import UNSTYLED, build_parser, config_from_args, main
 from handwriter.ink import Ink, read_inkml, read_lines, write_inkml
 from handwriter.layout import PageConfig
 from handwriter.model import ModelConfig, load_model
@@ -285,8 +285,13 @@ def test_errors_name_the_file_or_the_thing(tiny_model, synth_model, lines_npz, t
     assert "style drafts must be at least 1, got 0" in fails(
         capsys, "write", "ab", "--model", synth_model, "--style-drafts", 0, "-o",
         tmp_path / "w.png")
-    assert "n (lines to write) must be at least 1, got -1" in fails(
+    assert "n (lines to write) must be between 1 and 1000, got -1" in fails(
         capsys, "sample", "-o", tmp_path / "x.svg", "--model", tiny_model, "--n", -1)
+    for bad in ("-1", "nan", "inf"):  # Graves' bias, refused before it divides or samples
+        assert f"bias must be 0 or more, got {float(bad)}" in fails(
+            capsys, "sample", "-o", tmp_path / "x.svg", "--model", synth_model, "--bias", bad)
+    assert "candidates must be at least 1, got 0" in fails(  # as `write` refuses it
+        capsys, "sample", "-o", tmp_path / "x.svg", "--model", synth_model, "--candidates", 0)
     assert "x.txt" in fails(capsys, "sample", "-o", tmp_path / "x.txt", "--model", tiny_model,
                             "--max-points", 5)
     assert not list(tmp_path.glob("*.png")) + list(tmp_path.glob("*.svg"))
@@ -301,8 +306,8 @@ HELP = {("sample",): [SampleConfig()],
         ("train",): [TrainConfig(), ModelConfig()], ("eval",): [], ("export",): [],
         ("data", "convert"): [], ("data", "stats"): [], ("data", "show"): [],
         ("plot", "density"): [SampleConfig()], ("plot", "attention"): [WRITING]}
-NO_FLAG = {("write", "n"), ("plot", "n"), ("train", "alphabet"), ("train", "chars_per_step"),
-           ("train", "style_table")}
+NO_FLAG = {("write", "n"), ("train", "alphabet"), ("train", "chars_per_step"),
+           ("train", "style_table")} | {("plot", name) for name in UNSTYLED}
 
 
 @pytest.mark.parametrize("command", list(HELP), ids=" ".join)
@@ -378,12 +383,32 @@ def note_app_file(path, count: int) -> str:
     return str(path)
 
 
+def test_a_text_the_recogniser_reads_nothing_like_is_questioned(styles_folder, synth_model,
+                                                                tmp_path, capsys):
+    from handwriter.ink import write_inkml
+    from handwriter.sample import Writer
+    from handwriter.writing import write_page
+
+    inks = write_page(Writer.load(synthesis=True), ["hello there", "good morning"],  # neat
+                      SampleConfig(bias=3.0, max_points=900, candidates=1, seed=1))
+    for ink, text in zip(inks, ["hello there", "good morning"], strict=True):
+        ink.text = text
+    write_inkml(tmp_path / "two.inkml", inks)
+    add = ["style", "add", "two", tmp_path / "two.inkml", "--model", synth_model, "--no-adapt"]
+    code, _, err = run(capsys, *add, "--text", "hello there", "--text", "good morning")
+    assert code == 0 and "little like" not in err
+    code, _, err = run(capsys, *add, "--replace", "--text", "good morning", "--text",
+                       "hello there")  # swapped
+    assert code == 0 and err.count("little like") == 2 and "'good morning'" in err
+
+
 def test_a_style_is_added_listed_shown_written_in_and_removed(styles_folder, synth_model,
                                                                 tmp_path, capsys):
     ink = note_app_file(tmp_path / "mine.xml", 2)
     code, out, err = run(capsys, "style", "add", "mine", ink, "--text", "ab ab", "--text",
                          "hello", "--model", synth_model)
-    assert code == 0 and "saved style 'mine': 2 lines" in out and not err
+    assert code == 0 and "saved style 'mine': 2 lines" in out
+    assert all("little like" in line for line in err.splitlines())  # wavy lines, not words
     assert [(i.text, len(i)) for i in read_inkml(styles_folder / "mine.inkml")] == \
         [("ab ab", 60), ("hello", 60)]
     assert run(capsys, "style", "list")[1] == "mine\t2 lines, 120 points\tab ab / hello\n"
@@ -526,9 +551,11 @@ def test_lines_without_text_are_read_by_the_recogniser(styles_folder, synth_mode
     ink = tmp_path / "lines.inkml"
     write_inkml(ink, [wavy_line(0, "ab ab"), wavy_line(1)])  # the second line has no text
     read = []
-    monkeypatch.setattr(InkReader, "read", lambda self, inks: read.extend(inks) or ["hello"])
+    monkeypatch.setattr(InkReader, "read", lambda self, inks: read.append(inks) or
+                        ["hello"] * len(inks))
     code, out, _ = run(capsys, "style", "add", "mine", ink, "--model", synth_model)
-    assert code == 0 and len(read) == 1 and len(read[0]) == 60
+    # the line without text is read, then the line with text checked against its reading
+    assert code == 0 and [len(batch) for batch in read] == [1, 1] and len(read[0][0]) == 60
     assert f"{ink} line 2: the recogniser reads 'hello'" in out and "--text" in out
     assert [i.text for i in read_inkml(styles_folder / "mine.inkml")] == ["ab ab", "hello"]
     monkeypatch.setattr(InkReader, "read", lambda self, inks: [""])

@@ -166,10 +166,10 @@ def test_bias_and_temperature_narrow_the_spread(writer):
     unbiased = spread(writer)
     assert spread(writer, bias=3.0) < 0.3 * unbiased
     assert spread(writer, temperature=0.2) < 0.7 * unbiased
-    with pytest.raises(ValueError, match="temperature"):
-        generate(writer, SampleConfig(temperature=0.0))
-    with pytest.raises(ValueError, match="max_points"):
-        generate(writer, SampleConfig(max_points=0))
+    with pytest.raises(ValueError, match="temperature must be above 0"):
+        SampleConfig(temperature=0.0)
+    with pytest.raises(ValueError, match="max points must be at least 1"):
+        SampleConfig(max_points=0)
 
 
 # ---------------------------------------------------------------- text

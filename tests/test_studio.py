@@ -1,6 +1,7 @@
 import asyncio
 import io
 import json
+import socket
 import threading
 import time
 import urllib.request
@@ -414,8 +415,23 @@ def test_serve_binds_loopback_unless_told_otherwise(monkeypatch):
 
     from handwriter.cli import main
 
-    calls = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append(kw))
-    assert main(["serve", "--port", "9001"]) == 0
-    assert main(["serve", "--host", "0.0.0.0", "--max-active", "2"]) == 0
-    assert [(c["host"], c["port"]) for c in calls] == [("127.0.0.1", 9001), ("0.0.0.0", 8000)]
+    def free_port() -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    calls = []  # the address each server was given, bound and held before it runs
+
+    def run(server, sockets):
+        calls.append(sockets[0].getsockname())
+        sockets[0].close()
+
+    monkeypatch.setattr(uvicorn.Server, "run", run)
+    ports = free_port(), free_port()
+    assert main(["serve", "--port", str(ports[0])]) == 0
+    assert main(["serve", "--host", "0.0.0.0", "--port", str(ports[1]), "--max-active", "2"]) == 0
+    assert calls == [("127.0.0.1", ports[0]), ("0.0.0.0", ports[1])]
+    with socket.socket() as taken:  # a port in use is a one-line error, said before the address
+        taken.bind(("127.0.0.1", ports[0]))
+        taken.listen()
+        assert main(["serve", "--port", str(ports[0])]) == 2

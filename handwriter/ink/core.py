@@ -7,6 +7,7 @@ y points UP, the first row is the offset of the first point from the origin, and
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -140,6 +141,11 @@ def atomic_write(path: str | Path, write) -> None:
     """Call `write(file)` on a temp file beside `path`, then rename: never half a file."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        write(f)
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+    except OSError as e:  # named by the file the user asked for, not by its temp file
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise OSError(f"cannot write {path}: {e.strerror or e}") from None
     os.replace(tmp, path)

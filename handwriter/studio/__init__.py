@@ -18,3 +18,7 @@ class StudioConfig:
     max_waiting: int = 64        # queued generations beyond which requests get a 503
     max_body: int = 2_000_000    # bytes a request body may hold
     max_ink: int = 60_000        # points of ink a download or reading may hold
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.port <= 65535:
+            raise ValueError(f"port must be between 1 and 65535, got {self.port}")

@@ -14,6 +14,7 @@ import contextlib
 import io
 import json
 import logging
+import socket
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -408,8 +409,17 @@ def serve(cfg: StudioConfig, open_browser: bool = False) -> None:
 
     torch.set_num_threads(1)  # one core per generation: concurrent pages share the CPU well
     blas_threads(1)           # and numpy's BLAS too, for good: each generation restores 1
+    try:  # bound here, so a port in use is one line and the address is printed only once held
+        family = socket.AF_INET6 if ":" in cfg.host else socket.AF_INET
+        listening = socket.socket(family, socket.SOCK_STREAM)
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listening.bind((cfg.host, cfg.port))
+    except OSError as e:
+        raise OSError(f"cannot listen on {cfg.host} port {cfg.port}: {e.strerror or e} "
+                      "(--port picks another)") from None
     url = f"http://{'localhost' if cfg.host in ('127.0.0.1', '::1') else cfg.host}:{cfg.port}/"
     print(f"handwriter studio: {url}  (Ctrl-C stops it)", flush=True)
     if open_browser:
         threading.Timer(1.0, webbrowser.open, [url]).start()
-    uvicorn.run(create_app(cfg), host=cfg.host, port=cfg.port, log_level="warning")
+    server = uvicorn.Server(uvicorn.Config(create_app(cfg), log_level="warning"))
+    server.run(sockets=[listening])
