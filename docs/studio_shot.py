@@ -36,6 +36,7 @@ def main() -> None:
                         break
                     except Exception:
                         time.sleep(0.3)
+                page.wait_for_function("document.querySelectorAll('#style option').length > 1")
                 page.fill("#text", "The quick brown fox jumps over the lazy dog")
                 page.fill("#seed", "1")
                 page.click("#write-button")
