@@ -285,6 +285,9 @@ def style_add(args: argparse.Namespace) -> int:
         raise ValueError(f"a style named {args.name!r} exists; --replace replaces it")
     inks, where = [], []
     for path in args.ink:
+        if Path(path).is_dir():
+            raise ValueError(f"{path}: a folder; give the files of your lines (InkML, or any "
+                             "format `data convert` reads)")
         lines = read_ink(path)
         if not lines:
             raise InkError(path, None, "no ink in the file")

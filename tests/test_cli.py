@@ -454,6 +454,8 @@ def test_bad_styles_are_one_line_errors_that_leave_the_folder_as_it_was(
         f"{one_point}: one point is not enough to prime with": [
             "style", "add", "dot", one_point, "--model", synth_model],
         f"{empty}: no ink in the file": ["style", "add", "e", empty, "--model", synth_model],
+        f"{tmp_path}: a folder; give the files of your lines": [
+            "style", "add", "d", tmp_path, "--model", synth_model],
         "style name '7': numbers are the model's own styles": [*add[:2], "7", *add[3:]],
         "no style named 'nobody'": ["style", "remove", "nobody"],
         "no style named 'ghost'": ["style", "show", "ghost"],
