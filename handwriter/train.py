@@ -7,7 +7,6 @@ height (see `data.prepare`), so models trained with a different `offset_scale` c
 from __future__ import annotations
 
 import csv
-import dataclasses
 import math
 import os
 import signal
@@ -88,9 +87,6 @@ class TrainConfig:
     writer_styles: bool = False  # with a style input: each training writer's lines train in
                                  # a learnt style of the writer's own, started from the
                                  # reading of their lines, which learns to predict it
-    input_noise: float = 0.0     # Gaussian noise on the offsets the network reads (not on
-                                 # those it predicts), this share of their spread: it learns
-                                 # to carry on from ink a little off, as its samples are
     style_noise: float = 0.0     # with --writer-styles: Gaussian noise added to each line's
                                  # learnt style (before tanh), this share of the styles'
                                  # spread in each number, so that the network writes well
@@ -449,8 +445,6 @@ def run_model_config(cfg: TrainConfig, model_cfg: ModelConfig, state: dict | Non
     elif not cfg.synthesis:
         model_cfg = ModelConfig(**{**asdict(model_cfg), "alphabet": ""})
     writers = len({w for _, _, w in train_lines})
-    if not cfg.input_noise >= 0:
-        raise ValueError(f"--input-noise must be 0 or more, got {cfg.input_noise}")
     if cfg.style_noise < 0 or (cfg.style_noise and not cfg.writer_styles):
         raise ValueError(f"--style-noise moves writers' learnt styles: it needs --writer-styles "
                          f"and a value of 0 or more (a share of their spread), got "
@@ -472,8 +466,6 @@ def train_step(run: Run) -> float:
                                  run.offset_scale, crop=not cfg.synthesis,
                                  distortion=cfg.distortion,
                                  style_dropout=cfg.style_dropout).to(run.device)
-    if cfg.input_noise:
-        batch = with_input_noise(batch, cfg.input_noise)
     for group in run.optimizer.param_groups:
         group["lr"] = lr_at(run.step, cfg) * group.get("lr_scale", 1.0)
     run.optimizer.zero_grad(set_to_none=True)
@@ -565,16 +557,6 @@ class WeightAverage:
             with torch.no_grad():
                 for p, w in zip(self.params, current, strict=True):
                     p.copy_(w)
-
-
-def with_input_noise(batch: Batch, share: float) -> Batch:
-    """The batch with Gaussian noise, `share` of the offsets' spread, on the offsets the
-    network reads; the points it predicts stay as written (against exposure bias)."""
-    offsets = batch.strokes_in[..., :2]
-    spread = offsets[batch.mask.bool()].std()
-    noisy = batch.strokes_in.clone()
-    noisy[..., :2] += share * spread * torch.randn_like(offsets)
-    return dataclasses.replace(batch, strokes_in=noisy)
 
 
 def backprop(model: torch.nn.Module, batch: Batch, chunk: int, autocast,

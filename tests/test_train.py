@@ -528,18 +528,3 @@ def test_writer_primers_take_one_line_of_each_held_out_writer(lines_npz):
     for primer in primers:
         assert len(primer) == max(len(s) for s, w in whole if w == primer.writer)
         assert primer.meta["units"] == MODEL_UNITS and primer.text
-
-
-def test_input_noise_moves_only_the_offsets_the_network_reads():
-    from handwriter.data import Batch
-    from handwriter.train import with_input_noise
-
-    torch.manual_seed(0)
-    strokes = torch.randn(4, 500, 3) * torch.tensor([2.0, 2.0, 0.0])
-    strokes[..., 2] = (torch.rand(4, 500) < 0.1).float()
-    batch = Batch(strokes, strokes.clone(), torch.ones(4, 500))
-    noisy = with_input_noise(batch, 0.25)
-    moved = noisy.strokes_in - batch.strokes_in
-    assert torch.equal(noisy.strokes_out, batch.strokes_out)  # targets as written
-    assert torch.equal(moved[..., 2], torch.zeros(4, 500))    # pen lifts as written
-    assert moved[..., :2].std().item() == pytest.approx(0.25 * 2.0, rel=0.05)
