@@ -331,6 +331,9 @@ def style_add(args: argparse.Namespace) -> int:
     return 0
 
 
+UNLIKE = 0.8  # characters to change per character of a line's text: a reading unlike it
+
+
 def unlike_readings(inks: list[Ink], where: list[str], reader) -> list[str]:
     """Warnings for lines whose given text the recogniser reads nothing like (texts out of
     order, or for other ink): it misreads 24% of characters, so only a wide miss is said."""
@@ -663,8 +666,6 @@ def add_data(commands: argparse._SubParsersAction) -> None:
     q.add_argument("--format", choices=FORMATS, help="input format (default: guessed)")
     p.set_defaults(run=cmd_data)
 
-
-UNLIKE = 0.8  # characters to change per character of a line's text: a reading unlike it
 
 # SampleConfig fields of a real person's hand, for commands that write in none
 UNSTYLED = ("n", "style_drafts", "style_strength", "lean")
