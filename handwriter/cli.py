@@ -279,10 +279,12 @@ def style_add(args: argparse.Namespace) -> int:
     from .ink import read_ink
     from .reader import InkReader
     from .sample import Writer
-    from .styles import check_name, check_style, list_styles, save_style
+    from .styles import check_name, check_style, check_unused, save_style
 
-    if check_name(args.name) in list_styles() and not args.replace:
-        raise ValueError(f"a style named {args.name!r} exists; --replace replaces it")
+    if args.replace:
+        check_name(args.name)
+    else:
+        check_unused(args.name, "--replace replaces it")
     inks, where = [], []
     for path in args.ink:
         if Path(path).is_dir():

@@ -178,7 +178,8 @@ MAX_PX_PER_MM = 48.0  # a sheet PNG at 1,200 dpi; an A4 sheet is then 140 megapi
 
 @dataclass
 class PenStyle:
-    """How a sheet looks on screen; plotter files keep their single-line ink."""
+    """How ink looks on screen: its colour in every picture, the rest on a sheet's PNG;
+    plotter files keep their single-line ink."""
 
     color: str = "black"        # ink colour: a name such as navy, or #RRGGBB
     pen_width: float = 0.5      # mm, at the pen's mean speed

@@ -47,6 +47,18 @@ def check_name(name: str) -> str:
     return name
 
 
+class StyleExists(ValueError):
+    """Saving would replace a saved style that the caller did not say to replace."""
+
+
+def check_unused(name: str, how_to_replace: str) -> str:
+    """`name` if no style has it, else StyleExists saying `how_to_replace` it (a flag, a
+    button): `style add` and the studio replace a style only when told."""
+    if check_name(name) in list_styles():
+        raise StyleExists(f"a style named {name!r} exists; {how_to_replace}")
+    return name
+
+
 def save_style(name: str, inks: list[Ink]) -> Path:
     """Store `inks` (each line's `text` its transcription) as style `name`, replacing any."""
     check_name(name)

@@ -253,7 +253,8 @@ def test_a_drawn_style_is_saved_then_written_in_and_removed(client, models):
     assert saved.status_code == 201 and saved.json()["warnings"] == []
     assert client.get("/api/styles").json()["saved"] == ["mine"]
     again = client.post("/api/styles", json=body)  # as `style add` without --replace
-    assert again.status_code == 409 and again.json()["error"] == "a style named 'mine' exists"
+    assert again.status_code == 409 and again.json()["error"] == (
+        "a style named 'mine' exists; send replace to replace it")
     assert client.post("/api/styles", json={**body, "replace": True}).status_code == 201
     request = {"mode": "write", "text": "ten", "seed": 1}
     plain = strokes_of(events(client.post("/api/write", json=request)))

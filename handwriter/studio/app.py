@@ -36,8 +36,10 @@ from ..render import ink_to_svg, render_gif, render_png
 from ..sample import WRITING
 from ..styles import MAX_POINTS as MAX_STYLE_POINTS
 from ..styles import (
+    StyleExists,
     check_name,
     check_style,
+    check_unused,
     list_styles,
     remove_style,
     save_style,
@@ -167,10 +169,6 @@ def inks_from(request: dict, max_points: int, texts: bool = False) -> list[Ink]:
     return inks
 
 
-class StyleExists(ValueError):
-    """A save that would replace a saved style the page did not say to replace."""
-
-
 def style_request(body: dict, models: Models) -> tuple[str, list[Ink], list[str]]:
     """The name, lines and warnings of a style the page asks to save, or a ValueError; as
     `style add` without `--replace`, a saved style is replaced only when `replace` is true."""
@@ -179,9 +177,10 @@ def style_request(body: dict, models: Models) -> tuple[str, list[Ink], list[str]
     name = body.get("name")
     if not isinstance(name, str):
         raise ValueError("the style needs a name")
-    check_name(name)
-    if name in list_styles() and body.get("replace") is not True:
-        raise StyleExists(f"a style named {name!r} exists")
+    if body.get("replace") is True:
+        check_name(name)
+    else:
+        check_unused(name, "send replace to replace it")
     return name, inks, warnings
 
 

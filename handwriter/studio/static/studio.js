@@ -31,7 +31,7 @@ async function postJSON(url, body, signal) {
   if (!response.ok) {
     let text = `${response.status} ${response.statusText}`;
     try { text = (await response.json()).error || text; } catch (e) { /* not JSON */ }
-    throw Object.assign(new Error(text), {status: response.status});
+    throw new Error(text);
   }
   return response;
 }
