@@ -33,7 +33,9 @@ def add_config_flags(parser: argparse.ArgumentParser, cfg_type: type,
                                                       else [])
         text = comments.get(f.name, "")
         if "(default:" not in text:  # a comment may say what an empty default means
-            text += f" (default: {getattr(base, f.name)!r})"
+            value = getattr(base, f.name)  # a str as typed: 'G21\nG90', not 'G21\\nG90'
+            shown = f"'{value}'" if isinstance(value, str) else repr(value)
+            text += f" (default: {shown})"
         parser.add_argument(*names, dest=f.name, default=None, help=text.replace("%", "%%"),
                             **kind)  # argparse formats help with %
 
@@ -443,6 +445,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 MODEL_HELP = "checkpoint to use (default: the model shipped with handwriter)"
+DEBUG_HELP = "show tracebacks on errors"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -450,25 +453,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="handwriter", description="Learns to write like a person (Graves 2013): sample "
         "new handwriting, write text by hand, train on your own ink.")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add_command in (add_sample, add_write, add_train, add_train_reader, add_train_text,
                         add_read, add_eval, add_style, add_data, add_plot, add_export,
                         add_serve):
         add_command(commands)
-    describe(parser)
+    finish(parser)
     return parser
 
 
-def describe(parser: argparse.ArgumentParser) -> None:
-    """A (sub)command's --help opens with its one-line help where it has no description."""
+def finish(parser: argparse.ArgumentParser) -> None:
+    """Every subcommand's --help opens with its one-line help where it has no description,
+    and takes --debug after its name too (`handwriter write --debug ...`)."""
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             helps = {a.dest: a.help for a in action._choices_actions}
             for name, sub in action.choices.items():
                 if sub.description is None and helps.get(name):
                     sub.description = helps[name][0].upper() + helps[name][1:] + "."
-                describe(sub)
+                sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                                 help=DEBUG_HELP)
+                finish(sub)
 
 
 def add_sample(commands: argparse._SubParsersAction) -> None:

@@ -80,7 +80,7 @@ class SampleConfig:
     def __post_init__(self) -> None:
         """Refused wherever a config is made (the CLI, the studio, the library), styled or
         not, with the name of the setting; `not x >= 0` also catches NaN."""
-        if not 0 <= self.n <= MAX_LINES_AT_ONCE:
+        if not 0 <= self.n <= MAX_LINES_AT_ONCE:  # 0 where the texts say how many
             raise ValueError(f"n (lines to write) must be between 1 and {MAX_LINES_AT_ONCE}, "
                              f"got {self.n}")
         for name in ("max_points", "candidates", "segment", "style_drafts"):

@@ -160,49 +160,49 @@ def write_lines_together(writer: Writer, texts: list[str], cfg: SampleConfig,
     pens = [first.rows([i] * K) for i in range(n)]
     redraws, starts = [0] * n, [0] * n
     most_redraws = max(retries, math.ceil(SPOILED_TRIES / K) - 1)
-    active = list(range(n))
-    bar = tqdm(total=sum(map(len, texts)), disable=not progress, file=sys.stderr,
-               desc=f"0/{n} lines", bar_format="{desc} |{bar}| {percentage:3.0f}% of the text "
-               "[{elapsed}<{remaining}]")
-    shown = [0] * n
-    while active:
-        room = min(cfg.max_points - len(lines[i]) for i in active)
-        segment = replace(cfg, max_points=min(cfg.segment, room))
-        batch = [texts[i] for i in active for _ in range(K)]
-        inks, phis, pen = draw(writer, segment, batch, None, prefix, generator,
-                               Pen.cat([pens[i] for i in active]))
-        drafts, draft_phis, written = [], [], []
-        for j, (ink, phi) in enumerate(zip(inks, phis, strict=True)):
-            i = active[j // K]
-            phi = phi[:len(ink), :len(prefix) + len(texts[i]) + 1]  # no other line's padding
-            if phis_so_far[i] is not None:
-                phi = torch.cat([phis_so_far[i], phi])
-            drafts.append(Ink(np.concatenate([lines[i].strokes, ink.strokes]), text=texts[i],
-                              meta=ink.meta))
-            draft_phis.append(phi)
-            written.append(len(texts[i]) if ink.meta["finished"] else
-                           min(max(int(phi[-1].argmax()) - len(prefix), 0), len(texts[i])))
-        read_from = [where for i in active
-                     for where in [read_back(lines[i], phis_so_far[i], len(prefix))] * K]
-        scores = score_drafts(drafts, draft_phis, len(prefix), written, reader, read_from)
-        for j, i in enumerate(active):
-            best = j * K + int(np.argmax(scores[j * K:(j + 1) * K]))
-            if scores[best] == -math.inf and redraws[i] < most_redraws:
-                redraws[i] += 1
-                continue
-            lines[i], phis_so_far[i], pens[i] = drafts[best], draft_phis[best], pen.rows([best] * K)
-            redraws[i] = 0
-            bar.update(max(written[best] - shown[i], 0))
-            shown[i] = max(shown[i], written[best])
-            if not lines[i].meta["finished"] and len(lines[i]) >= cfg.max_points \
-                    and starts[i] < retries:  # start the line again
-                starts[i] += 1
-                lines[i], phis_so_far[i], pens[i] = empty(texts[i]), None, first.rows([i] * K)
-        active = [i for i in active if not lines[i].meta["finished"]
-                  and len(lines[i]) < cfg.max_points]
-        bar.set_description_str(f"{n - len(active)}/{n} lines")
-    bar.update(bar.total - bar.n)
-    bar.close()
+    active, shown = list(range(n)), [0] * n
+    with tqdm(total=sum(map(len, texts)), disable=not progress, file=sys.stderr,
+              desc=f"0/{n} lines", bar_format="{desc} |{bar}| {percentage:3.0f}% of the "
+              "text [{elapsed}<{remaining}]") as bar:  # closed on Ctrl-C too
+        while active:
+            room = min(cfg.max_points - len(lines[i]) for i in active)
+            segment = replace(cfg, max_points=min(cfg.segment, room))
+            batch = [texts[i] for i in active for _ in range(K)]
+            inks, phis, pen = draw(writer, segment, batch, None, prefix, generator,
+                                   Pen.cat([pens[i] for i in active]))
+            drafts, draft_phis, written = [], [], []
+            for j, (ink, phi) in enumerate(zip(inks, phis, strict=True)):
+                i = active[j // K]
+                phi = phi[:len(ink), :len(prefix) + len(texts[i]) + 1]  # not others' padding
+                if phis_so_far[i] is not None:
+                    phi = torch.cat([phis_so_far[i], phi])
+                drafts.append(Ink(np.concatenate([lines[i].strokes, ink.strokes]),
+                                  text=texts[i], meta=ink.meta))
+                draft_phis.append(phi)
+                written.append(len(texts[i]) if ink.meta["finished"] else
+                               min(max(int(phi[-1].argmax()) - len(prefix), 0), len(texts[i])))
+            read_from = [where for i in active
+                         for where in [read_back(lines[i], phis_so_far[i], len(prefix))] * K]
+            scores = score_drafts(drafts, draft_phis, len(prefix), written, reader, read_from)
+            for j, i in enumerate(active):
+                best = j * K + int(np.argmax(scores[j * K:(j + 1) * K]))
+                if scores[best] == -math.inf and redraws[i] < most_redraws:
+                    redraws[i] += 1
+                    continue
+                lines[i], phis_so_far[i] = drafts[best], draft_phis[best]
+                pens[i] = pen.rows([best] * K)
+                redraws[i] = 0
+                bar.update(max(written[best] - shown[i], 0))
+                shown[i] = max(shown[i], written[best])
+                if not lines[i].meta["finished"] and len(lines[i]) >= cfg.max_points \
+                        and starts[i] < retries:  # start the line again
+                    starts[i] += 1
+                    lines[i], phis_so_far[i] = empty(texts[i]), None
+                    pens[i] = first.rows([i] * K)
+            active = [i for i in active if not lines[i].meta["finished"]
+                      and len(lines[i]) < cfg.max_points]
+            bar.set_description_str(f"{n - len(active)}/{n} lines")
+        bar.update(bar.total - bar.n)
     return [lean(writer, cfg, line) for line in lines]
 
 

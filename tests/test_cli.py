@@ -295,6 +295,30 @@ def test_errors_name_the_file_or_the_thing(tiny_model, synth_model, lines_npz, t
     assert "x.txt" in fails(capsys, "sample", "-o", tmp_path / "x.txt", "--model", tiny_model,
                             "--max-points", 5)
     assert not list(tmp_path.glob("*.png")) + list(tmp_path.glob("*.svg"))
+    with pytest.raises(ValueError, match="bias must be 0 or more"):  # --debug after the command
+        main(["sample", "-o", str(tmp_path / "x.svg"), "--model", str(synth_model), "--bias",
+              "-1", "--debug"])
+
+
+def test_ctrl_c_while_writing_is_said_on_a_line_of_its_own(synth_model, tmp_path, capsys,
+                                                           monkeypatch):
+    import handwriter.writing as writing
+
+    drawn = writing.draw
+
+    def interrupted_at_the_second_segment(*args, **kwargs):
+        if interrupted_at_the_second_segment.calls:
+            raise KeyboardInterrupt
+        interrupted_at_the_second_segment.calls += 1
+        return drawn(*args, **kwargs)
+
+    interrupted_at_the_second_segment.calls = 0
+    monkeypatch.setattr(writing, "draw", interrupted_at_the_second_segment)
+    code, _, err = run(capsys, "write", "abc abc abc", "--model", synth_model, "--segment", 5,
+                       "--candidates", 2, "-o", tmp_path / "w.png")
+    assert code == 130 and "lines |" in err  # the bar was shown, then closed
+    assert "\nhandwriter: interrupted" in err
+    assert not (tmp_path / "w.png").exists()
 
 
 # ---------------------------------------------------------------- flags
@@ -324,7 +348,11 @@ def test_help_lists_config_flags_with_their_defaults(command, capsys, monkeypatc
                 continue
             flag = "--" + f.name.replace("_", "-")
             assert flag in text
-            assert f"(default: {getattr(defaults, f.name)!r})" in text, flag
+            value = getattr(defaults, f.name)  # a str as the user types it
+            shown = f"'{value}'" if isinstance(value, str) else repr(value)
+            assert f"(default: {shown})" in text, flag
+    if "write" in command:
+        assert "(default: 'G21\\nG90')" in text
     if "sample" in command:
         assert "(default: 0.0)" in text[text.index("--bias"):]
 

@@ -125,6 +125,7 @@ def test_style_zero_is_the_first_numbered_style_and_an_empty_one_none(models):
     write = {"mode": "write", "text": "hi"}
     assert live.parse_job({**write, "style": 0}, models, 100).style == 0
     assert live.parse_job({**write, "style": ""}, models, 100).style is None
+    assert live.parse_job({"mode": "sample", "lines": None}, models, 100).count == 3  # box empty
 
 
 def test_a_body_that_is_not_a_json_object_is_a_400(client):

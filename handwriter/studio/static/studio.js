@@ -182,7 +182,7 @@ function showDrafted(texts) {  // the text model's lines, so one can read what t
   $("drafted").hidden = false;
 }
 
-function seedOf(id) {
+function numberOf(id) {  // an empty box sends null: the server's default
   const value = $(id).value.trim();
   return value === "" ? null : Number(value);
 }
@@ -191,7 +191,7 @@ function writeRequest(text) {  // the Write tab's settings, in its chosen style
   const choice = $("style").value;
   const style = choice === "" ? null : choice.startsWith("n:") ? Number(choice.slice(2))
     : choice.slice(2);
-  return {mode: "write", text, bias: Number($("bias").value), seed: seedOf("seed"), style,
+  return {mode: "write", text, bias: Number($("bias").value), seed: numberOf("seed"), style,
           drafts: Number($("drafts").value), strength: Number($("strength").value),
           width: lineWidth()};
 }
@@ -202,8 +202,8 @@ $("text").addEventListener("keydown", (event) => {  // Ctrl+Enter (Cmd+Enter) wr
 });
 
 $("sample-button").addEventListener("click", () => {
-  stream({mode: "sample", lines: Number($("lines").value), bias: Number($("sample-bias").value),
-          seed: seedOf("sample-seed")});
+  stream({mode: "sample", lines: numberOf("lines"), bias: Number($("sample-bias").value),
+          seed: numberOf("sample-seed")});
 });
 
 document.querySelectorAll(".stop").forEach((b) => b.addEventListener("click", () => {
