@@ -180,10 +180,10 @@ def train_reader(cfg: ReaderTrainConfig, model_cfg: ReaderConfig, resume: bool =
 
     Ctrl-C (or SIGTERM) saves OUT/last.pt; `resume` continues it exactly.
     """
-    from .train import TrainConfig, line_set, load_splits, train_small
+    from .train import TrainConfig, line_set, load_splits, run_state, train_small
 
     torch.set_num_threads(cfg.threads or os.cpu_count() or 1)
-    state = load_checkpoint(Path(cfg.out) / "last.pt") if resume else None
+    state = run_state(cfg.out, resume, cfg.steps)
     split_cfg = TrainConfig(data=cfg.data, synthesis=True, max_points=cfg.max_points,
                             resample_step=cfg.resample_step, valid_percent=cfg.valid_percent,
                             test_percent=cfg.test_percent)

@@ -287,9 +287,9 @@ def text_nats(net: TextModel, texts: list[str], batch_size: int = 256) -> dict:
 def train_text_model(cfg: TextTrainConfig, model_cfg: TextModelConfig,
                      resume: bool = False) -> dict:
     """Train to `cfg.steps`, keeping the best on validation texts; Ctrl-C saves, then stops."""
-    from .train import train_small
+    from .train import run_state, train_small
 
-    state = load_checkpoint(Path(cfg.out) / "last.pt") if resume else None
+    state = run_state(cfg.out, resume, cfg.steps)
     if state:
         model_cfg = TextModelConfig(**state["model_config"])
     else:

@@ -11,6 +11,8 @@ import math
 import os
 import signal
 import time
+import warnings
+import zlib
 from collections.abc import Callable
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
@@ -105,9 +107,8 @@ def load_splits(cfg: TrainConfig, *splits: str) -> dict[str, list]:
         raise FileNotFoundError(f"{cfg.data}: no such data file")
     inks = read_ink(cfg.data)
     out = {split: [] for split in splits}
-    for ink in inks:
-        split = ("all" if "all" in out else
-                 writer_split(ink.writer or ink.source, cfg.valid_percent, cfg.test_percent))
+    held = held_out(cfg, [ink.writer or ink.source for ink in inks], splits)
+    for ink, split in zip(inks, held, strict=True):
         if split not in out:
             continue
         strokes = prepare(ink, cfg.resample_step, cfg.max_jump)
@@ -124,8 +125,32 @@ def load_splits(cfg: TrainConfig, *splits: str) -> dict[str, list]:
                for split, lines in out.items()}
     for split, lines in out.items():
         if not lines:
-            raise InkError(cfg.data, None, f"no usable lines in the {split!r} split")
+            raise InkError(cfg.data, None, f"no usable lines in the {split!r} split"
+                           + (" (a synthesis model needs each line's text, and lines of at "
+                              "most --max-points points)" if cfg.synthesis else ""))
     return out
+
+
+def held_out(cfg: TrainConfig, writers: list[str], splits: tuple[str, ...]) -> list[str]:
+    """Each line's split: by a hash of its writer, so that validation is on writers never
+    trained on; with too few writers for that (one person's ink), by line, said in a warning."""
+    if "all" in splits:
+        return ["all"] * len(writers)
+    held = [writer_split(w, cfg.valid_percent, cfg.test_percent) for w in writers]
+    if set(splits) <= set(held):
+        return held
+    warnings.warn(f"{cfg.data}: {len(set(writers))} writer(s), too few to hold whole writers "
+                  f"out; validation and test hold out single lines instead, so they are not "
+                  f"writer-disjoint", stacklevel=2)
+    order = sorted(range(len(writers)), key=lambda i: zlib.crc32(f"{writers[i]}#{i}".encode()))
+    sizes = [math.ceil(len(writers) * share / 100) for share in (cfg.test_percent,
+                                                                  cfg.valid_percent)]
+    held = ["train"] * len(writers)
+    for i in order[:sizes[0]]:
+        held[i] = "test"
+    for i in order[sizes[0]:sizes[0] + sizes[1]]:
+        held[i] = "valid"
+    return held
 
 
 def writer_primers(data: str, split: str = "valid", max_points: int = 600) -> list[Ink]:
@@ -351,6 +376,22 @@ class Run:
     points_seen: int = 0             # this session's training points
 
 
+def run_state(out: str | Path, resume: bool, steps: int) -> dict | None:
+    """The run state `--resume` continues, or None for a new run; a new run never writes over
+    an old one, and a resumed run must have steps left to take."""
+    last = Path(out) / "last.pt"
+    if not resume:
+        if last.exists():
+            raise ValueError(f"{out} holds a run already ({last}): --resume continues it, "
+                             "or give another --out")
+        return None
+    state = load_checkpoint(last)
+    if state["step"] >= steps:
+        raise ValueError(f"{last} is at step {state['step']} of --steps {steps}: nothing left "
+                         "to train; a larger --steps trains on")
+    return state
+
+
 def set_up(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool) -> Run:
     """Everything before the first step: devices, data, network, optimiser, resumed state."""
     if cfg.precision not in ("fp32", "bf16"):
@@ -367,9 +408,8 @@ def set_up(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool) -> Run:
                           if torch.cuda.is_available() else "cpu")
     torch.set_num_threads(cfg.threads or os.cpu_count() or 1)
     out = Path(cfg.out)
+    state = run_state(out, resume, cfg.steps)
     out.mkdir(parents=True, exist_ok=True)
-
-    state = load_checkpoint(out / "last.pt") if resume else None
     init = load_checkpoint(cfg.init) if cfg.init and not state else None
     splits = load_splits(cfg, "train", "valid")
     model_cfg = run_model_config(cfg, model_cfg, state, init, splits["train"])

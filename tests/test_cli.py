@@ -243,6 +243,13 @@ def test_train_and_resume(lines_npz, tmp_path, capsys):
     assert torch.load(out / "last.pt", weights_only=True)["step"] == 3
     err = fails(capsys, "train", *flags, "--steps", 4, "--resume", "--hidden", 9)
     assert "hidden_size" in err
+    kept = (out / "last.pt").read_bytes()
+    assert "holds a run already" in fails(capsys, "train", *flags, "--steps", 4)  # not resumed
+    assert "at step 3 of --steps 3: nothing left" in fails(capsys, "train", *flags, "--resume")
+    assert (out / "last.pt").read_bytes() == kept
+    for command in ("train-reader", "train-text"):  # one rule for every trainer
+        assert "holds a run already" in fails(capsys, command, "--data", lines_npz, "--out",
+                                              out, "--threads", 1)
 
 
 @pytest.mark.parametrize("what", ["density", "attention"])

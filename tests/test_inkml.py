@@ -33,6 +33,12 @@ def test_reads_truth_groups_and_leftover_traces(tmp_path):
     np.testing.assert_array_equal(inks[2].strokes, [[7, -7, 0], [1, -1, 1]])
 
 
+def test_a_transcription_annotation_is_the_text_as_truth_is(tmp_path):
+    f = tmp_path / "transcribed.inkml"
+    f.write_text(GROUPS.replace('type="truth"', 'type="transcription"'))
+    assert [(i.text, i.writer) for i in read_inkml(f)] == [("hi", "w7"), ("a", "w8"), ("", "w7")]
+
+
 def test_document_truth_makes_one_ink_without_namespace(tmp_path):
     f = tmp_path / "expr.inkml"
     f.write_text('<ink><annotation type="truth">$x$</annotation><trace>1 1, 2 3</trace>'

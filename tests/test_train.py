@@ -205,6 +205,22 @@ def test_pairs_join_two_lines_of_one_writer_for_training_only(cursive_npz, tmp_p
         assert writer in {w for _, _, w in single["train"]}
 
 
+def test_one_persons_ink_is_held_out_by_line_and_said(tmp_path):
+    from conftest import wave_ink
+
+    from handwriter.ink import write_lines
+
+    path = tmp_path / "mine.npz"
+    write_lines(path, [wave_ink(i, "ab ab", "me") for i in range(20)])
+    cfg = TrainConfig(data=str(path))
+    with pytest.warns(UserWarning, match="1 writer.*hold out single lines instead"):
+        splits = load_splits(cfg, "train", "valid", "test")
+    assert [len(splits[s]) for s in ("train", "valid", "test")] == [18, 1, 1]  # 5% of 20
+    with pytest.warns(UserWarning):
+        again = load_splits(cfg, "valid")["valid"]
+    np.testing.assert_array_equal(again[0][0], splits["valid"][0][0])  # the same line each time
+
+
 def test_synthesis_run_end_to_end(cursive_npz, tmp_path):
     cfg = config(cursive_npz, tmp_path, synthesis=True, steps=20, eval_every=10,
                  checkpoint_every=10)

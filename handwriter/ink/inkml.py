@@ -1,10 +1,11 @@
 """W3C InkML (https://www.w3.org/TR/InkML/) to and from `Ink`, plus XML parsing with line numbers.
 
 Reading, for each `<ink>` element (the root, or each one inside another root, as note apps
-write them): a document-level `<annotation type="truth">` makes it one Ink (CROHME style,
-its symbol groups are ignored); otherwise each outermost `<traceGroup>` with a truth
-annotation is one Ink, then each other outermost `<traceGroup>` is one with text "", and
-any trace no group uses goes into one last Ink with text "".
+write them): a document-level `<annotation type="truth">` (or `type="transcription"`) makes
+it one Ink with that text (CROHME style, its symbol groups are ignored); otherwise each
+outermost `<traceGroup>` with such an annotation is one Ink, then each other outermost
+`<traceGroup>` is one with text "", and any trace no group uses goes into one last Ink with
+text "". `<annotation type="writer">` names the writer, on the document or a group.
 The first two channels of a trace are x and y; values may use the `!`, `'` and `"` (explicit,
 first and second difference) qualifiers of the spec; other channels are ignored.
 
@@ -74,9 +75,12 @@ def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
-def _annotation(element: ET.Element, kind: str) -> str | None:
+TEXT = ("truth", "transcription")  # the annotation types that give a line's text
+
+
+def _annotation(element: ET.Element, *kinds: str) -> str | None:
     for child in element:
-        if _local(child.tag) == "annotation" and child.get("type") == kind:
+        if _local(child.tag) == "annotation" and child.get("type") in kinds:
             return child.text or ""
     return None
 
@@ -161,10 +165,10 @@ def _read_ink_element(root: ET.Element, by_id: dict, path: Path, lines: dict) ->
         return Ink.from_stroke_list(strokes, text=text, writer=writer, source=str(path))
 
     writer = _annotation(root, "writer") or ""
-    text = _annotation(root, "truth")
+    text = _annotation(root, *TEXT)
     if text is not None:
         return [make_ink(all_traces, text, writer)]
-    truth_groups = list(_outermost(root, "traceGroup", lambda g: _annotation(g, "truth")
+    truth_groups = list(_outermost(root, "traceGroup", lambda g: _annotation(g, *TEXT)
                                    is not None))
     used = {t for group in truth_groups for t in _traces_in(group, by_id, path, lines)}
     # then each other group is a line with text "" (apps group a line's strokes), in order
@@ -172,7 +176,7 @@ def _read_ink_element(root: ET.Element, by_id: dict, path: Path, lines: dict) ->
     order = {e: i for i, e in enumerate(root.iter())}
     inks = []
     for group in sorted(groups, key=order.get):
-        text = _annotation(group, "truth")
+        text = _annotation(group, *TEXT)
         traces = [t for t in _traces_in(group, by_id, path, lines)
                   if text is not None or t not in used]
         used.update(traces)
