@@ -333,8 +333,9 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool = False) -> dic
     try:
         with Interruptible(run.rng, save_last if run.rank == 0 else None) as interrupt:
             while run.step < cfg.steps:
-                interrupt.begin_step()
+                interrupt.mark()
                 running.append(train_step(run) + 2 * math.log(run.offset_scale))
+                interrupt.mark()  # the step is taken
                 bar.update()
                 bar.set_postfix(nll=f"{np.mean(running[-50:]):.3f}",
                                 pts_s=f"{run.points_seen / (time.time() - run.t0):.0f}")
@@ -739,10 +740,11 @@ def train_small(net: torch.nn.Module, cfg, state: dict | None, kind: str, best_k
     with tqdm(total=cfg.steps, initial=step, dynamic_ncols=True) as bar, \
             Interruptible(rng, save_last) as interrupt:
         while step < cfg.steps:
-            interrupt.begin_step()
+            interrupt.mark()
             loss = batch_loss(rng)
             optimiser_step(optimizer, loss, lr_at(step, schedule), clip)
             step += 1
+            interrupt.mark()  # the step is taken
             bar.update()
             bar.set_postfix(nats_per_char=f"{loss.item():.3f}")
             if step % cfg.eval_every == 0 or step == cfg.steps:
@@ -761,19 +763,21 @@ def train_small(net: torch.nn.Module, cfg, state: dict | None, kind: str, best_k
 
 
 class Interruptible:
-    """A training loop's Ctrl-C (and SIGTERM): the unfinished step's random draws are
+    """A training loop's Ctrl-C (and SIGTERM): an unfinished step's random draws are
     rewound, so resuming draws its batch again, then `save()` (it returns what it saved,
-    for the message) runs and the interrupt goes on. Call `begin_step` as each step starts."""
+    for the message) runs and the interrupt goes on. Call `mark` as each step starts and
+    once its update is made: from then on the step counts, and so do its draws."""
 
     def __init__(self, rng: np.random.Generator, save: Callable[[], str] | None):
         self.rng, self.save = rng, save
 
-    def begin_step(self) -> None:
+    def mark(self) -> None:
+        """The draws made so far count: an interrupt from here on rewinds to this point."""
         self.start = random_state(self.rng)
 
     def __enter__(self) -> Interruptible:
         self.previous = signal.signal(signal.SIGTERM, stop_like_ctrl_c)
-        self.begin_step()
+        self.mark()
         return self
 
     def __exit__(self, kind, value, traceback) -> None:

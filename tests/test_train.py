@@ -361,26 +361,38 @@ def test_style_noise_without_writers_styles_or_below_zero_is_a_clear_error(cursi
 
 
 @pytest.mark.parametrize("synthesis", [False, True], ids=["unconditional", "synthesis"])
-def test_resume_continues_exactly(cursive_npz, tmp_path, monkeypatch, synthesis):
+@pytest.mark.parametrize("stop", ["drawing a batch", "saving after a step"])
+def test_resume_continues_exactly(cursive_npz, tmp_path, monkeypatch, synthesis, stop):
     kw = dict(steps=8, eval_every=1000, checkpoint_every=3, synthesis=synthesis, max_points=40,
               average=0.9)
     straight = tmp_path / "straight"
     train(config(cursive_npz, straight, **kw), TINY)
 
     stopped = tmp_path / "stopped"
-    real = train_module.max_points_at
+    draw, save = train_module.max_points_at, train_module.save_run
+    stopped_at = 4 if stop == "drawing a batch" else 6  # mid-step 5, or once step 6 is taken
 
-    def ctrl_c_at_4(step, cfg):
-        if step == 4:
+    def ctrl_c_drawing(step, cfg):
+        if step == stopped_at:
             raise KeyboardInterrupt
-        return real(step, cfg)
+        return draw(step, cfg)
 
-    monkeypatch.setattr(train_module, "max_points_at", ctrl_c_at_4)
+    def ctrl_c_saving(run, path):
+        if run.step == stopped_at and not ctrl_c_saving.done:
+            ctrl_c_saving.done = True
+            raise KeyboardInterrupt
+        save(run, path)
+
+    ctrl_c_saving.done = False
+    if stop == "drawing a batch":
+        monkeypatch.setattr(train_module, "max_points_at", ctrl_c_drawing)
+    else:
+        monkeypatch.setattr(train_module, "save_run", ctrl_c_saving)
     with pytest.raises(KeyboardInterrupt):
         train(config(cursive_npz, stopped, **kw), TINY)
     monkeypatch.undo()
     halfway = load_checkpoint(stopped / "last.pt")
-    assert halfway["step"] == 4
+    assert halfway["step"] == stopped_at
     train(config(cursive_npz, stopped, **kw), TINY, resume=True)
 
     a, b = load_checkpoint(straight / "last.pt"), load_checkpoint(stopped / "last.pt")
