@@ -68,4 +68,7 @@ def cannot_write(chars: list[str]) -> str:
     named = ", ".join(f"{c!r} (U+{ord(c):04X})" for c in chars[:SHOWN])
     more = f" and {len(chars) - SHOWN} more" if len(chars) > SHOWN else ""
     them = "it" if len(chars) == 1 else "them"
+    if all(c.isalnum() for c in chars):  # a model trained on text too short to hold them
+        return (f"the model cannot write {named}{more}: its training text held too few of "
+                f"{them} (train --min-char-count)")
     return f"the model cannot write {named}{more}; leave {them} out or spell {them} in letters"

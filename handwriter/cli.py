@@ -91,9 +91,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from .model import load_model
+    from .sample import SHIPPED, shipped
     from .train import TrainConfig, evaluate, line_set, load_splits
 
-    net, state = load_model(args.model)
+    net, state = load_model(shipped(args.model) if args.model in SHIPPED else args.model)
     trained = TrainConfig(**state["train_config"])
     cfg = dataclasses.replace(trained, data=args.data, synthesis=bool(net.cfg.alphabet)
                               or args.text_lines, max_points=args.max_points or
@@ -111,9 +112,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
+    from .render import check_format
     from .sample import SampleConfig, read_primer
     from .unprompted import from_nothing
 
+    check_format(args.output)
     primer = read_primer(args.prime) if args.prime else None
     inks = from_nothing(config_from_args(SampleConfig, args), args.model, args.text_model,
                         primer, args.words)
@@ -126,7 +129,7 @@ def cmd_write(args: argparse.Namespace) -> int:
     from .plotter import FORMATS as PAPER_FORMATS
     from .plotter import PlotterConfig, check_plotter
     from .reader import InkReader
-    from .render import PenStyle
+    from .render import PenStyle, check_format
     from .sample import WRITING, SampleConfig, Writer, read_primer
     from .styles import check_style
     from .writing import write_page, write_sheets
@@ -145,6 +148,8 @@ def cmd_write(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.output}: a page can be saved as {' '.join(PAPER_FORMATS)}")
     if on_paper:
         check_plotter(config_from_args(PlotterConfig, args))
+    else:
+        check_format(args.output)
     if args.prime and args.style is not None:
         raise ValueError("give --style or --prime, not both")
     writer = Writer.load(args.model, synthesis=True)
@@ -599,7 +604,8 @@ def add_read(commands: argparse._SubParsersAction) -> None:
 
 def add_eval(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("eval", help="negative log-likelihood on held-out writers")
-    p.add_argument("--model", required=True, help="checkpoint")
+    p.add_argument("--model", required=True, help="checkpoint, or synthesis or unconditional "
+                   "for a model shipped with handwriter")
     p.add_argument("--data", required=True, help="ink file: lines.npz, or any format "
                    "`data convert` reads")
     p.add_argument("--split", default="valid", choices=["train", "valid", "test", "all"],

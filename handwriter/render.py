@@ -307,14 +307,21 @@ def _save_image(image: Image.Image, path_or_file, format: str, **params) -> None
         atomic_write(path_or_file, lambda f: image.save(f, format=format, **params))
 
 
+def check_format(path: str | Path) -> str:
+    """The kind of file `save_inks` writes to `path`, or an error naming the path: said before
+    the work, not after it."""
+    kind = Path(path).suffix.lower()
+    if kind not in FORMATS:
+        raise ValueError(f"{path}: unknown extension {kind or '(none)'!r}, "
+                         f"expected one of {' '.join(FORMATS)}")
+    return kind
+
+
 def save_inks(inks: list[Ink], path: str | Path, **kw) -> None:
     """Write `inks` to a file whose kind follows the extension (see FORMATS); `kw` goes to
     the renderer for images. Every write is atomic."""
     path = Path(path)
-    kind = path.suffix.lower()
-    if kind not in FORMATS:
-        raise ValueError(f"{path}: unknown extension {kind or '(none)'!r}, "
-                         f"expected one of {' '.join(FORMATS)}")
+    kind = check_format(path)
     if kind in (".npz", ".inkml") and kw:
         raise TypeError(f"{path}: {kind} files take no drawing options, got {sorted(kw)}")
     if kind == ".svg":

@@ -55,6 +55,17 @@ from .model import (
 MAX_LINES_AT_ONCE = 1000  # lines sampled together are one batch in memory
 
 
+SHIPPED = ("synthesis", "unconditional")  # the handwriting models in the package
+
+
+def shipped(name: str) -> Path:
+    """The file of a model shipped in the package, by name (`SHIPPED`)."""
+    path = resources.files("handwriter") / "models" / f"{name}.pt"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: the shipped model is missing from the package")
+    return path
+
+
 @dataclass
 class SampleConfig:
     n: int = 1                  # lines to write
@@ -157,12 +168,8 @@ class Writer:
     @classmethod
     def load(cls, path: str | Path | None = None, synthesis: bool = False) -> Writer:
         """A checkpoint, or the model shipped in the package when `path` is None."""
-        if path is None:
-            name = "synthesis.pt" if synthesis else "unconditional.pt"
-            path = resources.files("handwriter") / "models" / name
-            if not path.is_file():
-                raise FileNotFoundError(f"{path}: the shipped model is missing from the package")
-        net, checkpoint = load_model(path)
+        net, checkpoint = load_model(shipped("synthesis" if synthesis else "unconditional")
+                                     if path is None else path)
         return cls(net, checkpoint)
 
     def style_of(self, inks: list[Ink], strength: float = 1.0) -> Tensor:

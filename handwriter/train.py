@@ -479,6 +479,11 @@ def run_model_config(cfg: TrainConfig, model_cfg: ModelConfig, state: dict | Non
         model_cfg = ModelConfig(**{**trained, "dropout": model_cfg.dropout, **added})
     if cfg.synthesis and not model_cfg.alphabet:
         alphabet = build_alphabet([t for _, t, _ in train_lines], cfg.min_char_count)
+        rare = sorted(set("".join(t for _, t, _ in train_lines)) - set(alphabet))
+        if rare:
+            warnings.warn(f"{len(rare)} characters are in the training text fewer than "
+                          f"--min-char-count {cfg.min_char_count} times, and the model will "
+                          f"not write them: {''.join(rare)!r}", stacklevel=2)
         chars = sum(len(t) for _, t, _ in train_lines)
         rate = chars / sum(len(s) for s, _, _ in train_lines)
         model_cfg = ModelConfig(**{**asdict(model_cfg), "alphabet": alphabet,

@@ -200,6 +200,9 @@ def test_eval_prints_json(tiny_model, lines_npz, capsys):
     assert set(result) == {"nats_per_sequence", "nats_per_point", "lines", "points"}
     assert result["lines"] == 4 and result["points"] > 0  # the two validation writers
     assert np.isfinite(result["nats_per_point"])
+    for shipped in ("unconditional", "synthesis"):  # named as `sample --model` names them
+        code, out, _ = run(capsys, "eval", "--model", shipped, "--data", lines_npz, "--json")
+        assert code == 0 and json.loads(out)["lines"] > 0
 
 
 def test_eval_all_scores_every_line_of_any_ink_file(tiny_model, lines_npz, tmp_path, capsys):
@@ -252,6 +255,19 @@ def test_train_and_resume(lines_npz, tmp_path, capsys):
                                               out, "--threads", 1)
 
 
+def test_characters_too_rare_to_learn_are_named_in_training_and_writing(lines_npz, tmp_path,
+                                                                        capsys):
+    code, _, err = run(capsys, "train", "--synthesis", "--data", lines_npz, "--out",
+                       tmp_path / "run", "--steps", 1, "--threads", 1, "--layers", 1, "--hidden",
+                       8, "--mixtures", 2, "--batch-size", 2, "--min-char-count", 3)
+    assert code == 0  # training text: "ab ab" and "hello", twice each
+    assert "4 characters are in the training text fewer than --min-char-count 3" in err
+    assert "' eho'" in err
+    err = fails(capsys, "write", "be", "--model", tmp_path / "run" / "last.pt", "-o",
+                tmp_path / "w.png")
+    assert "cannot write 'e' (U+0065): its training text held too few of it" in err
+
+
 @pytest.mark.parametrize("what", ["density", "attention"])
 def test_plots_write_pngs(what, tiny_model, synth_model, tmp_path, capsys):
     png = tmp_path / f"{what}.png"
@@ -301,6 +317,8 @@ def test_errors_name_the_file_or_the_thing(tiny_model, synth_model, lines_npz, t
         capsys, "sample", "-o", tmp_path / "x.svg", "--model", synth_model, "--candidates", 0)
     assert "x.txt" in fails(capsys, "sample", "-o", tmp_path / "x.txt", "--model", tiny_model,
                             "--max-points", 5)
+    assert "w.pdf: unknown extension '.pdf'" in fails(capsys, "write", "ab", "--model",
+                                                      synth_model, "-o", tmp_path / "w.pdf")
     assert not list(tmp_path.glob("*.png")) + list(tmp_path.glob("*.svg"))
     with pytest.raises(ValueError, match="bias must be 0 or more"):  # --debug after the command
         main(["sample", "-o", str(tmp_path / "x.svg"), "--model", str(synth_model), "--bias",
