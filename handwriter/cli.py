@@ -667,7 +667,8 @@ def add_data(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("data", help="convert, summarise and look at ink data")
     data = p.add_subparsers(dest="data_command", required=True, metavar="DATA_COMMAND")
     q = data.add_parser("convert", help="any supported format -> the lines.npz layout")
-    q.add_argument("source", help="a file, or a folder for unipen and iam")
+    q.add_argument("source", help="a file; or a folder: of .inkml files, IAM-OnDB's (holding "
+                   "lineStrokes/), or a UNIPEN release's root (holding data/ and include/)")
     q.add_argument("-o", "--output", required=True, help="lines.npz to write")
     q.add_argument("--format", choices=FORMATS, help="input format (default: guessed)")
     q = data.add_parser("stats", help="lines, writers, points per line and per character")

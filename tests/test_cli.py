@@ -2,6 +2,7 @@ import dataclasses
 import io
 import json
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -175,6 +176,17 @@ def test_data_convert_stats_and_show(lines_npz, tiny_model, tmp_path, capsys):
     run(capsys, "sample", "-o", inkml, "--model", tiny_model, *SAMPLE)
     assert run(capsys, "data", "convert", inkml, "-o", tmp_path / "from.npz")[0] == 0
     assert [len(i) for i in read_lines(tmp_path / "from.npz")] == [50, 50]
+    folder = tmp_path / "inks"  # a folder of .inkml files, one per writer, in name order
+    (folder / "b").mkdir(parents=True)
+    (folder / "a.inkml").write_bytes(inkml.read_bytes())
+    (folder / "b" / "c.inkml").write_bytes(inkml.read_bytes())
+    assert run(capsys, "data", "convert", folder, "-o", tmp_path / "folder.npz")[0] == 0
+    lines = read_lines(tmp_path / "folder.npz")
+    assert [len(i) for i in lines] == [50] * 4
+    assert [Path(i.source).name for i in lines] == ["a.inkml"] * 2 + ["c.inkml"] * 2
+    (tmp_path / "empty").mkdir()
+    assert "holds data/ and include/" in fails(capsys, "data", "convert", tmp_path / "empty",
+                                               "-o", tmp_path / "x.npz")
 
     code, out, _ = run(capsys, "data", "stats", lines_npz)
     stats = json.loads(out)

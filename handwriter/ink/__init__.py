@@ -50,7 +50,11 @@ def guess_format(path: str | Path) -> str:
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file or folder")
     if path.is_dir():
-        return "iam" if (path / "lineStrokes").is_dir() else "unipen"
+        if (path / "lineStrokes").is_dir():
+            return "iam"
+        if not (path / "data").is_dir() and next(path.rglob("*.inkml"), None):
+            return "inkml"
+        return "unipen"
     suffix = path.suffix.lower()
     if suffix in (".inkml", ".xml"):
         return "inkml"
@@ -78,6 +82,11 @@ def read_ink(path: str | Path, format: str | None = None, progress: bool = False
                "npz": read_lines}
     if format not in readers:
         raise ValueError(f"unknown ink format {format!r}; expected one of {', '.join(FORMATS)}")
+    if format == "inkml" and Path(path).is_dir():  # a folder of files, e.g. one per writer
+        files = sorted(Path(path).rglob("*.inkml"))
+        if not files:
+            raise InkError(path, None, "a folder with no .inkml files in it")
+        return [ink for file in files for ink in read_inkml(file)]
     return readers[format](path)
 
 

@@ -187,7 +187,8 @@ def read_unipen(root: str | Path, category: str = "8", progress: bool = False) -
     root = Path(root)
     data_dir = root / "data" / category
     if not data_dir.is_dir():
-        raise FileNotFoundError(f"no UNIPEN data directory {data_dir}")
+        raise FileNotFoundError(f"no UNIPEN data directory {data_dir}: give the release's "
+                                f"root folder, which holds data/ and include/")
     inks = []
     for path in tqdm(sorted(data_dir.rglob("*.dat")), desc="unipen", unit="file",
                      disable=not progress):
