@@ -305,6 +305,8 @@ def test_errors_name_the_file_or_the_thing(tiny_model, synth_model, lines_npz, t
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(b"not a checkpoint")
     assert "garbage.pt" in fails(capsys, "sample", "-o", tmp_path / "x.svg", "--model", garbage)
+    np.savez(tmp_path / "other.npz", x=np.zeros(3))
+    assert "neither the lines.npz layout" in fails(capsys, "data", "stats", tmp_path / "other.npz")
     notzip = tmp_path / "notzip.npz"
     notzip.write_bytes(b"hello")
     assert "notzip.npz" in fails(capsys, "eval", "--model", tiny_model, "--data", notzip)

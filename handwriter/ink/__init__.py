@@ -66,7 +66,13 @@ def guess_format(path: str | Path) -> str:
                 names = {n.removesuffix(".npy") for n in z.namelist()}
         except zipfile.BadZipFile:
             raise InkError(path, None, "not a .npz (zip) file") from None
-        return "npz" if {"strokes", "offsets"} <= names else "stroke3"
+        if {"strokes", "offsets"} <= names:
+            return "npz"
+        if names & {"train", "valid", "test"}:
+            return "stroke3"
+        raise InkError(path, None, f"neither the lines.npz layout (arrays 'strokes' and "
+                       f"'offsets') nor stroke-3 ('train', 'valid', 'test'); it holds "
+                       f"{sorted(names)}")
     raise InkError(path, None, f"cannot tell the ink format from {suffix!r}; "
                    f"give one of {', '.join(FORMATS)}")
 
