@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,7 +38,15 @@ from .data import (
 from .ink import Ink
 from .model import mixture_nll, split_mixture
 from .sample import Writer
-from .styles import load_style_weights, remove_style, save_style, save_style_weights
+from .styles import (
+    check_name,
+    check_style,
+    check_unused,
+    load_style_weights,
+    remove_style,
+    save_style,
+    save_style_weights,
+)
 
 ADAPT_FROM = 3  # lines from which `style add` adapts by default (docs/BENCHMARKS.md)
 # The fit's small products gain little from a second thread (16 s against 22 s for 1,431
@@ -170,6 +179,33 @@ def fitting_bar(desc: str, minutes: float) -> Iterator[Callable[[float], None]]:
     with tqdm(total=100, desc=desc, file=sys.stderr,
               bar_format="{desc} |{bar}| {elapsed} of at most " f"{minutes:g} min") as bar:
         yield lambda done: bar.update(round(100 * done) - bar.n)
+
+
+def adapts(writer: Writer, inks: list[Ink]) -> bool:
+    """Whether `style add` adapts to these lines by default: enough of them, and a network
+    with a style input."""
+    return len(inks) >= ADAPT_FROM and writer.style_net is not None
+
+
+def add_style(name: str, inks: list[Ink], model: str | Path | None = None,
+              cfg: AdaptConfig | None = None, replace: bool = False) -> Path:
+    """Keep a person's lines as style `name`, for `write(..., style=name)`: what
+    `handwriter style add` does, adapting to them from `ADAPT_FROM` lines (up to
+    `cfg.minutes`). Each Ink's `text` must say what it writes (`InkReader.read` reads it)."""
+    if replace:
+        check_name(name)
+    else:
+        check_unused(name, "replace=True replaces it")
+    missing = [i + 1 for i, ink in enumerate(inks) if not ink.text.strip()]
+    if missing:
+        raise ValueError(f"line {missing[0]} has no text: set each Ink's .text to what it "
+                         "writes (InkReader.load().read(inks) reads them)")
+    writer = Writer.load(model, synthesis=True)
+    for notice in check_style(writer, inks, [f"line {i + 1}" for i in range(len(inks))]):
+        warnings.warn(notice, stacklevel=2)
+    if adapts(writer, inks):
+        return adapt_style(writer, name, inks, cfg)[1]
+    return save_style(name, inks)
 
 
 def adapt_style(writer: Writer, name: str, inks: list[Ink], cfg: AdaptConfig | None = None,

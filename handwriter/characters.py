@@ -41,6 +41,8 @@ def substitute(char: str, alphabet: str) -> str | None:
 def writable(text: str, alphabet: str) -> tuple[str, str]:
     """`text` in characters of `alphabet` (line breaks kept), and a one-line notice of what
     was changed ('' when nothing was); a ValueError names what cannot be written."""
+    if not isinstance(text, str):
+        raise TypeError(f"the text to write must be a str, got {type(text).__name__}")
     text = text.replace("\r\n", "\n")
     out, changed, unknown = [], {}, []
     for char in text:

@@ -282,7 +282,7 @@ def cmd_style(args: argparse.Namespace) -> int:
 
 def style_add(args: argparse.Namespace) -> int:
     """Check everything (name, ink, text, characters) before the one atomic save."""
-    from .adapt import ADAPT_FROM, AdaptConfig, fitting_bar
+    from .adapt import ADAPT_FROM, AdaptConfig, adapts, fitting_bar
     from .ink import read_ink
     from .reader import InkReader
     from .sample import Writer
@@ -322,7 +322,7 @@ def style_add(args: argparse.Namespace) -> int:
     writer = Writer.load(args.model, synthesis=True)
     warn(check_style(writer, inks, where))
     warn(unlike_readings([inks[i] for i in given], [where[i] for i in given], reader))
-    if args.adapt and len(inks) >= ADAPT_FROM and writer.style_net is not None:
+    if args.adapt and adapts(writer, inks):
         from .adapt import adapt_style  # here, so a test can stand in for it
 
         with fitting_bar(f"adapting to your {len(inks)} lines", args.minutes) as progress:

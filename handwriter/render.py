@@ -15,6 +15,7 @@ from xml.sax.saxutils import quoteattr
 import numpy as np
 from PIL import Image, ImageColor, ImageDraw
 
+from .data import MODEL_UNITS
 from .ink import Ink, atomic_write, split_strokes, write_lines
 
 LINE_HEIGHT = 100.0   # page units from one line to the next; 1 unit = 1 px at scale 1
@@ -37,13 +38,16 @@ class Page:
 
 
 def layout_page(inks: list[Ink], *, line_height: float = LINE_HEIGHT,
-                margin: float = MARGIN, one_scale: bool = False) -> Page:
+                margin: float = MARGIN, one_scale: bool | None = None) -> Page:
     """Line i starts at y = (i + 0.5) * line_height, left-aligned, its robust height scaled
     to ROBUST_HEIGHT * line_height: percentiles ignore the odd long descender or stray dot.
 
     `one_scale` gives every line the median line's scale: right for ink in common units
     (a model's output), where a line of capitals should stay bigger than one of vowels.
+    None (the default) decides by the inks: one scale when all are in the model's units.
     """
+    if one_scale is None:
+        one_scale = all(ink.meta.get("units") == MODEL_UNITS for ink in inks)
     shapes = [_line_shape(ink) for ink in inks]
     sizes = [shape[2] for shape in shapes if shape]
     common = float(np.median(sizes)) if one_scale and sizes else None
@@ -84,7 +88,8 @@ def _line_shape(ink: Ink) -> tuple[list[np.ndarray], np.ndarray, float] | None:
 
 def ink_to_svg(inks: list[Ink], *, line_height: float = LINE_HEIGHT, width: float | None = None,
                stroke_width: float = STROKE_WIDTH, color: str = "black",
-               background: str = "white", margin: float = MARGIN, one_scale: bool = False) -> str:
+               background: str = "white", margin: float = MARGIN,
+               one_scale: bool | None = None) -> str:
     """A standalone SVG page, one `<path>` per pen-down stroke (a `<circle>` for a dot);
     `width` is the display width in px (default: one px per page unit)."""
     page = layout_page(inks, line_height=line_height, margin=margin, one_scale=one_scale)
@@ -162,7 +167,7 @@ class _Canvas:
 def render_png(inks: list[Ink], path_or_file, *, line_height: float = LINE_HEIGHT,
                scale: float = 1.0, width: int | None = None, stroke_width: float = STROKE_WIDTH,
                color: str = "black", background: str = "white", margin: float = MARGIN,
-               one_scale: bool = False) -> None:
+               one_scale: bool | None = None) -> None:
     """An RGB PNG of the page at `scale` px per page unit, or `width` px wide when given."""
     page = layout_page(inks, line_height=line_height, margin=margin, one_scale=one_scale)
     canvas = _Canvas(page, scale, width, stroke_width)
@@ -255,7 +260,7 @@ def render_gif(inks: list[Ink], path_or_file, *, fps: float = 20.0,
                line_height: float = LINE_HEIGHT, scale: float = 1.0, width: int | None = None,
                stroke_width: float = STROKE_WIDTH, color: str = "black",
                background: str = "white", margin: float = MARGIN,
-               one_scale: bool = False) -> None:
+               one_scale: bool | None = None) -> None:
     """An animated GIF of the pen writing the page in order, a constant number of points per
     frame (by default a median line takes `seconds_per_line`, at most `max_frames` frames);
     the last frame is held for `hold_seconds`. 16-colour palette frames keep files small."""

@@ -15,9 +15,10 @@ import hashlib
 import math
 import warnings
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from functools import cache, cached_property
 from importlib import resources
+from numbers import Integral, Real
 from pathlib import Path
 from typing import NamedTuple
 
@@ -91,6 +92,12 @@ class SampleConfig:
     def __post_init__(self) -> None:
         """Refused wherever a config is made (the CLI, the studio, the library), styled or
         not, with the name of the setting; `not x >= 0` also catches NaN."""
+        for f in fields(self):
+            value, kind = getattr(self, f.name), {"int": Integral, "float": Real}.get(f.type)
+            if kind and (isinstance(value, bool) or not isinstance(value, kind)):
+                raise TypeError(f"{f.name.replace('_', ' ')} must be "
+                                f"{'a whole number' if kind is Integral else 'a number'}, "
+                                f"got {value!r}")
         if not 0 <= self.n <= MAX_LINES_AT_ONCE:  # 0 where the texts say how many
             raise ValueError(f"n (lines to write) must be between 1 and {MAX_LINES_AT_ONCE}, "
                              f"got {self.n}")
@@ -167,9 +174,11 @@ class Writer:
 
     @classmethod
     def load(cls, path: str | Path | None = None, synthesis: bool = False) -> Writer:
-        """A checkpoint, or the model shipped in the package when `path` is None."""
-        net, checkpoint = load_model(shipped("synthesis" if synthesis else "unconditional")
-                                     if path is None else path)
+        """A checkpoint, or a model shipped in the package: by name (`SHIPPED`), or when
+        `path` is None the text-to-handwriting one if `synthesis` else the stroke-only one."""
+        if path is None:
+            path = "synthesis" if synthesis else "unconditional"
+        net, checkpoint = load_model(shipped(path) if path in SHIPPED else path)
         return cls(net, checkpoint)
 
     def style_of(self, inks: list[Ink], strength: float = 1.0) -> Tensor:

@@ -22,11 +22,12 @@ from .text_model import TextModel
 from .writing import in_style, write_lines_together
 
 
-def sample_lines(n: int = 1, bias: float = 0.5, seed: int = 0, model: str | Path | None = None
+def sample_lines(n: int = 1, bias: float = SampleConfig.bias, seed: int = 0,
+                 model: str | Path | None = None, candidates: int = SampleConfig.candidates
                  ) -> list[Ink]:
     """`n` new lines of handwriting from nothing, by the shipped models unless `model` (see
-    `from_nothing`)."""
-    return from_nothing(SampleConfig(n=n, seed=seed, bias=bias), model)
+    `from_nothing`), as `handwriter sample` writes them; `candidates` 8 for legible words."""
+    return from_nothing(SampleConfig(n=n, seed=seed, bias=bias, candidates=candidates), model)
 
 
 def from_nothing(cfg: SampleConfig, model: str | Path | None = None,

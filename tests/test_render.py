@@ -8,6 +8,7 @@ import pytest
 from PIL import Image, ImageSequence
 
 import handwriter.ink
+from handwriter.data import MODEL_UNITS
 from handwriter.ink import Ink, read_lines
 from handwriter.render import ink_to_svg, layout_page, render_gif, render_png, save_inks
 
@@ -143,3 +144,7 @@ def test_one_scale_keeps_relative_sizes():
     same = heights(layout_page([small, big], one_scale=True))
     assert each[0] == pytest.approx(each[1])
     assert same[1] == pytest.approx(3 * same[0])
+    for ink in (small, big):  # a model's output is laid out at one scale unless told not to
+        ink.meta["units"] = MODEL_UNITS
+    assert heights(layout_page([small, big])) == pytest.approx(same)
+    assert heights(layout_page([small, big], one_scale=False)) == pytest.approx(each)

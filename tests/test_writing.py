@@ -199,6 +199,40 @@ def test_python_api_writes_and_samples_in_a_few_lines(tiny_model, synth_model):
     assert len(inks) == 2 and all(len(i) == SampleConfig().max_points for i in inks)
 
 
+def test_the_api_keeps_a_persons_lines_as_a_style_and_writes_in_it(style_model, tmp_path,
+                                                                    monkeypatch):
+    import handwriter
+
+    monkeypatch.setenv("HANDWRITER_DATA_DIR", str(tmp_path))
+    x = np.linspace(0, 60, 60)
+    line = handwriter.Ink.from_stroke_list([np.stack([x, 10 * np.sin(x / 5)], 1)])
+    with pytest.raises(ValueError, match="line 1 has no text"):
+        handwriter.add_style("me", [line], model=style_model)
+    line.text = "ab"
+    assert handwriter.add_style("me", [line], model=style_model).is_file()  # one line: read
+    with pytest.raises(ValueError, match="replace=True replaces it"):
+        handwriter.add_style("me", [line], model=style_model)
+    ink, = handwriter.write("ab", style="me", model=style_model, seed=1)
+    assert ink.text == "ab" and len(ink) > 1
+
+
+def test_the_api_says_what_is_wrong_with_its_arguments(synth_model):
+    import handwriter
+
+    for text in (None, 42, ["ab"], b"ab"):
+        with pytest.raises(TypeError, match="the text to write must be a str"):
+            handwriter.write(text, model=synth_model)
+    with pytest.raises(TypeError, match="seed must be a whole number, got 1.5"):
+        handwriter.write("ab", seed=1.5, model=synth_model)
+    with pytest.raises(TypeError, match="bias must be a number, got '0.5'"):
+        handwriter.write("ab", bias="0.5", model=synth_model)
+    assert SampleConfig(seed=np.int64(3), bias=np.float32(0.5)).seed == 3  # numpy numbers do
+    with pytest.raises(ValueError, match=r"\(N, 3\) rows of \[dx, dy, pen_lift\], got an "
+                       r"array of shape \(6, 2\)"):
+        handwriter.Ink(np.zeros((6, 2)))
+    assert handwriter.Writer.load("synthesis").alphabet  # the shipped models by name
+
+
 def test_write_wraps_a_paragraph_into_lines(synth_model):
     import handwriter
 

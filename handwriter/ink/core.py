@@ -25,7 +25,11 @@ class InkError(ValueError):
 
 @dataclass
 class Ink:
-    """A line (or any run) of handwriting with optional transcription and provenance."""
+    """A line (or any run) of handwriting with optional transcription and provenance.
+
+    `strokes` is `(N, 3)`: rows of `[dx, dy, pen_lift]`, each point's offset from the one
+    before, y up, and 1 where the pen lifts after the point (`from_stroke_list` makes one
+    from absolute points)."""
 
     strokes: np.ndarray
     text: str = ""
@@ -35,7 +39,13 @@ class Ink:
     meta: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.strokes = np.asarray(self.strokes, dtype=np.float32).reshape(-1, 3)
+        strokes = np.asarray(self.strokes, dtype=np.float32)
+        if strokes.size == 0:
+            strokes = strokes.reshape(0, 3)
+        if strokes.ndim != 2 or strokes.shape[1] != 3:
+            raise ValueError(f"strokes must be (N, 3) rows of [dx, dy, pen_lift], got an "
+                             f"array of shape {strokes.shape}")
+        self.strokes = strokes
 
     def __len__(self) -> int:
         return len(self.strokes)
@@ -52,6 +62,7 @@ class Ink:
 
     @classmethod
     def from_stroke_list(cls, strokes: list[np.ndarray], **kw) -> Ink:
+        """An Ink of pen-down strokes, each an `(n, 2)` array of absolute x, y (y up)."""
         return cls(points_to_offsets(*join_strokes(strokes)), **kw)
 
 
