@@ -127,7 +127,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def cmd_write(args: argparse.Namespace) -> int:
     from .layout import PageConfig, wrap_text
     from .plotter import FORMATS as PAPER_FORMATS
-    from .plotter import PlotterConfig, check_plotter
+    from .plotter import PlotterConfig
     from .reader import InkReader
     from .render import PenStyle, check_format
     from .sample import WRITING, SampleConfig, Writer, read_primer
@@ -147,7 +147,7 @@ def cmd_write(args: argparse.Namespace) -> int:
     if on_paper and Path(args.output).suffix.lower() not in PAPER_FORMATS:
         raise ValueError(f"{args.output}: a page can be saved as {' '.join(PAPER_FORMATS)}")
     if on_paper:
-        check_plotter(config_from_args(PlotterConfig, args))
+        config_from_args(PlotterConfig, args)  # refused as it is made, before the writing
     else:
         check_format(args.output)
     if args.prime and args.style is not None:

@@ -35,6 +35,14 @@ class PlotterConfig:
     origin_bottom_left: bool = False  # G-code/HPGL y up from the bottom-left corner
     order: bool = True           # reorder strokes to cut pen-up travel
 
+    def __post_init__(self) -> None:
+        """Settings no machine takes are refused as the config is made, before any writing."""
+        if self.pen not in ("servo", "z"):
+            raise ValueError(f"--pen: expected servo or z, got {self.pen!r}")
+        if not (self.draw_feed > 0 and self.travel_feed > 0 and self.pen_delay >= 0):
+            raise ValueError("--draw-feed and --travel-feed must be above 0, --pen-delay at "
+                             "least 0")
+
 
 def order_strokes(strokes: list[np.ndarray], start=(0.0, 0.0)) -> list[np.ndarray]:
     """Strokes in a greedy nearest-neighbour order from `start`, each drawn from whichever
@@ -71,14 +79,6 @@ def machine_xy(sheet: Sheet, cfg: PlotterConfig, stroke: np.ndarray) -> np.ndarr
         else stroke
 
 
-def check_plotter(cfg: PlotterConfig) -> None:
-    """Clear errors for settings no machine takes, before any writing is done."""
-    if cfg.pen not in ("servo", "z"):
-        raise ValueError(f"--pen: expected servo or z, got {cfg.pen!r}")
-    if not (cfg.draw_feed > 0 and cfg.travel_feed > 0 and cfg.pen_delay >= 0):
-        raise ValueError("--draw-feed and --travel-feed must be above 0, --pen-delay at least 0")
-
-
 def to_svg(sheet: Sheet, strokes: list[np.ndarray]) -> str:
     """A plotter SVG: the sheet's size in mm, one unfilled path per stroke, user unit 1 mm."""
     out = ['<svg xmlns="http://www.w3.org/2000/svg" version="1.1" '
@@ -97,7 +97,6 @@ def to_svg(sheet: Sheet, strokes: list[np.ndarray]) -> str:
 def to_gcode(sheet: Sheet, strokes: list[np.ndarray], cfg: PlotterConfig) -> str:
     """GRBL-style G-code: pen up before every travel (G0), down before drawing (G1 at
     `draw_feed`); the header and footer are the user's."""
-    check_plotter(cfg)
 
     def pen(value: float) -> list[str]:
         move = f"M3 S{value:g}" if cfg.pen == "servo" else f"G0 Z{value:g}"

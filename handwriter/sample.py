@@ -493,7 +493,12 @@ def generate(writer: Writer, cfg: SampleConfig, texts: list[str] | None = None,
     the last character exceeds every character's, with `cfg.max_points` as a cap. A primer
     (and, with text, its transcription) is run through the network first; the output
     continues from the primer's last point and holds only the new ink.
+
+    This is Graves' sampling, one draft as it falls: `writing.write` writes text legibly
+    (the reader keeping the best of many drafts of each stretch, at a bias).
     """
+    if isinstance(texts, str):
+        raise TypeError("texts is a list of lines, one str each; got one str")
     inks, phis, _ = draw(writer, cfg, texts, primer, primer_text, generator)
     return [lean(writer, cfg, ink) for ink in inks], phis
 

@@ -72,8 +72,10 @@ def test_gcode_origin_bottom_left_flips_y():
     top = simulate_gcode(to_gcode(sheet, sheet.strokes, PlotterConfig()))
     bottom = simulate_gcode(to_gcode(sheet, sheet.strokes, PlotterConfig(origin_bottom_left=True)))
     assert top[0][2:4] == (10.0, 5.0) and bottom[0][2:4] == (10.0, 45.0)
-    with pytest.raises(ValueError, match="--pen: expected servo or z"):
-        to_gcode(sheet, sheet.strokes, PlotterConfig(pen="laser"))
+    with pytest.raises(ValueError, match="--pen: expected servo or z"):  # as it is made
+        PlotterConfig(pen="laser")
+    with pytest.raises(ValueError, match="--draw-feed and --travel-feed must be above 0"):
+        PlotterConfig(travel_feed=0)
 
 
 def test_ordering_cuts_travel_and_keeps_every_stroke():
