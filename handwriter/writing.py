@@ -11,6 +11,7 @@ import math
 import sys
 import warnings
 from dataclasses import replace
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np
@@ -207,8 +208,8 @@ def write_lines_together(writer: Writer, texts: list[str], cfg: SampleConfig,
 
 
 def write_page(writer: Writer, lines: list[str], cfg: SampleConfig,
-               style: int | str | None = None, primer: Ink | None = None, primer_text: str = "",
-               retries: int = 3, reader: InkReader | None = None,
+               style: int | str | list[Ink] | None = None, primer: Ink | None = None,
+               primer_text: str = "", retries: int = 3, reader: InkReader | None = None,
                progress: bool = False) -> list[Ink]:
     """Write the text lines together (`write_lines_together`), in one hand if primed.
 
@@ -217,7 +218,7 @@ def write_page(writer: Writer, lines: list[str], cfg: SampleConfig,
     drafts. (Priming with a whole first line would be simpler, but primer plus line is then
     longer than any line the model trained on, and it writes smaller and smaller.)
     """
-    if primer is not None or isinstance(style, str):
+    if primer is not None or isinstance(style, str | list):
         cfg = cfg.in_persons_hand()
     if primer is not None:
         writer, primer, primer_text = in_style(writer, primer, primer_text, cfg.style_strength)
@@ -236,24 +237,29 @@ def style_primer(writer: Writer, style: int, cfg: SampleConfig,
     return write_page(writer, [STYLE_TEXT], style_cfg, reader=reader)[0]
 
 
-def resolve_style(writer: Writer, style: int | str, cfg: SampleConfig,
+def resolve_style(writer: Writer, style: int | str | list[Ink], cfg: SampleConfig,
                   reader: InkReader | None = None) -> tuple[Writer, Ink | None, str]:
     """The writer, primer and its text for a style: a number N is the model's own hand for
-    seed N (`style_primer`), a name is a saved style's line that primes (`styles.primer_line`).
+    seed N (`style_primer`), a name is a saved style's line that primes (`styles.primer_line`),
+    a list of Inks a person's lines held in memory, each with its text (read, not adapted).
 
-    A model with a style input reads a saved style's hand instead (`Writer.style_of`, from
-    all its lines) and writes unprimed, so the primer is None: a real writer's line as a
+    A model with a style input reads a person's hand instead (`Writer.style_of`, from all
+    their lines) and writes unprimed, so the primer is None: a real writer's line as a
     primer breaks the model, its own line does not (docs/HISTORY.md, "Priming").
     """
-    if isinstance(style, str):
-        inks = load_style(style)
-        line = primer_line(writer, inks, f"style {style!r}")
+    if isinstance(style, str | list):
+        inks = load_style(style) if isinstance(style, str) else style
+        line = primer_line(writer, inks, f"style {style!r}" if isinstance(style, str)
+                           else "the style's lines")
         if writer.style_net is None:
             return writer, line, line.text.strip()
-        fitted = adapted_style(writer, style, inks)
+        fitted = adapted_style(writer, style, inks) if isinstance(style, str) else None
         if fitted is None:
             fitted = writer.style_of(inks, cfg.style_strength)
         return writer.styled(fitted).leaning(inks), None, ""
+    if isinstance(style, bool) or not isinstance(style, Integral):
+        raise TypeError(f"style must be a number, a saved style's name or a list of Inks, "
+                        f"got {type(style).__name__}")
     return writer, style_primer(writer, style, cfg, reader), STYLE_TEXT
 
 
@@ -267,12 +273,13 @@ def in_style(writer: Writer, primer: Ink | None, primer_text: str, strength: flo
     return writer.styled(writer.style_of([primer], strength)).leaning([primer]), None, ""
 
 
-def write(text: str, bias: float = WRITING.bias, seed: int = 0, style: int | str | None = None,
-          model: str | Path | None = None, width: int = 45,
-          style_strength: float = WRITING.style_strength) -> list[Ink]:
+def write(text: str, bias: float = WRITING.bias, seed: int = 0,
+          style: int | str | list[Ink] | None = None, model: str | Path | None = None,
+          width: int = 45, style_strength: float = WRITING.style_strength) -> list[Ink]:
     """`text` in handwriting, one Ink per line of at most `width` characters (its own line
-    breaks kept), by the shipped synthesis model unless `model`; `style` a number or the
-    name of a saved style (`handwriter style add`), read at `style_strength`."""
+    breaks kept), by the shipped synthesis model unless `model`; `style` a number, the name
+    of a saved style (`add_style`) or a person's lines (Inks with their text, read and not
+    adapted, nothing saved), read at `style_strength`."""
     writer = Writer.load(model, synthesis=True)
     lines = [line.text for line in wrap_text(pasted(writer, text), width)]
     cfg = replace(WRITING, seed=seed, bias=bias, style_strength=style_strength)
@@ -289,7 +296,7 @@ def style_proof(name: str, seed: int = 0, model: str | Path | None = None) -> li
 
 
 def write_sheets(writer: Writer, text: str, page: PageConfig, cfg: SampleConfig,
-                 style: int | str | None = None, primer: Ink | None = None,
+                 style: int | str | list[Ink] | None = None, primer: Ink | None = None,
                  primer_text: str = "", reader: InkReader | None = None,
                  progress: bool = False) -> list[Sheet]:
     """A letter on paper: wrapped to the page (`layout.wrap_text`), its lines written in one
@@ -307,12 +314,12 @@ def write_sheets(writer: Writer, text: str, page: PageConfig, cfg: SampleConfig,
 
 
 def write_pages(text: str, page: str | PageConfig = "A5", bias: float = WRITING.bias,
-                seed: int = 0, style: int | str | None = None,
+                seed: int = 0, style: int | str | list[Ink] | None = None,
                 model: str | Path | None = None, progress: bool = False,
                 style_strength: float = WRITING.style_strength) -> list[Sheet]:
     """`text` written on sheets of `page` (a name like "A5", "WxH" in mm, or a PageConfig),
-    by the shipped models unless `model`, in `style` (a number or a saved style's name, read
-    at `style_strength`); save them with `handwriter.save_sheets`."""
+    by the shipped models unless `model`, in `style` (as `write` takes it, read at
+    `style_strength`); save them with `handwriter.save_sheets`."""
     page = PageConfig(page=page) if isinstance(page, str) else page
     cfg = replace(WRITING, seed=seed, bias=bias, style_strength=style_strength)
     writer = Writer.load(model, synthesis=True)

@@ -214,6 +214,11 @@ def test_the_api_keeps_a_persons_lines_as_a_style_and_writes_in_it(style_model, 
         handwriter.add_style("me", [line], model=style_model)
     ink, = handwriter.write("ab", style="me", model=style_model, seed=1)
     assert ink.text == "ab" and len(ink) > 1
+    held, = handwriter.write("ab", style=[line], model=style_model, seed=1)  # nothing saved
+    np.testing.assert_array_equal(held.strokes, ink.strokes)  # read, as the saved one was
+    with pytest.raises(TypeError, match="style must be a number, a saved style's name or a "
+                       "list of Inks, got float"):
+        handwriter.write("ab", style=1.5, model=style_model)
 
 
 def test_the_api_says_what_is_wrong_with_its_arguments(synth_model):
