@@ -80,7 +80,7 @@ def main() -> None:
                 print(f"{path}: pen-up travel {before / 1000:.2f} m -> {after / 1000:.2f} m")
         save_sheets(sheets, HERE / f"{name}.png", style=PenStyle(px_per_mm=6))
         save_sheets(sheets, HERE / f"{name}_travel.png", style=PenStyle(px_per_mm=3),
-                    travel="red")
+                    travel_color="red")
         on_sheet = [Ink.from_stroke_list([s * [1, -1] for s in line]) for sheet in sheets
                     for line in sheet.lines if line]
         rows += [(f"{name}: {len(inks)} lines as the model wrote them", *hand(inks)),

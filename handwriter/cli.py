@@ -129,10 +129,10 @@ def cmd_write(args: argparse.Namespace) -> int:
     from .plotter import FORMATS as PAPER_FORMATS
     from .plotter import PlotterConfig
     from .reader import InkReader
-    from .render import PenStyle, check_format
+    from .render import LINE_HEIGHT, PenStyle, check_format
     from .sample import WRITING, SampleConfig, Writer, read_primer
     from .styles import check_style
-    from .writing import write_page, write_sheets
+    from .writing import LINE_WIDTH, write_page, write_sheets
 
     if (args.text is None) == (args.file is None):
         raise ValueError("give the text to write, or --file with it (not both)")
@@ -148,8 +148,14 @@ def cmd_write(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.output}: a page can be saved as {' '.join(PAPER_FORMATS)}")
     if on_paper:
         config_from_args(PlotterConfig, args)  # refused as it is made, before the writing
+        warn([f"{flag} is for lines without --page; a page ignores it" for flag, given in
+              (("--split", args.split), ("--width", args.width is not None),
+               ("--line-height", args.line_height is not None)) if given])
     else:
         check_format(args.output)
+    if args.show_travel and Path(args.output).suffix.lower() != ".png" or \
+            args.show_travel and not on_paper:
+        raise ValueError("--show-travel draws the pen-up moves on a page saved as .png")
     if args.prime and args.style is not None:
         raise ValueError("give --style or --prime, not both")
     writer = Writer.load(args.model, synthesis=True)
@@ -167,10 +173,10 @@ def cmd_write(args: argparse.Namespace) -> int:
     if on_paper:
         save_paper(write_sheets(writer, text, page, cfg, **style), args)
         return 0
-    lines = [line.text for line in wrap_text(text, args.width)]
+    lines = [line.text for line in wrap_text(text, args.width or LINE_WIDTH)]
     inks = write_page(writer, lines, cfg, **style)
-    save_outputs(inks, args.output, args.split, line_height=args.line_height, one_scale=True,
-                 color=pen.color)
+    save_outputs(inks, args.output, args.split, line_height=args.line_height or LINE_HEIGHT,
+                 one_scale=True, color=pen.color)
     return 0
 
 
@@ -192,12 +198,10 @@ def save_paper(sheets: list, args: argparse.Namespace) -> None:
     from .plotter import PlotterConfig, save_sheets
     from .render import PenStyle
 
-    png = {}
-    if Path(args.output).suffix.lower() == ".png":
-        png = {"style": config_from_args(PenStyle, args),
-               "travel": "red" if args.show_travel else None}
     for path, before, after in save_sheets(sheets, args.output,
-                                           config_from_args(PlotterConfig, args), **png):
+                                           config_from_args(PlotterConfig, args),
+                                           config_from_args(PenStyle, args),
+                                           "red" if args.show_travel else None):
         saved = 100 * (1 - after / before) if before else 0.0
         print(f"{path}: pen-up travel {after / 1000:.2f} m ({saved:.0f}% less than in "
               "writing order)")
@@ -509,9 +513,10 @@ def add_sample(commands: argparse._SubParsersAction) -> None:
 def add_write(commands: argparse._SubParsersAction) -> None:
     from .layout import PageConfig
     from .plotter import PlotterConfig
-    from .render import PenStyle
+    from .render import LINE_HEIGHT, PenStyle
     from .sample import WRITING, SampleConfig
     from .styles import MAX_PRIMER_POINTS
+    from .writing import LINE_WIDTH
 
     p = commands.add_parser("write", help="write the given text by hand",
                             description="Text to handwriting (Graves section 5); long text "
@@ -533,11 +538,11 @@ def add_write(commands: argparse._SubParsersAction) -> None:
                    f"at most {MAX_PRIMER_POINTS} points once resampled)")
     p.add_argument("--prime-text", help="transcription of the primer line (default: the "
                    "file's)")
-    p.add_argument("--width", type=int, default=45,
+    p.add_argument("--width", type=int,
                    help="characters per line without --page; the shipped model trained on "
-                   "lines up to about 50 characters (default: 45)")
-    p.add_argument("--line-height", type=float, default=100.0,
-                   help="page units between lines without --page (default: 100)")
+                   f"lines up to about 50 characters (default: {LINE_WIDTH})")
+    p.add_argument("--line-height", type=float,
+                   help=f"page units between lines without --page (default: {LINE_HEIGHT:g})")
     p.add_argument("--reader", help="recogniser that picks the draft reading best as the text "
                    "(default: the one shipped)")
     p.add_argument("--split", action="store_true", help="one numbered file per line")

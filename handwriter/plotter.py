@@ -2,20 +2,24 @@
 
 Plotter output is single-line ink in real millimetres: one path per pen-down stroke, no
 fills. Strokes are reordered (nearest next stroke, either way round) to cut the distance
-the pen travels in the air; the machine's origin is the sheet's top-left corner unless
-`origin_bottom_left`, as GRBL machines with y up want.
+the pen travels in the air, from the corner the machine starts in. G-code and HP-GL count
+y up from the sheet's bottom-left corner, as GRBL machines and HP plotters do (with
+`origin_bottom_left` off, down from its top-left); a plotter SVG is y down, as SVG is, and an
+AxiDraw starts at its top-left.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
+from xml.sax.saxutils import quoteattr
 
 import numpy as np
 
 from .ink import atomic_write
 from .layout import Sheet
-from .render import render_sheet_png, svg_path
+from .render import PenStyle, render_sheet_png, svg_path
 
 HPGL_UNITS = 40.0   # plotter units per mm (HP-GL: 0.025 mm)
 FORMATS = (".svg", ".png", ".gcode", ".hpgl")
@@ -32,7 +36,8 @@ class PlotterConfig:
     travel_feed: float = 3000.0  # mm/min with the pen up
     header: str = "G21\\nG90"     # G-code before the drawing (\n between lines); mm, absolute
     footer: str = "G0 X0 Y0"     # G-code after it, with the pen up
-    origin_bottom_left: bool = False  # G-code/HPGL y up from the bottom-left corner
+    origin_bottom_left: bool = True  # G-code/HPGL y up from the bottom-left corner, as GRBL
+                                 # and HP-GL count (off: y down from the top-left)
     order: bool = True           # reorder strokes to cut pen-up travel
 
     def __post_init__(self) -> None:
@@ -42,6 +47,9 @@ class PlotterConfig:
         if not (self.draw_feed > 0 and self.travel_feed > 0 and self.pen_delay >= 0):
             raise ValueError("--draw-feed and --travel-feed must be above 0, --pen-delay at "
                              "least 0")
+        if not (math.isfinite(self.pen_up) and math.isfinite(self.pen_down)):
+            raise ValueError(f"--pen-up and --pen-down must be numbers, got {self.pen_up:g} "
+                             f"and {self.pen_down:g}")
 
 
 def order_strokes(strokes: list[np.ndarray], start=(0.0, 0.0)) -> list[np.ndarray]:
@@ -70,8 +78,14 @@ def travel(strokes: list[np.ndarray], start=(0.0, 0.0)) -> float:
     return float(np.hypot(*(starts - ends).T).sum())
 
 
-def plot_order(sheet: Sheet, cfg: PlotterConfig) -> list[np.ndarray]:
-    return order_strokes(sheet.strokes) if cfg.order else sheet.strokes
+def home(sheet: Sheet, cfg: PlotterConfig, kind: str) -> tuple[float, float]:
+    """Where on the sheet (mm, y down) the machine drawing a file of `kind` starts and ends."""
+    return (0.0, sheet.height) if kind in (".gcode", ".hpgl") and cfg.origin_bottom_left \
+        else (0.0, 0.0)
+
+
+def plot_order(sheet: Sheet, cfg: PlotterConfig, kind: str) -> list[np.ndarray]:
+    return order_strokes(sheet.strokes, home(sheet, cfg, kind)) if cfg.order else sheet.strokes
 
 
 def machine_xy(sheet: Sheet, cfg: PlotterConfig, stroke: np.ndarray) -> np.ndarray:
@@ -79,13 +93,15 @@ def machine_xy(sheet: Sheet, cfg: PlotterConfig, stroke: np.ndarray) -> np.ndarr
         else stroke
 
 
-def to_svg(sheet: Sheet, strokes: list[np.ndarray]) -> str:
-    """A plotter SVG: the sheet's size in mm, one unfilled path per stroke, user unit 1 mm."""
+def to_svg(sheet: Sheet, strokes: list[np.ndarray], style: PenStyle | None = None) -> str:
+    """A plotter SVG: the sheet's size in mm, one unfilled path per stroke, user unit 1 mm,
+    in the pen's colour and width (which tools that sort strokes by pen read)."""
+    style = style or PenStyle()
     out = ['<svg xmlns="http://www.w3.org/2000/svg" version="1.1" '
            f'width="{sheet.width:g}mm" height="{sheet.height:g}mm" '
            f'viewBox="0 0 {sheet.width:g} {sheet.height:g}">',
-           '<g fill="none" stroke="black" stroke-width="0.3" stroke-linecap="round" '
-           'stroke-linejoin="round">']
+           f'<g fill="none" stroke={quoteattr(style.color)} stroke-width="{style.pen_width:g}" '
+           'stroke-linecap="round" stroke-linejoin="round">']
     for stroke in strokes:
         if len(stroke) == 1:  # a dot: a short dash, as SVG readers drop zero-length paths
             stroke = stroke + [[0.0, 0.0], [DOT, 0.0]]
@@ -120,15 +136,16 @@ def to_hpgl(sheet: Sheet, strokes: list[np.ndarray], cfg: PlotterConfig) -> str:
         xy = np.round(machine_xy(sheet, cfg, stroke) * HPGL_UNITS).astype(int)
         out.append(f"PU{xy[0, 0]},{xy[0, 1]}")
         out.append("PD" + ",".join(f"{x},{y}" for x, y in (xy[1:] if len(xy) > 1 else xy)))
-    out += ["PU", "SP0"]
+    out += ["PU0,0", "SP0"]  # home, as G-code's footer goes
     return ";".join(out) + ";\n"
 
 
-def plot_file(sheet: Sheet, strokes: list[np.ndarray], kind: str, cfg: PlotterConfig) -> str:
+def plot_file(sheet: Sheet, strokes: list[np.ndarray], kind: str, cfg: PlotterConfig,
+              style: PenStyle | None = None) -> str:
     """The text of a plotter file of `kind` (.svg, .gcode or .hpgl) drawing `strokes`, in
-    the order given, on `sheet`."""
+    the order given, on `sheet`; `style` colours an SVG's ink."""
     if kind == ".svg":
-        return to_svg(sheet, strokes)
+        return to_svg(sheet, strokes, style)
     return to_gcode(sheet, strokes, cfg) if kind == ".gcode" else to_hpgl(sheet, strokes, cfg)
 
 
@@ -141,24 +158,32 @@ def sheet_paths(path: str | Path, count: int) -> list[Path]:
 
 
 def save_sheets(sheets: list[Sheet], path: str | Path, cfg: PlotterConfig | None = None,
-                **png) -> list[tuple[Path, float, float]]:
+                style: PenStyle | None = None, travel_color: str | None = None
+                ) -> list[tuple[Path, float, float]]:
     """Write each sheet to a file of the kind `path`'s extension names (numbered when more
-    than one), atomically; `png` options go to `render_sheet_png`. Returns, per file, its
-    path and the pen-up travel in mm before and after ordering."""
+    than one), atomically; `style` is the ink of a .png or .svg, `travel_color` draws a .png's
+    pen-up moves. Returns, per file, its path and the pen-up travel in mm before and after
+    ordering, from the machine's start and back."""
     cfg = cfg or PlotterConfig()
+    kind = check_paper_format(path)
+    if travel_color and kind != ".png":
+        raise ValueError(f"{path}: pen-up travel is drawn on a .png only")
+    out = []
+    for sheet, target in zip(sheets, sheet_paths(path, len(sheets)), strict=True):
+        strokes, start = plot_order(sheet, cfg, kind), home(sheet, cfg, kind)
+        if kind == ".png":
+            render_sheet_png(sheet.width, sheet.height, strokes, target, style, travel_color)
+        else:
+            text = plot_file(sheet, strokes, kind, cfg, style)
+            atomic_write(target, lambda f, text=text: f.write(text.encode("ascii")))
+        out.append((target, travel(sheet.strokes, start), travel(strokes, start)))
+    return out
+
+
+def check_paper_format(path: str | Path) -> str:
+    """The kind of file `save_sheets` writes to `path`, or an error said before the work."""
     kind = Path(path).suffix.lower()
     if kind not in FORMATS:
         raise ValueError(f"{path}: a page can be saved as {' '.join(FORMATS)}, not "
                          f"{kind or '(no extension)'!r}")
-    if kind != ".png" and png:
-        raise TypeError(f"{path}: drawing options are for .png only, got {sorted(png)}")
-    out = []
-    for sheet, target in zip(sheets, sheet_paths(path, len(sheets)), strict=True):
-        strokes = plot_order(sheet, cfg)
-        if kind == ".png":
-            render_sheet_png(sheet.width, sheet.height, strokes, target, **png)
-        else:
-            text = plot_file(sheet, strokes, kind, cfg)
-            atomic_write(target, lambda f, text=text: f.write(text.encode("ascii")))
-        out.append((target, travel(sheet.strokes), travel(strokes)))
-    return out
+    return kind

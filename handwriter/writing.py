@@ -273,9 +273,12 @@ def in_style(writer: Writer, primer: Ink | None, primer_text: str, strength: flo
     return writer.styled(writer.style_of([primer], strength)).leaning([primer]), None, ""
 
 
+LINE_WIDTH = 45  # characters a line without a page: the shipped model trained on up to ~50
+
+
 def write(text: str, bias: float = WRITING.bias, seed: int = 0,
           style: int | str | list[Ink] | None = None, model: str | Path | None = None,
-          width: int = 45, style_strength: float = WRITING.style_strength) -> list[Ink]:
+          width: int = LINE_WIDTH, style_strength: float = WRITING.style_strength) -> list[Ink]:
     """`text` in handwriting, one Ink per line of at most `width` characters (its own line
     breaks kept), by the shipped synthesis model unless `model`; `style` a number, the name
     of a saved style (`add_style`) or a person's lines (Inks with their text, read and not

@@ -157,7 +157,14 @@ def test_bad_pages_and_empty_letters_are_one_line_errors(synth_model, tiny_model
     assert "nosuch.txt" in fails(capsys, "write", "--file", tmp_path / "nosuch.txt", *out)
     assert "--pen: expected servo or z" in fails(capsys, "write", "ab", "--pen", "laser", "-o",
                                                  tmp_path / "x.gcode", "--model", tiny_model)
+    for page in ([], ["--page", "A6"]):  # the moves are drawn on a .png page only
+        assert "--show-travel draws the pen-up moves on a page saved as .png" in fails(
+            capsys, "write", "ab", *page, "--show-travel", *out)
     assert not list(tmp_path.glob("x*"))
+    code, _, err = run(capsys, "write", "ab", "--page", "A6", "--split", "--width", 9,
+                       "--max-points", 20, *out)
+    assert code == 0 and "--split is for lines without --page" in err
+    assert "--width is for lines without --page" in err and "--line-height" not in err
 
 
 # ---------------------------------------------------------------- data

@@ -10,6 +10,7 @@ from handwriter.plotter import (
     HPGL_UNITS,
     PlotterConfig,
     order_strokes,
+    plot_order,
     save_sheets,
     to_gcode,
     to_hpgl,
@@ -67,15 +68,31 @@ def test_gcode_lifts_the_pen_to_travel_stays_on_the_page_and_uses_the_feeds(pen)
     assert gcode.count(f"G4 P{cfg.pen_delay:g}") == 2 * len(strokes) + 1
 
 
-def test_gcode_origin_bottom_left_flips_y():
+def test_gcode_and_hpgl_count_y_up_from_the_bottom_left_unless_told():
     sheet = Sheet(100.0, 50.0, [[np.array([[10.0, 5.0], [20.0, 5.0]])]], ["x"])
-    top = simulate_gcode(to_gcode(sheet, sheet.strokes, PlotterConfig()))
-    bottom = simulate_gcode(to_gcode(sheet, sheet.strokes, PlotterConfig(origin_bottom_left=True)))
-    assert top[0][2:4] == (10.0, 5.0) and bottom[0][2:4] == (10.0, 45.0)
+    bottom = simulate_gcode(to_gcode(sheet, sheet.strokes, PlotterConfig()))
+    top = simulate_gcode(to_gcode(sheet, sheet.strokes, PlotterConfig(origin_bottom_left=False)))
+    assert bottom[0][2:4] == (10.0, 45.0) and top[0][2:4] == (10.0, 5.0)
+    assert to_hpgl(sheet, sheet.strokes, PlotterConfig()).startswith("IN;SP1;PU400,1800;")
     with pytest.raises(ValueError, match="--pen: expected servo or z"):  # as it is made
         PlotterConfig(pen="laser")
     with pytest.raises(ValueError, match="--draw-feed and --travel-feed must be above 0"):
         PlotterConfig(travel_feed=0)
+    with pytest.raises(ValueError, match="--pen-up and --pen-down must be numbers, got nan"):
+        PlotterConfig(pen_up=float("nan"))
+
+
+def test_the_plot_starts_and_travel_counts_from_where_the_machine_starts(tmp_path):
+    top_left, bottom_left = np.array([[5.0, 5.0], [6.0, 5.0]]), np.array([[5.0, 45.0],
+                                                                         [6.0, 45.0]])
+    sheet = Sheet(100.0, 50.0, [[top_left], [bottom_left]], ["a", "b"])
+    cfg = PlotterConfig()
+    assert plot_order(sheet, cfg, ".gcode")[0] is bottom_left  # G-code: home bottom-left
+    assert plot_order(sheet, cfg, ".svg")[0] is top_left       # an SVG: home top-left
+    (_, _, gcode), = save_sheets([sheet], tmp_path / "a.gcode")
+    (_, _, svg), = save_sheets([sheet], tmp_path / "a.svg")
+    out_across_back = np.hypot(5, 5) + 40 + np.hypot(5, 45)  # the far stroke drawn backwards
+    assert gcode == pytest.approx(out_across_back) and svg == pytest.approx(out_across_back)
 
 
 def test_ordering_cuts_travel_and_keeps_every_stroke():
@@ -104,13 +121,15 @@ def test_plotter_svg_has_one_path_per_stroke_in_mm_and_no_fills():
     assert all(el.get("fill") in (None, "none") for el in root.iter())
     first = [float(v) for v in re.findall(r"-?\d+\.\d+", paths[0].get("d"))]
     np.testing.assert_allclose(np.reshape(first, (-1, 2)), sheet.strokes[0], atol=0.006)
+    group = ET.fromstring(to_svg(sheet, sheet.strokes, PenStyle(color="navy", pen_width=0.8)))[0]
+    assert (group.get("stroke"), group.get("stroke-width")) == ("navy", "0.8")  # the pen's
 
 
 def test_hpgl_draws_each_stroke_in_plotter_units():
     sheet = a_sheet()
     hpgl = to_hpgl(sheet, sheet.strokes, PlotterConfig())
     commands = hpgl.strip().rstrip(";").split(";")
-    assert commands[:2] == ["IN", "SP1"] and commands[-2:] == ["PU", "SP0"]
+    assert commands[:2] == ["IN", "SP1"] and commands[-2:] == ["PU0,0", "SP0"]  # home
     assert sum(c.startswith("PD") for c in commands) == len(sheet.strokes)
     numbers = np.array([int(v) for c in commands for v in re.findall(r"-?\d+", c[2:])])
     assert numbers.min() >= 0 and numbers.max() <= 148 * HPGL_UNITS
@@ -132,7 +151,7 @@ def test_preview_png_shows_travel_in_its_own_colour(tmp_path):
     sheet = a_sheet()
     style = PenStyle(px_per_mm=4, color="blue")
     save_sheets([sheet], tmp_path / "ink.png", style=style)
-    save_sheets([sheet], tmp_path / "moves.png", style=style, travel="red")
+    save_sheets([sheet], tmp_path / "moves.png", style=style, travel_color="red")
     ink = np.asarray(Image.open(tmp_path / "ink.png").convert("RGB")).astype(int)
     moves = np.asarray(Image.open(tmp_path / "moves.png").convert("RGB")).astype(int)
     assert ink.shape == (148 * 4, 105 * 4, 3)

@@ -385,8 +385,8 @@ def render(inks: list[Ink], kind: str, paper: str = "A4") -> bytes:
         if len(sheets) > 1:
             raise ValueError(f"the page needs {len(sheets)} sheets of {paper}; plotter files "
                              "hold one: choose larger paper")
-        cfg = PlotterConfig()
-        return plot_file(sheets[0], plot_order(sheets[0], cfg), "." + kind.split(".")[-1],
+        cfg, suffix = PlotterConfig(), "." + kind.split(".")[-1]
+        return plot_file(sheets[0], plot_order(sheets[0], cfg, suffix), suffix,
                          cfg).encode("ascii")
     if kind == "inkml":
         return inkml_bytes(inks)
