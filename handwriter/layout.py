@@ -27,6 +27,7 @@ MAX_CHARS = 50        # the shipped model trained on lines of up to about 50 cha
 TAB = 4               # spaces per tab in an indent
 MAX_PAGE = 5000.0     # mm: a side longer than any plotter's bed is a typing slip
 CLEARANCE = 0.3       # letter heights of blank paper kept between one line's ink and the next
+MAX_WOBBLE = 5.0      # five times a person's line-to-line wobble is already a drunken page
 
 
 @dataclass
@@ -37,6 +38,7 @@ class PageConfig:
     line_spacing: float = 3.0    # baseline to baseline, in letter heights (more if ink collides)
     align: str = "left"          # left, centre or right
     wobble: float = 1.0          # line-to-line variation of baseline, tilt and size; 0 = none
+    landscape: bool = False      # the page turned, its long side across
 
 
 @dataclass
@@ -77,10 +79,16 @@ def page_size(cfg: PageConfig) -> tuple[float, float]:
         if not (min(width, height) > 0 and max(width, height) <= MAX_PAGE):
             raise ValueError(f"--page: {cfg.page!r}: each side must be above 0 and at most "
                              f"{MAX_PAGE:g} mm")
+    if cfg.landscape:
+        width, height = max(width, height), min(width, height)
     if not cfg.letter_height > 0 or not cfg.line_spacing > 0:
         raise ValueError(f"--letter-height and --line-spacing must be above 0, got "
                          f"{cfg.letter_height:g} and {cfg.line_spacing:g}")
-    if not (cfg.margin >= 0 and 2 * cfg.margin < min(width, height)):
+    if not 0 <= cfg.wobble <= MAX_WOBBLE:
+        raise ValueError(f"--wobble must be between 0 and {MAX_WOBBLE:g}, got {cfg.wobble:g}")
+    if not cfg.margin >= 0:
+        raise ValueError(f"--margin must be 0 mm or more, got {cfg.margin:g}")
+    if not 2 * cfg.margin < min(width, height):
         raise ValueError(f"--margin: {cfg.margin:g} mm leaves no room to write on a "
                          f"{width:g}x{height:g} mm page")
     if not 2 * cfg.margin + 2 * cfg.letter_height < min(width, height):

@@ -36,6 +36,12 @@ def test_page_sizes_by_name_or_in_mm_and_clear_errors():
     assert page_size(PageConfig(page="A5")) == (148.0, 210.0)
     assert page_size(PageConfig(page="postcard", margin=5)) == (148.0, 105.0)
     assert page_size(PageConfig(page="120x90mm")) == (120.0, 90.0)
+    assert page_size(PageConfig(page="A5", landscape=True)) == (210.0, 148.0)
+    assert page_size(PageConfig(page="postcard", landscape=True)) == (148.0, 105.0)  # already
+    with pytest.raises(ValueError, match="--margin must be 0 mm or more, got -5"):
+        page_size(PageConfig(margin=-5))
+    with pytest.raises(ValueError, match="--wobble must be between 0 and 5, got -1"):
+        page_size(PageConfig(wobble=-1))
     with pytest.raises(ValueError, match=r"--page: unknown page size 'A7'"):
         page_size(PageConfig(page="A7"))
     with pytest.raises(ValueError, match=r"--page: unknown page size '0x-3'"):
