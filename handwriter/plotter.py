@@ -115,7 +115,12 @@ def to_gcode(sheet: Sheet, strokes: list[np.ndarray], cfg: PlotterConfig) -> str
     `draw_feed`); the header and footer are the user's."""
 
     def pen(value: float) -> list[str]:
-        move = f"M3 S{value:g}" if cfg.pen == "servo" else f"G0 Z{value:g}"
+        if cfg.pen == "servo":
+            move = f"M3 S{value:g}"
+        elif value == cfg.pen_up:
+            move = f"G0 Z{value:g}"
+        else:  # lowered at the drawing feed, not a rapid, so that the pen lands gently
+            move = f"G1 Z{value:g} F{cfg.draw_feed:g}"
         return [move] + ([f"G4 P{cfg.pen_delay:g}"] if cfg.pen_delay else [])
 
     out = cfg.header.replace("\\n", "\n").splitlines() + pen(cfg.pen_up)

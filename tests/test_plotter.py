@@ -38,8 +38,9 @@ def simulate_gcode(gcode: str) -> list[tuple[str, bool, float, float, float]]:
         words = dict((w[0], w[1:]) for w in line.split())
         if line.startswith("M3"):
             pen_down = float(words["S"]) == 0.0
-        elif line.startswith("G0 Z"):
+        elif line.startswith(("G0 Z", "G1 Z")):
             pen_down = float(words["Z"]) == -1.0
+            assert line.startswith("G1" if pen_down else "G0")  # the pen is lowered at a feed
         if line.startswith(("G0 X", "G1 X")):
             feed = float(words.get("F", feed))
             moves.append((line[:2], pen_down, float(words["X"]), float(words["Y"]), feed))
