@@ -195,9 +195,11 @@ def style_choice(value: str) -> int | str:
 
 def save_paper(sheets: list, args: argparse.Namespace) -> None:
     """Save sheets in the output's format; prints each file and the pen-up travel saved."""
-    from .plotter import PlotterConfig, save_sheets
+    from .plotter import PlotterConfig, older_sheets, save_sheets
     from .render import PenStyle
 
+    warn([f"{path} is from an earlier run: this letter has {len(sheets)} "
+          f"sheet{'s' * (len(sheets) > 1)}" for path in older_sheets(args.output, len(sheets))])
     for path, before, after in save_sheets(sheets, args.output,
                                            config_from_args(PlotterConfig, args),
                                            config_from_args(PenStyle, args),

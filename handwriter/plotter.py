@@ -10,6 +10,7 @@ AxiDraw starts at its top-left.
 
 from __future__ import annotations
 
+import glob
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,6 +161,16 @@ def sheet_paths(path: str | Path, count: int) -> list[Path]:
     if count == 1:
         return [path]
     return [path.with_name(f"{path.stem}-{i + 1}{path.suffix}") for i in range(count)]
+
+
+def older_sheets(path: str | Path, count: int) -> list[Path]:
+    """Sheets of an earlier letter saved to the same `path` that `count` sheets leave as
+    they were (`letter-3.svg` when this letter has two)."""
+    path = Path(path)
+    numbered = [p for p in path.parent.glob(f"{glob.escape(path.stem)}-*{path.suffix}")
+                if p.stem[len(path.stem) + 1:].isdigit()]
+    written = set(sheet_paths(path, count))
+    return sorted(p for p in [path, *numbered] if p.is_file() and p not in written)
 
 
 def save_sheets(sheets: list[Sheet], path: str | Path, cfg: PlotterConfig | None = None,

@@ -9,6 +9,7 @@ from handwriter.layout import Sheet
 from handwriter.plotter import (
     HPGL_UNITS,
     PlotterConfig,
+    older_sheets,
     order_strokes,
     plot_order,
     save_sheets,
@@ -146,6 +147,11 @@ def test_save_sheets_numbers_pages_and_reports_travel(tmp_path):
     assert not list(tmp_path.glob("*.tmp"))
     with pytest.raises(ValueError, match=r"x\.gif: a page can be saved as .svg .png"):
         save_sheets(sheets, tmp_path / "x.gif")
+    (tmp_path / "letter-3.svg").write_text("")  # an earlier, longer letter's last sheet
+    (tmp_path / "letter-notes.svg").write_text("")  # not a sheet
+    assert older_sheets(tmp_path / "letter.svg", 2) == [tmp_path / "letter-3.svg"]
+    assert older_sheets(tmp_path / "letter.svg", 1) == [tmp_path / f"letter-{i}.svg"
+                                                        for i in (1, 2, 3)]
 
 
 def test_preview_png_shows_travel_in_its_own_colour(tmp_path):
