@@ -99,8 +99,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     cfg = dataclasses.replace(trained, data=args.data, synthesis=bool(net.cfg.alphabet)
                               or args.text_lines, max_points=args.max_points or
                               trained.max_points)
-    lines = line_set(load_splits(cfg, args.split)[args.split], net.cfg.alphabet,
-                     style=bool(net.cfg.style_size))
+    kept = load_splits(cfg, args.split)[args.split]
+    if cfg.synthesis:  # lines longer than --max-points are left out, and that is said
+        longer = len(load_splits(dataclasses.replace(cfg, max_points=2**31), args.split)[
+            args.split]) - len(kept)
+        if longer:
+            warn([f"{longer} line{'s' * (longer != 1)} longer than --max-points "
+                  f"{cfg.max_points} left out"])
+    lines = line_set(kept, net.cfg.alphabet, style=bool(net.cfg.style_size))
     result = evaluate(net, lines, state["offset_scale"])
     if args.json:
         print(json.dumps(result))

@@ -222,6 +222,10 @@ def test_eval_prints_json(tiny_model, lines_npz, capsys):
     for shipped in ("unconditional", "synthesis"):  # named as `sample --model` names them
         code, out, _ = run(capsys, "eval", "--model", shipped, "--data", lines_npz, "--json")
         assert code == 0 and json.loads(out)["lines"] > 0
+    code, out, err = run(capsys, "eval", "--model", "synthesis", "--data", lines_npz,
+                         "--max-points", 35, "--json")  # prepared: 37, 35, 35, 27 points
+    assert code == 0 and json.loads(out)["lines"] == 3
+    assert "1 line longer than --max-points 35 left out" in err
 
 
 def test_eval_all_scores_every_line_of_any_ink_file(tiny_model, lines_npz, tmp_path, capsys):
