@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import textwrap
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -110,6 +111,11 @@ def chars_per_line(cfg: PageConfig) -> int:
 def wrap_text(text: str, width: int) -> list[TextLine]:
     """A letter's lines to write: each line of `text` is a paragraph wrapped to `width`
     characters, its leading spaces indent it, and blank lines are kept as space."""
+    long = [word for word in text.split() if len(word) > width]
+    if long:
+        warnings.warn(f"{long[0]!r}{' and more' if len(long) > 1 else ''}: longer than a line "
+                      f"of {width} characters, so split across lines (smaller letters fit "
+                      "more)", stacklevel=2)
     lines, blank = [], 0
     for raw in text.expandtabs(TAB).splitlines():
         words = raw.strip()

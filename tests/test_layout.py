@@ -62,6 +62,8 @@ def test_wrapping_keeps_paragraphs_blank_lines_indents_and_every_word():
     assert " ".join(line.text for line in lines).split() == text.split()
     with pytest.raises(ValueError, match="empty"):
         wrap_text(" \n\t\n", 20)
+    with pytest.warns(UserWarning, match="'Congratulations': longer than a line of 8"):
+        assert [line.text for line in wrap_text("Congratulations", 8)] == ["Congratu", "lations"]
 
 
 def test_every_line_gets_the_letter_height_and_the_page_slant():
