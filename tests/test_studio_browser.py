@@ -96,7 +96,7 @@ def test_typed_text_is_written_live_and_downloads_in_every_format(page, tmp_path
     assert len(xy) == points + 1  # a move to every point on the page, then home
     assert (xy[:, 0] <= 210).all() and (xy[:, 1] <= 297).all()  # on the sheet
     hpgl = files["hpgl"].decode("ascii")
-    assert hpgl.startswith("IN;SP1;PU") and hpgl.rstrip().endswith("PU;SP0;")
+    assert hpgl.startswith("IN;SP1;PU") and hpgl.rstrip().endswith("PU0,0;SP0;")  # home
     page.select_option("#paper", "A5")  # the plotter's paper is the user's choice
     with page.expect_download() as download:
         page.click("[data-export='plotter.svg']")
