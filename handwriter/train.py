@@ -133,11 +133,13 @@ def load_splits(cfg: TrainConfig, *splits: str) -> dict[str, list]:
 
 def held_out(cfg: TrainConfig, writers: list[str], splits: tuple[str, ...]) -> list[str]:
     """Each line's split: by a hash of its writer, so that validation is on writers never
-    trained on; with too few writers for that (one person's ink), by line, said in a warning."""
+    trained on; with too few writers for training and validation to get one each (one
+    person's ink), by line, said in a warning. Decided by the data alone, so that every
+    command splits it alike."""
     if "all" in splits:
         return ["all"] * len(writers)
     held = [writer_split(w, cfg.valid_percent, cfg.test_percent) for w in writers]
-    if set(splits) <= set(held):
+    if {"train", "valid"} <= set(held) or not cfg.valid_percent:
         return held
     warnings.warn(f"{cfg.data}: {len(set(writers))} writer(s), too few to hold whole writers "
                   f"out; validation and test hold out single lines instead, so they are not "
