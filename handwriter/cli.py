@@ -159,8 +159,7 @@ def cmd_write(args: argparse.Namespace) -> int:
                ("--line-height", args.line_height is not None)) if given])
     else:
         check_format(args.output)
-    if args.show_travel and Path(args.output).suffix.lower() != ".png" or \
-            args.show_travel and not on_paper:
+    if args.show_travel and not (on_paper and Path(args.output).suffix.lower() == ".png"):
         raise ValueError("--show-travel draws the pen-up moves on a page saved as .png")
     if args.prime and args.style is not None:
         raise ValueError("give --style or --prime, not both")
