@@ -132,8 +132,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 def cmd_write(args: argparse.Namespace) -> int:
     from .layout import PageConfig, wrap_text
-    from .plotter import FORMATS as PAPER_FORMATS
-    from .plotter import PlotterConfig
+    from .plotter import PlotterConfig, check_paper_format
     from .reader import InkReader
     from .render import LINE_HEIGHT, PenStyle, check_format
     from .sample import WRITING, SampleConfig, Writer, read_primer
@@ -150,9 +149,8 @@ def cmd_write(args: argparse.Namespace) -> int:
     pen = config_from_args(PenStyle, args)  # checked before minutes of writing, as all are
     on_paper = (any(getattr(args, f.name) is not None for f in dataclasses.fields(PageConfig))
                 or Path(args.output).suffix.lower() in PAPER_ONLY)
-    if on_paper and Path(args.output).suffix.lower() not in PAPER_FORMATS:
-        raise ValueError(f"{args.output}: a page can be saved as {' '.join(PAPER_FORMATS)}")
     if on_paper:
+        check_paper_format(args.output)
         config_from_args(PlotterConfig, args)  # refused as it is made, before the writing
         warn([f"{flag} is for lines without --page; a page ignores it" for flag, given in
               (("--split", args.split), ("--width", args.width is not None),
