@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .data import encode_text, writer_split
+from .data import encode_text
 from .ink import InkError, read_ink
 from .model import load_checkpoint
 from .sample import Writer
@@ -254,14 +254,20 @@ class TextTrainConfig:
 
 
 def split_texts(cfg: TextTrainConfig, alphabet: str) -> dict[str, list[str]]:
-    """Transcriptions of the writer-disjoint splits that the alphabet can write."""
+    """Transcriptions that the alphabet can write, in the splits training the handwriting
+    models makes of the same file (writer-disjoint where it has the writers)."""
+    from .train import TrainConfig, held_out
+
     if not Path(cfg.data).exists():
         raise FileNotFoundError(f"{cfg.data}: no such data file")
     texts: dict[str, list[str]] = {"train": [], "valid": [], "test": []}
-    for ink in read_ink(cfg.data):
+    inks = read_ink(cfg.data)
+    held = held_out(TrainConfig(data=cfg.data), [ink.writer or ink.source for ink in inks],
+                    tuple(texts))
+    for ink, split in zip(inks, held, strict=True):
         text = ink.text.strip()
         if text and set(text) <= set(alphabet):
-            texts[writer_split(ink.writer or ink.source)].append(text)
+            texts[split].append(text)
     if cfg.holdout_texts:
         held = set(texts["valid"]) | set(texts["test"])
         texts["train"] = [t for t in texts["train"] if t not in held]
