@@ -13,6 +13,7 @@ made the other lines less likely (docs/HISTORY.md). Fitted all the way, the hand
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 import time
@@ -37,6 +38,7 @@ from .data import (
 )
 from .ink import Ink
 from .model import mixture_nll, split_mixture
+from .reader import InkReader
 from .sample import Writer
 from .styles import (
     check_name,
@@ -191,15 +193,20 @@ def add_style(name: str, inks: list[Ink], model: str | Path | None = None,
               cfg: AdaptConfig | None = None, replace: bool = False) -> Path:
     """Keep a person's lines as style `name`, for `write(..., style=name)`: what
     `handwriter style add` does, adapting to them from `ADAPT_FROM` lines (up to
-    `cfg.minutes`). Each Ink's `text` must say what it writes (`InkReader.read` reads it)."""
+    `cfg.minutes`). A line without `text` is read by the shipped recogniser, which misreads
+    some letters, as a warning says: give the texts where you have them."""
     if replace:
         check_name(name)
     else:
         check_unused(name, "replace=True replaces it")
-    missing = [i + 1 for i, ink in enumerate(inks) if not ink.text.strip()]
-    if missing:
-        raise ValueError(f"line {missing[0]} has no text: set each Ink's .text to what it "
-                         "writes (InkReader.load().read(inks) reads them)")
+    unread = [i for i, ink in enumerate(inks) if not ink.text.strip()]
+    if unread:
+        inks = list(inks)  # the caller's lines are left as they were
+        for i, text in zip(unread, InkReader.load().read([inks[i] for i in unread]),
+                           strict=True):
+            inks[i] = dataclasses.replace(inks[i], text=text)
+            warnings.warn(f"line {i + 1} has no text; the recogniser reads it as {text!r}",
+                          stacklevel=2)
     writer = Writer.load(model, synthesis=True)
     for notice in check_style(writer, inks, [f"line {i + 1}" for i in range(len(inks))]):
         warnings.warn(notice, stacklevel=2)

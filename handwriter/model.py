@@ -412,8 +412,10 @@ def load_checkpoint(path: str | Path) -> dict:
 def load_model(path: str | Path) -> tuple[HandwritingNet, dict]:
     """A ready-to-use network (fp32, eval mode) and its checkpoint dict."""
     state = load_checkpoint(path)
-    if state.get("kind") == "reader":
-        raise InkError(path, None, "a reader checkpoint (for --reader), not a handwriting model")
+    kind = {"reader": "a reader checkpoint (for --reader)",
+            "text": "a text model's checkpoint (for --text-model)"}.get(state.get("kind"))
+    if kind:
+        raise InkError(path, None, f"{kind}, not a handwriting model")
     net = HandwritingNet(ModelConfig(**state["model_config"]))
     net.load_state_dict({k: v.float() for k, v in state["model"].items()})
     return net.eval(), state

@@ -37,6 +37,15 @@ def test_reads_splits_and_flips_y(tmp_path):
         read_stroke3(f, split="tset")
 
 
+def test_sketches_of_one_length_stacked_by_numpy_are_read(tmp_path):
+    f = tmp_path / "same.npz"
+    stacked = np.empty((2, 2, 3), dtype=object)  # what np.array makes of equal-length lists
+    stacked[...] = [[[5, 10, 0], [1, -2, 1]], [[3, 4, 0], [0, 1, 1]]]
+    np.savez(f, train=stacked)
+    inks = read_stroke3(f)
+    np.testing.assert_array_equal(inks[1].strokes, [[3, -4, 0], [0, -1, 1]])
+
+
 def test_write_read_round_trip(tmp_path):
     f = tmp_path / "out.npz"
     inks = [Ink([[5, 10, 0], [1, -2, 1]]), Ink([[7, 8, 1], [1, 1, 1]], meta={"split": "test"})]

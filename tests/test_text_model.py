@@ -114,6 +114,9 @@ def test_training_learns_the_lines_and_resumes(lines_npz, synth_model, tmp_path,
     assert float(rows[-1]["train_nats_per_char"]) < 0.5 * math.log(len(net.cfg.alphabet) + 1)
     assert net.nats(["hello"]) < net.nats(["lhelo"])
     capsys.readouterr()
+    assert main(["sample", "--model", str(out / "best.pt"), "-o", str(tmp_path / "x.png")]) == 2
+    assert "a text model's checkpoint (for --text-model), not a handwriting model" in \
+        capsys.readouterr().err
 
 
 def test_interrupted_text_training_resumes_exactly(lines_npz, synth_model, resumes_exactly):

@@ -92,6 +92,12 @@ def read_stroke3(path: str | Path, split: str | None = None) -> list[Ink]:
     inks = []
     for name in [split] if split is not None else list(arrays):
         sketches = arrays[name]
+        if sketches.dtype == object and sketches.ndim == 3:  # sketches of one length, stacked
+            try:
+                sketches = sketches.astype(np.float64)
+            except (TypeError, ValueError):
+                raise InkError(path, None, f"{name}: sketches hold something other than "
+                               "numbers") from None
         if sketches.dtype != object and (sketches.ndim != 3 or sketches.shape[2] != 3):
             raise InkError(path, None, f"{name}: expected sketches of (n, 3), got {sketches.shape}")
         for i, strokes in enumerate(sketches):
