@@ -2,6 +2,7 @@ import csv
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -533,11 +534,16 @@ def test_distributed_replicas_stay_identical(cursive_npz, tmp_path):
     out = tmp_path / "run"
     cfg = config(cursive_npz, out, steps=6, eval_every=3, checkpoint_every=3)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-         str(script), json.dumps(asdict(cfg)), json.dumps(asdict(TINY)), str(tmp_path)],
-        env=env, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    for _ in range(2):  # a gloo connection reset aborts a rank (SIGABRT) on a loaded
+        # machine now and then (pytorch/pytorch#60662); once more, in a fresh folder, then fail
+        shutil.rmtree(out, ignore_errors=True)
+        proc = subprocess.run(
+            [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
+             "2", str(script), json.dumps(asdict(cfg)), json.dumps(asdict(TINY)),
+             str(tmp_path)], env=env, capture_output=True, text=True, timeout=120)
+        if proc.returncode == 0 or "(SIGABRT)" not in proc.stderr:
+            break
+    assert proc.returncode == 0, proc.stderr[-8000:]
     r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
     saved = load_checkpoint(out / "last.pt")
     assert saved["step"] == 6 and len(read_log(out)) == 2
