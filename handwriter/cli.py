@@ -152,6 +152,9 @@ def cmd_write(args: argparse.Namespace) -> int:
     if on_paper:
         check_paper_format(args.output)
         config_from_args(PlotterConfig, args)  # refused as it is made, before the writing
+        if args.pen == "z" and args.pen_up is None:
+            warn([f"--pen z lifts the pen to Z {PlotterConfig.pen_up:g} mm (the servo's "
+                  "default value); give --pen-up for your machine, e.g. --pen-up 5"])
         warn([f"{flag} is for lines without --page; a page ignores it" for flag, given in
               (("--split", args.split), ("--width", args.width is not None),
                ("--line-height", args.line_height is not None)) if given])

@@ -165,6 +165,10 @@ def test_bad_pages_and_empty_letters_are_one_line_errors(synth_model, tiny_model
                        "--max-points", 20, *out)
     assert code == 0 and "--split is for lines without --page" in err
     assert "--width is for lines without --page" in err and "--line-height" not in err
+    assert "--pen z lifts" not in err
+    code, _, err = run(capsys, "write", "ab", "--pen", "z", "--max-points", 20, "--model",
+                       synth_model, "-o", tmp_path / "z.gcode")
+    assert code == 0 and "--pen z lifts the pen to Z 30 mm" in err
 
 
 # ---------------------------------------------------------------- data
