@@ -99,13 +99,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     cfg = dataclasses.replace(trained, data=args.data, synthesis=bool(net.cfg.alphabet)
                               or args.text_lines, max_points=args.max_points or
                               trained.max_points)
-    kept = load_splits(cfg, args.split)[args.split]
-    if cfg.synthesis:  # lines longer than --max-points are left out, and that is said
-        longer = len(load_splits(dataclasses.replace(cfg, max_points=2**31), args.split)[
-            args.split]) - len(kept)
-        if longer:
-            warn([f"{longer} line{'s' * (longer != 1)} longer than --max-points "
-                  f"{cfg.max_points} left out"])
+    split = load_splits(dataclasses.replace(cfg, max_points=2**31), args.split)[args.split]
+    kept = [line for line in split if len(line[0]) <= cfg.max_points or not cfg.synthesis]
+    if len(kept) < len(split):  # a synthesis model is scored on lines it trained up to
+        warn([f"{len(split) - len(kept)} line{'s' * (len(split) - len(kept) != 1)} longer "
+              f"than --max-points {cfg.max_points} left out"])
+    if not kept:
+        raise InkError(args.data, None, f"no {args.split!r} line is --max-points "
+                       f"{cfg.max_points} points or shorter")
     lines = line_set(kept, net.cfg.alphabet, style=bool(net.cfg.style_size))
     result = evaluate(net, lines, state["offset_scale"])
     if args.json:
@@ -384,12 +385,10 @@ def confirm_readings(inks: list[Ink], where: list[str], readings: list[str]) -> 
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    from .ink import convert, read_ink
+    from .ink import convert, output_kind, read_ink
 
     if args.data_command == "convert":
-        if Path(args.output).suffix.lower() != ".npz":
-            raise ValueError(f"-o {args.output}: convert writes the lines.npz layout; end the "
-                             "name in .npz")
+        output_kind(args.output, (".npz",), "converted ink (the lines.npz layout)")
         inks, untranscribed = convert(args.source, args.output, args.format, progress=True)
         if untranscribed:
             names = [ink.source or "?" for ink in untranscribed]

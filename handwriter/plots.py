@@ -12,20 +12,16 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from .data import START  # noqa: E402
-from .ink import atomic_write  # noqa: E402
+from .ink import atomic_write, output_kind  # noqa: E402
 from .model import split_mixture  # noqa: E402
 from .sample import SampleConfig, Writer, generate  # noqa: E402
 
-FIGURE_FORMATS = ("png", "svg", "pdf")
+FIGURE_FORMATS = (".png", ".svg", ".pdf")
 
 
 def check_figure_path(path: str | Path) -> str:
-    """The format `path` names, or a clear error before any work."""
-    kind = Path(path).suffix.lower().lstrip(".")
-    if kind not in FIGURE_FORMATS:
-        raise ValueError(f"{path}: a figure can be saved as "
-                         f"{' '.join('.' + k for k in FIGURE_FORMATS)}")
-    return kind
+    """The format `path` names (matplotlib's name for it), or a clear error before any work."""
+    return output_kind(path, FIGURE_FORMATS, "a figure").lstrip(".")
 
 
 def save_figure(fig, path: str | Path) -> None:

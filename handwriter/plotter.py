@@ -18,7 +18,7 @@ from xml.sax.saxutils import quoteattr
 
 import numpy as np
 
-from .ink import atomic_write
+from .ink import atomic_write, output_kind
 from .layout import Sheet
 from .render import PenStyle, render_sheet_png, svg_path
 
@@ -198,8 +198,4 @@ def save_sheets(sheets: list[Sheet], path: str | Path, cfg: PlotterConfig | None
 
 def check_paper_format(path: str | Path) -> str:
     """The kind of file `save_sheets` writes to `path`, or an error said before the work."""
-    kind = Path(path).suffix.lower()
-    if kind not in FORMATS:
-        raise ValueError(f"{path}: a page can be saved as {' '.join(FORMATS)}, not "
-                         f"{kind or '(no extension)'!r}")
-    return kind
+    return output_kind(path, FORMATS, "a page")

@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image, ImageColor, ImageDraw
 
 from .data import MODEL_UNITS
-from .ink import Ink, atomic_write, split_strokes, write_lines
+from .ink import Ink, atomic_write, output_kind, split_strokes, write_lines
 
 LINE_HEIGHT = 100.0   # page units from one line to the next; 1 unit = 1 px at scale 1
 STROKE_WIDTH = 2.5    # pen width, page units
@@ -315,11 +315,7 @@ def _save_image(image: Image.Image, path_or_file, format: str, **params) -> None
 def check_format(path: str | Path) -> str:
     """The kind of file `save_inks` writes to `path`, or an error naming the path: said before
     the work, not after it."""
-    kind = Path(path).suffix.lower()
-    if kind not in FORMATS:
-        raise ValueError(f"{path}: unknown extension {kind or '(none)'!r}, "
-                         f"expected one of {' '.join(FORMATS)}")
-    return kind
+    return output_kind(path, FORMATS, "handwriting")
 
 
 def save_inks(inks: list[Ink], path: str | Path, **kw) -> None:

@@ -248,12 +248,12 @@ def resolve_style(writer: Writer, style: int | str | list[Ink], cfg: SampleConfi
     primer breaks the model, its own line does not (docs/HISTORY.md, "Priming").
     """
     if isinstance(style, str | list):
-        inks = load_style(style) if isinstance(style, str) else style
-        line = primer_line(writer, inks, f"style {style!r}" if isinstance(style, str)
-                           else "the style's lines")
+        saved = isinstance(style, str)
+        inks = load_style(style) if saved else style
+        line = primer_line(writer, inks, f"style {style!r}" if saved else "the style's lines")
         if writer.style_net is None:
             return writer, line, line.text.strip()
-        fitted = adapted_style(writer, style, inks) if isinstance(style, str) else None
+        fitted = adapted_style(writer, style, inks) if saved else None
         if fitted is None:
             fitted = writer.style_of(inks, cfg.style_strength)
         return writer.styled(fitted).leaning(inks), None, ""

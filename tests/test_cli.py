@@ -346,8 +346,12 @@ def test_errors_name_the_file_or_the_thing(tiny_model, synth_model, lines_npz, t
         capsys, "sample", "-o", tmp_path / "x.svg", "--model", synth_model, "--candidates", 0)
     assert "x.txt" in fails(capsys, "sample", "-o", tmp_path / "x.txt", "--model", tiny_model,
                             "--max-points", 5)
-    assert "w.pdf: unknown extension '.pdf'" in fails(capsys, "write", "ab", "--model",
-                                                      synth_model, "-o", tmp_path / "w.pdf")
+    assert "w.pdf: handwriting can be saved as .svg .png .gif .npz .inkml, not '.pdf'" in fails(
+        capsys, "write", "ab", "--model", synth_model, "-o", tmp_path / "w.pdf")
+    assert "x.txt: converted ink (the lines.npz layout) can be saved as .npz" in fails(
+        capsys, "data", "convert", tmp_path / "w.pdf", "-o", tmp_path / "x.txt")
+    assert "x.jpg: a figure can be saved as .png .svg .pdf, not '.jpg'" in fails(
+        capsys, "plot", "density", "--model", tiny_model, "-o", tmp_path / "x.jpg")
     assert not list(tmp_path.glob("*.png")) + list(tmp_path.glob("*.svg"))
     with pytest.raises(ValueError, match="bias must be 0 or more"):  # --debug after the command
         main(["sample", "-o", str(tmp_path / "x.svg"), "--model", str(synth_model), "--bias",

@@ -148,6 +148,16 @@ def write_lines(path: str | Path, inks: list[Ink]) -> None:
     atomic_write(path, lambda f: np.savez_compressed(f, **arrays))
 
 
+def output_kind(path: str | Path, kinds: tuple[str, ...], what: str) -> str:
+    """The extension of `path` (lower case, with its dot) if it is one of `kinds`, else an
+    error naming the path and what `what` can be saved as: said before the work, not after."""
+    kind = Path(path).suffix.lower()
+    if kind not in kinds:
+        raise ValueError(f"{path}: {what} can be saved as {' '.join(kinds)}, not "
+                         f"{kind or '(no extension)'!r}")
+    return kind
+
+
 def atomic_write(path: str | Path, write) -> None:
     """Call `write(file)` on a temp file beside `path`, then rename: never half a file."""
     path = Path(path)
