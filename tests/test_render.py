@@ -117,7 +117,7 @@ def test_saving_lives_in_render_and_ink_never_imports_it(tmp_path):
 
 
 def test_unknown_extension_names_it_and_the_choices(tmp_path):
-    with pytest.raises(ValueError, match=r"'\.txt'.*\.svg .*\.inkml"):
+    with pytest.raises(ValueError, match=r"x\.txt: .*\.svg .*\.inkml, not '\.txt'"):
         save_inks([make_ink()], tmp_path / "x.txt")
     with pytest.raises(TypeError, match="drawing options"):
         save_inks([make_ink()], tmp_path / "x.npz", width=10)
