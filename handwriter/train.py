@@ -37,7 +37,7 @@ from .data import (
     prepare,
     writer_split,
 )
-from .ink import Ink, InkError, read_ink
+from .ink import Ink, InkError, atomic_write, read_ink
 from .model import (
     CHECKPOINT_VERSION,
     HandwritingNet,
@@ -450,6 +450,8 @@ def set_up(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool) -> Run:
         run.step, run.best = state["step"], state.get("best_valid", math.inf)
         run.hours = state.get("hours", 0.0)
     log_path = out / "log.csv"
+    if rank == 0 and state:
+        log_up_to(log_path, state["step"])
     if rank == 0 and not log_path.exists():
         log_path.write_text("step,hours,lr,train_nats_per_point,valid_nats_per_point,"
                             "valid_nats_per_sequence\n")
@@ -459,6 +461,17 @@ def set_up(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool) -> Run:
               f"offset scale {offset_scale:.4f}")
     run.t0 = time.time()
     return run
+
+
+def log_up_to(path: Path, step: int) -> None:
+    """A resumed run's log.csv without the rows of steps after its last.pt, which it logs
+    again: a run killed outright (not Ctrl-C, which saves) had gone on past its last.pt."""
+    if not path.exists():
+        return
+    header, *rows = path.read_text().splitlines(keepends=True)
+    kept = [row for row in rows if int(row.split(",", 1)[0]) <= step]
+    if len(kept) < len(rows):
+        atomic_write(path, lambda f: f.write("".join([header, *kept]).encode()))
 
 
 def run_model_config(cfg: TrainConfig, model_cfg: ModelConfig, state: dict | None,
@@ -731,6 +744,8 @@ def train_small(net: torch.nn.Module, cfg, state: dict | None, kind: str, best_k
     if not state:
         (out / "log.csv").write_text(",".join(["step", "train_nats_per_char"]
                                               + [f"valid_{k}" for k in columns]) + "\n")
+    else:
+        log_up_to(out / "log.csv", step)
     t0 = time.time()
 
     def checkpoint(path: Path, keep_optimizer: bool = True) -> None:

@@ -412,6 +412,16 @@ def test_resume_continues_exactly(cursive_npz, tmp_path, monkeypatch, synthesis,
         "valid_nats_per_point"]
 
 
+def test_a_resumed_log_drops_the_rows_after_last_pt(tmp_path):
+    """A run killed outright logged steps past its last.pt; resumed, it logs them again."""
+    log = tmp_path / "log.csv"
+    log.write_text("step,valid\n100,-1.0\n200,-2.0\n300,-3.0\n")
+    train_module.log_up_to(log, 200)
+    assert log.read_text() == "step,valid\n100,-1.0\n200,-2.0\n"
+    train_module.log_up_to(tmp_path / "absent.csv", 200)  # a run with no log yet
+    assert not (tmp_path / "absent.csv").exists()
+
+
 def test_checkpoint_writes_are_atomic(tiny_run, tmp_path, monkeypatch):
     _, out, _ = tiny_run
     net, state = load_model(out / "last.pt")
