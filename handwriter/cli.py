@@ -27,8 +27,10 @@ def add_config_flags(parser: argparse.ArgumentParser, cfg_type: type,
     for f in dataclasses.fields(cfg_type):
         if f.name in skip:
             continue
-        kind = ({"action": argparse.BooleanOptionalAction} if hints[f.name] is bool
-                else {"type": hints[f.name], "metavar": f.name.split("_")[-1].upper()})
+        hint = next(t for t in typing.get_args(hints[f.name]) or [hints[f.name]]
+                    if t is not type(None))  # `float | None`: a float, or its default
+        kind = ({"action": argparse.BooleanOptionalAction} if hint is bool
+                else {"type": hint, "metavar": f.name.split("_")[-1].upper()})
         names = ["--" + f.name.replace("_", "-")] + ([ALIASES[f.name]] if f.name in ALIASES
                                                       else [])
         text = comments.get(f.name, "")
@@ -153,9 +155,6 @@ def cmd_write(args: argparse.Namespace) -> int:
     if on_paper:
         check_paper_format(args.output)
         config_from_args(PlotterConfig, args)  # refused as it is made, before the writing
-        if args.pen == "z" and args.pen_up is None:
-            warn([f"--pen z lifts the pen to Z {PlotterConfig.pen_up:g} mm (the servo's "
-                  "default value); give --pen-up for your machine, e.g. --pen-up 5"])
         warn([f"{flag} is for lines without --page; a page ignores it" for flag, given in
               (("--split", args.split), ("--width", args.width is not None),
                ("--line-height", args.line_height is not None)) if given])

@@ -25,12 +25,14 @@ from .render import PenStyle, render_sheet_png, svg_path
 HPGL_UNITS = 40.0   # plotter units per mm (HP-GL: 0.025 mm)
 FORMATS = (".svg", ".png", ".gcode", ".hpgl")
 DOT = 0.2           # mm: the length of the dash that stands for a dot in an SVG
+PEN_UP = {"servo": 30.0, "z": 5.0}  # each lift's pen-up value unless given: servo, Z mm
 
 
 @dataclass
 class PlotterConfig:
     pen: str = "servo"           # how the pen lifts: servo (M3 S<value>) or z (G0 Z<value>)
-    pen_up: float = 30.0         # servo value or Z height (mm) with the pen up
+    pen_up: float | None = None  # servo value or Z height (mm) with the pen up (default: 30
+    # for a servo, 5 mm for z)
     pen_down: float = 0.0        # servo value or Z height (mm) with the pen on the paper
     pen_delay: float = 0.15      # seconds to wait (G4) after the pen moves up or down
     draw_feed: float = 1500.0    # mm/min while drawing
@@ -48,9 +50,15 @@ class PlotterConfig:
         if not (self.draw_feed > 0 and self.travel_feed > 0 and self.pen_delay >= 0):
             raise ValueError("--draw-feed and --travel-feed must be above 0, --pen-delay at "
                              "least 0")
-        if not (math.isfinite(self.pen_up) and math.isfinite(self.pen_down)):
-            raise ValueError(f"--pen-up and --pen-down must be numbers, got {self.pen_up:g} "
+        if not (math.isfinite(self.raised) and math.isfinite(self.pen_down)):
+            raise ValueError(f"--pen-up and --pen-down must be numbers, got {self.raised:g} "
                              f"and {self.pen_down:g}")
+
+    @property
+    def raised(self) -> float:
+        """The pen-up value: as given, else this lift's (`PEN_UP`): a servo's 30 would lift a
+        Z pen 30 mm."""
+        return PEN_UP[self.pen] if self.pen_up is None else self.pen_up
 
 
 def order_strokes(strokes: list[np.ndarray], start=(0.0, 0.0)) -> list[np.ndarray]:
@@ -118,19 +126,19 @@ def to_gcode(sheet: Sheet, strokes: list[np.ndarray], cfg: PlotterConfig) -> str
     def pen(value: float) -> list[str]:
         if cfg.pen == "servo":
             move = f"M3 S{value:g}"
-        elif value == cfg.pen_up:
+        elif value == cfg.raised:
             move = f"G0 Z{value:g}"
         else:  # lowered at the drawing feed, not a rapid, so that the pen lands gently
             move = f"G1 Z{value:g} F{cfg.draw_feed:g}"
         return [move] + ([f"G4 P{cfg.pen_delay:g}"] if cfg.pen_delay else [])
 
-    out = cfg.header.replace("\\n", "\n").splitlines() + pen(cfg.pen_up)
+    out = cfg.header.replace("\\n", "\n").splitlines() + pen(cfg.raised)
     for stroke in strokes:
         xy = machine_xy(sheet, cfg, stroke)
         out.append(f"G0 X{xy[0, 0]:.2f} Y{xy[0, 1]:.2f} F{cfg.travel_feed:g}")
         out += pen(cfg.pen_down)
         out += [f"G1 X{x:.2f} Y{y:.2f} F{cfg.draw_feed:g}" for x, y in xy[1:]]
-        out += pen(cfg.pen_up)
+        out += pen(cfg.raised)
     out += cfg.footer.replace("\\n", "\n").splitlines()
     return "\n".join(out) + "\n"
 
