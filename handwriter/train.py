@@ -15,7 +15,7 @@ import warnings
 import zlib
 from collections.abc import Callable
 from contextlib import contextmanager, nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -325,7 +325,7 @@ def max_points_at(step: int, cfg: TrainConfig) -> int:
 def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool = False) -> dict:
     """Train to `cfg.steps`; returns the last validation numbers. Ctrl-C saves, then stops."""
     run = set_up(cfg, model_cfg, resume)
-    valid, running = {}, []
+    valid = {}
     bar = tqdm(total=cfg.steps, initial=run.step, disable=run.rank != 0, dynamic_ncols=True)
 
     def save_last() -> str:
@@ -336,14 +336,15 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool = False) -> dic
         with Interruptible(run.rng, save_last if run.rank == 0 else None) as interrupt:
             while run.step < cfg.steps:
                 interrupt.mark()
-                running.append(train_step(run) + 2 * math.log(run.offset_scale))
+                loss = train_step(run) + 2 * math.log(run.offset_scale)
+                run.losses = [*run.losses[-max(cfg.eval_every, 50) + 1:], loss]
                 interrupt.mark()  # the step is taken
                 bar.update()
-                bar.set_postfix(nll=f"{np.mean(running[-50:]):.3f}",
+                bar.set_postfix(nll=f"{np.mean(run.losses[-50:]):.3f}",
                                 pts_s=f"{run.points_seen / (time.time() - run.t0):.0f}")
                 if run.rank == 0 and (run.step % cfg.eval_every == 0 or run.step == cfg.steps):
                     valid = validate(run)
-                    log_validation(run, valid, np.mean(running[-cfg.eval_every:]))
+                    log_validation(run, valid, np.mean(run.losses[-cfg.eval_every:]))
                 if run.rank == 0 and (run.step % cfg.checkpoint_every == 0
                                       or run.step == cfg.steps):
                     save_run(run, run.out / "last.pt")
@@ -377,6 +378,7 @@ class Run:
     hours: float = 0.0               # spent before this session (resumed runs)
     t0: float = 0.0                  # when this session's loop began (time.time())
     points_seen: int = 0             # this session's training points
+    losses: list[float] = field(default_factory=list)  # the last steps' (kept across a resume)
 
 
 def run_state(out: str | Path, resume: bool, steps: int) -> dict | None:
@@ -448,7 +450,7 @@ def set_up(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool) -> Run:
               offset_scale, device, autocast, rank, distributed, out)
     if state:
         run.step, run.best = state["step"], state.get("best_valid", math.inf)
-        run.hours = state.get("hours", 0.0)
+        run.hours, run.losses = state.get("hours", 0.0), state.get("losses", [])
     log_path = out / "log.csv"
     if rank == 0 and state:
         log_up_to(log_path, state["step"])
@@ -576,7 +578,7 @@ def save_run(run: Run, path: Path, valid: dict | None = None) -> None:
     extra = {"best_valid": run.best, **random_state(run.rng),
              "hours": run.hours + (time.time() - run.t0) / 3600}
     if path.name == "last.pt":
-        extra["average"] = run.average.weights
+        extra["average"], extra["losses"] = run.average.weights, run.losses
     if valid:
         extra["valid"] = valid
     save_checkpoint(path, run.net, run.cfg, run.step, run.offset_scale, run.optimizer, extra)
