@@ -1,7 +1,7 @@
 """Does `sample` write like a person? A classifier two-sample test and a word count.
 
     python bench/realism.py [--model unconditional SYNTH.pt ...] [--biases 0 0.5] [--lines N]
-                            [--seeds N] [--texts own] [--split test]
+                            [--seeds N] [--texts own] [--split test] [--others]
 
 `--model` takes what `sample --model` takes: a checkpoint, "unconditional" (the shipped
 stroke-only network) or "shipped" (the default: text drafted by the shipped text model,
@@ -10,7 +10,9 @@ written by the shipped synthesis model); `--words` and `--candidates` what `samp
 the seed: quicker, and noisier. `--seeds N` repeats everything for N seeds and prints the
 mean and its standard error (one seed's classifier moves by 0.02-0.04). `--texts own` writes
 each real line's own text instead of a drafted one: what a perfect drafter would reach, so
-that the drafter and the writing can be told apart.
+that the drafter and the writing can be told apart. `--others` first scores real lines by
+other writers the same way (as many drawn from the training writers', and the other split's):
+the yardstick for a model's lines.
 
 Real lines are the validation writers' (never trained on; `--split test`: the test
 writers', scored once at the end). For each real line the model
@@ -121,6 +123,9 @@ def main() -> None:
                         help="own: write each real line's own text, not a drafted one")
     parser.add_argument("--split", default="valid", choices=["valid", "test"],
                         help="whose real lines: the validation writers' or the test writers'")
+    parser.add_argument("--others", action="store_true",
+                        help="also tell them from real lines of other writers: as many drawn "
+                        "from the training writers', and from the other split's")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     cfg = TrainConfig(data=args.data)
@@ -145,6 +150,36 @@ def main() -> None:
     print(f"| real {split} lines | – | – | {share:.0%} / {wider:.0%} | {words} | – |",
           flush=True)
     details = []
+
+    def scored(fake: list[np.ndarray]) -> tuple:
+        """Classifier accuracy (real lines against `fake`, paired by index), English shares,
+        and each statistic's median over the real lines' median."""
+        fake_x = [line_statistics(s) for s in fake]
+        keep = [i for i in range(len(real)) if real_x[i] is not None and fake_x[i] is not None]
+        x = np.array([real_x[i] for i in keep] + [fake_x[i] for i in keep])
+        y = np.r_[np.ones(len(keep)), np.zeros(len(keep))]
+        middle = np.median(x[y == 1], 0)
+        return (cv_accuracy(x, y), *english_share(reader, fake, training, english),
+                np.median(x[y == 0], 0) / np.where(middle == 0, 1, middle))
+
+    def report(label: str, bias: str, runs: list[tuple], t0: float) -> None:
+        accuracy, share, wider, words, ratios = (np.array(v) for v in zip(*runs, strict=True))
+        spread = f" ± {accuracy.std(ddof=1) / np.sqrt(len(runs)):.3f}" if len(runs) > 1 else ""
+        print(f"| {label} | {bias} | {accuracy.mean():.3f}{spread} | {share.mean():.0%} / "
+              f"{wider.mean():.0%} | {words.mean():.0f} | {time.time() - t0:.0f} |", flush=True)
+        details.append(f"{label}, bias {bias}: " + ", ".join(
+            f"{name} {r:.2f}" for name, r in zip(STATISTICS, ratios.mean(0), strict=True)))
+
+    if args.others:  # what the classifier makes of real lines by other writers
+        other = {"valid": "test", "test": "valid"}[args.split]
+        lines = load_splits(replace(cfg, data=args.data), "train", other)
+        for name, group in (("training", "train"), ("test" if other == "test" else
+                                                    "validation", other)):
+            t0, pool = time.time(), [s for s, _, _ in lines[group]]
+            draws = [np.random.default_rng(seed).permutation(len(pool))[:len(real)]
+                     for seed in range(args.seed, args.seed + args.seeds)]
+            report(f"real lines of the {name} writers, {min(len(pool), len(real))} drawn",
+                   "–", [scored([pool[i] for i in draw]) for draw in draws], t0)
     for model in args.model:
         writer = (Writer.load() if model == "unconditional" else
                   Writer.load(None if model == "shipped" else model, synthesis=True))
@@ -155,31 +190,15 @@ def main() -> None:
             texts = ["".join(c for c in text if c in writer.alphabet) or "a"
                      for _, text, _ in valid]
         for bias in args.biases:
-            t0, runs = time.time(), []
-            for seed in range(args.seed, args.seed + args.seeds):
-                fake = sample_like(writer, [len(s) for s in real], bias, seed, args.words,
-                                   args.candidates, texts=texts)
-                fake_x = [line_statistics(s) for s in fake]
-                keep = [i for i in range(len(real)) if real_x[i] is not None
-                        and fake_x[i] is not None]
-                x = np.array([real_x[i] for i in keep] + [fake_x[i] for i in keep])
-                y = np.r_[np.ones(len(keep)), np.zeros(len(keep))]
-                runs.append((cv_accuracy(x, y), *english_share(reader, fake, training, english),
-                             np.median(x[y == 0], 0) / np.where(
-                                 np.median(x[y == 1], 0) == 0, 1, np.median(x[y == 1], 0))))
-            accuracy, share, wider, words, ratios = (np.array(v) for v in zip(*runs,
-                                                                               strict=True))
-            spread = (f" ± {accuracy.std(ddof=1) / np.sqrt(len(runs)):.3f}"
-                      if len(runs) > 1 else "")
+            t0 = time.time()
+            runs = [scored(sample_like(writer, [len(s) for s in real], bias, seed, args.words,
+                                       args.candidates, texts=texts))
+                    for seed in range(args.seed, args.seed + args.seeds)]
             label = model + (" writing the real lines' texts" if texts else "") + (
                 f", --words {args.words}" if args.words else "") + (
                 f", {args.candidates} drafts" if args.candidates > 1 else "")
-            print(f"| {label} | {bias} | {accuracy.mean():.3f}{spread} | {share.mean():.0%} / "
-                  f"{wider.mean():.0%} | "
-                  f"{words.mean():.0f} | {time.time() - t0:.0f} |", flush=True)
-            details.append(f"{label}, bias {bias}: " + ", ".join(
-                f"{name} {r:.2f}" for name, r in zip(STATISTICS, ratios.mean(0), strict=True)))
-    print("\nMedian statistic of sampled lines / of real lines:\n")
+            report(label, str(bias), runs, t0)
+    print("\nMedian statistic of the other lines / of the real ones:\n")
     print("\n".join(f"- {d}" for d in details))
 
 
