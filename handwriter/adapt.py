@@ -95,7 +95,8 @@ class Adapted:
                  else f"{self.steps} steps")
         return (f"adapted in {self.seconds:.0f} s ({steps}): the network finds your lines "
                 f"{self.before - self.after:.2f} nats per point likelier in the adapted style "
-                f"than in the one read from them ({self.before:.3f} -> {self.after:.3f})")
+                f"than in the one read from them (their negative log-likelihood, lower is "
+                f"likelier: {self.before:.3f} -> {self.after:.3f})")
 
 
 def as_lines(writer: Writer, inks: list[Ink]) -> list[tuple]:

@@ -173,5 +173,10 @@ def save_style_weights(name: str, tensors: dict[str, torch.Tensor]) -> Path:
 
 def load_style_weights(name: str) -> dict[str, torch.Tensor] | None:
     """What was learnt of style `name` (`save_style_weights`), or None."""
-    path = styles_dir() / f"{check_name(name)}.pt"
+    path = weights_path(name)
     return torch.load(path, map_location="cpu", weights_only=True) if path.is_file() else None
+
+
+def weights_path(name: str) -> Path:
+    """Where what was learnt of style `name` is kept: a style adapted to, not only read."""
+    return styles_dir() / f"{check_name(name)}.pt"

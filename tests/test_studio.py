@@ -5,6 +5,7 @@ import socket
 import threading
 import time
 import urllib.request
+import warnings
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -85,9 +86,15 @@ def test_long_text_wraps_into_a_page_and_drafts_replace_each_line(client):
     assert evs[0]["lines"] == ["ab cd ef"]
     evs = events(client.post("/api/write", json={"mode": "write", "text": "ab cd ef gh",
                                                  "width": 10, "seed": 1, "drafts": 2}))
-    assert evs[0]["lines"] == ["ab cd ef", "gh"]
+    assert evs[0]["lines"] == ["ab cd ef", "gh"] and "notice" not in evs[0]
     replaced = [e["line"] for e in evs if e["type"] == "line"]
     assert replaced == [0, 1] and {e["line"] for e in evs if e["type"] == "points"} == {0, 1}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # said on the page, not on the server's console
+        evs = events(client.post("/api/write", json={"mode": "write", "text": "ab " + "c" * 14,
+                                                     "width": 10, "seed": 1, "drafts": 1}))
+    assert evs[0]["lines"] == ["ab ccccccc", "ccccccc"]
+    assert evs[0]["notice"] == "split a word longer than a line (10 characters) across lines"
 
 
 def test_from_nothing_shows_its_seed_and_the_seed_gives_the_same_lines(client, models):
@@ -304,6 +311,7 @@ def test_three_drawn_lines_are_adapted_to_with_progress_then_saved_and_written_i
     assert shares == sorted(shares) and shares[0] == 0 and shares[-1] == 1 and len(shares) == 4
     assert evs[-1]["type"] == "saved" and evs[-1]["name"] == "hand"
     assert evs[-1]["saved"] == ["hand"] and "adapted in" in evs[-1]["summary"]
+    assert style_client.get("/api/styles").json()["adapted"] == ["hand"]  # it has no strength
     assert sorted(p.name for p in (tmp_path / "styles").iterdir()) == ["hand.inkml", "hand.pt"]
     saved = load_style_weights("hand")["style"]
     expected = adapt(style_models.synthesis, load_style("hand"), AdaptConfig(steps=3)).style

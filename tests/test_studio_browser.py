@@ -245,7 +245,12 @@ def test_three_drawn_lines_are_adapted_to_then_written_in(browser, style_studio_
     assert 0 < min(v for v in shown if v) < 1, shown  # progress shown on the way
     assert "Saved style “hand”: adapted in" in page.text_content("#adapt-status")
     assert page.input_value("#style") == "s:hand"
+    assert not page.is_enabled("#strength")  # adapted: written as fitted, so no strength
     wait_done(page)
+    page.click("[data-panel=write]")
+    page.select_option("#style", "s:one")
+    assert page.is_enabled("#strength")  # read from its one line: how much of it
+    page.select_option("#style", "s:hand")
     assert page.locator("#page path").count() > 0
     page.close()
 
@@ -319,6 +324,9 @@ def test_pasted_text_is_written_with_a_notice_and_an_emoji_named(page):
     page.locator("#message.error").wait_for()
     message = page.text_content("#message")
     assert "cannot write '😀' (U+1F600)" in message and len(message) < 120, message
+    page.click("[data-panel=draw]")  # an error about the Write tab goes when one leaves it
+    assert page.text_content("#message") == ""
+    page.click("[data-panel=write]")
 
 
 def test_the_counter_counts_the_lines_the_server_makes(page):

@@ -43,6 +43,7 @@ from ..styles import (
     list_styles,
     remove_style,
     save_style,
+    weights_path,
 )
 from . import StudioConfig
 from .live import DRAFTS, MAX_LINES, STYLES, Models, page_events, parse_job
@@ -215,7 +216,9 @@ def create_app(cfg: StudioConfig | None = None, models: Models | None = None,
 
     async def styles(request: Request) -> Response:
         adapts = await in_thread(lambda: models.synthesis.style_net is not None)
-        return JSONResponse({"numbered": STYLES, "saved": list_styles(),
+        saved = list_styles()
+        return JSONResponse({"numbered": STYLES, "saved": saved,
+                             "adapted": [name for name in saved if weights_path(name).is_file()],
                              "max_text": cfg.max_text, "max_lines": MAX_LINES,
                              "drafts": DRAFTS, "style_drafts": WRITING.style_drafts,
                              "adapt_from": ADAPT_FROM if adapts else None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import random
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -110,7 +111,12 @@ def parse_job(request: dict, models: Models, max_text: int) -> Job:
                          f"{max_text}")
     width = number("width", int, 45, 10, 80)
     text, notice = models.synthesis.writable(text)
-    lines = [line.text for line in wrap_text(text, width)]  # the layout `write --file` uses
+    with warnings.catch_warnings(record=True) as split:  # said on the page, not the console
+        warnings.simplefilter("always")
+        lines = [line.text for line in wrap_text(text, width)]  # the layout `write --file` uses
+    if split:
+        notice += ("; " if notice else "") + (f"split a word longer than a line ({width} "
+                                              "characters) across lines")
     if len(lines) > MAX_LINES:
         raise ValueError(f"that makes {len(lines)} lines; a page holds at most {MAX_LINES}")
     style = request.get("style")

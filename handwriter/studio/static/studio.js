@@ -454,6 +454,7 @@ $("remove-style").addEventListener("click", async () => {
 let maxText = 600, maxLines = 12;
 let adaptFrom = null, adaptMinutes = 1;  // lines from which saving adapts (null: never)
 let savedStyles = [];                     // names of the styles saved on the server
+let adaptedStyles = new Set();           // of those, the ones adapted to (no strength)
 
 async function loadStyles(selected) {
   const info = await (await fetch("/api/styles")).json();
@@ -462,6 +463,7 @@ async function loadStyles(selected) {
   adaptFrom = info.adapt_from;
   adaptMinutes = info.adapt_minutes;
   savedStyles = info.saved;
+  adaptedStyles = new Set(info.adapted);
   $("style-drafts").textContent = String(info.style_drafts);
   if (selected === undefined) $("drafts").value = String(info.drafts);  // the page's first load
   const options = [new Option("the model's own", "")];
@@ -473,8 +475,14 @@ async function loadStyles(selected) {
   countText();
 }
 
-function showStrength() {  // only a saved style (a real hand) has a strength
-  $("strength").disabled = !$("style").value.startsWith("s:");
+function showStrength() {  // a saved style read from its lines (a real hand) has a strength;
+  const choice = $("style").value;  // one adapted to them is written as fitted
+  const adapted = choice.startsWith("s:") && adaptedStyles.has(choice.slice(2));
+  $("strength").disabled = !choice.startsWith("s:") || adapted;
+  $("strength").closest("label").title = adapted
+    ? "an adapted style is written as it was fitted to your lines"
+    : "how much of a style read from your lines: 0 none, 1 as read, more is more of your "
+      + "hand and less legible";
 }
 
 $("style").addEventListener("change", showStrength);
@@ -518,6 +526,7 @@ function selectTab(tab) {
     $(t.dataset.panel).hidden = t !== tab;
   }
   fitPad();  // the pad has a size only once its panel shows
+  if ($("message").classList.contains("error")) say("");  // it was about the other tab
   tab.focus();
 }
 
