@@ -396,7 +396,7 @@ def test_the_page_and_the_pad_have_accessible_names_and_nothing_is_missing(brows
 
 def test_on_a_phone_the_result_is_in_view_and_large_enough(browser, studio_url):
     page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True,
-                            has_touch=True)
+                            has_touch=True, device_scale_factor=3)
     page.goto(studio_url)
     page.wait_for_function("document.querySelectorAll('#style option').length > 1")
     page.fill("#text", "the quick brown fox jumps over the lazy dog")
@@ -410,10 +410,17 @@ def test_on_a_phone_the_result_is_in_view_and_large_enough(browser, studio_url):
     assert box["top"] >= 0 and box["bottom"] <= box["height"], box  # in view after Write
     assert box["unit"] >= 12, box  # screen px per line height of ink
     page.tap("[data-panel=draw]")
-    row = page.evaluate("PAD_ROW * pad.getBoundingClientRect().width / pad.width")
+    row = page.evaluate("PAD_ROW * pad.getBoundingClientRect().width / padSize.width")
     assert 80 <= row <= 100  # the pad's ruled lines far enough apart for a finger
+    # sharp on the phone's screen: a canvas pixel for each of its device pixels
+    assert page.evaluate("pad.width") == 3 * page.evaluate("padSize.width")
     draw_strokes(page)
-    assert inked_pixels(page) > 300  # the strokes show where they were drawn
+    assert inked_pixels(page) > 300 * 9  # the strokes show where they were drawn
+    right = page.evaluate("Math.max(...drawn.flat().map((p) => p[0]))")
+    page.set_viewport_size({"width": 844, "height": 390})  # turned sideways: a wider pad
+    page.wait_for_function("padSize.width > 600")
+    assert page.evaluate("Math.max(...drawn.flat().map((p) => p[0]))") == right  # ink kept
+    assert inked_pixels(page) > 300 * 9
     page.close()
 
 

@@ -239,24 +239,33 @@ document.querySelectorAll("[data-export]").forEach((b) => b.addEventListener("cl
 // ------------------------------------------------------------------ the drawing pad
 
 const pad = $("pad"), context = pad.getContext("2d");
+const padSize = {width: pad.width, height: pad.height};  // in pad pixels: CSS px, at most 900
 let drawn = [];      // strokes, each a list of [x, y] in pad pixels, y down
 let stroke = null;
 
-function fitPad() {  // canvas px = screen px on a narrow screen, so the rows stay big enough
-  if (!pad.clientWidth || drawn.length) return;  // hidden, or holding ink in its pixels
-  pad.width = Math.min(900, Math.round(pad.clientWidth));
+// Pad px = screen px on a narrow screen, so the rows stay big enough; the canvas holds
+// devicePixelRatio device pixels to each, so ink is sharp on a phone. It widens with the
+// screen (a phone turned sideways) but never narrows under drawn ink.
+function fitPad() {
+  const width = Math.min(900, Math.round(pad.clientWidth));
+  if (!width || (drawn.length && width < padSize.width)) return;  // hidden, or ink would go
+  const scale = window.devicePixelRatio || 1;
+  padSize.width = width;
+  pad.width = Math.round(width * scale);
+  pad.height = Math.round(padSize.height * scale);
+  context.setTransform(scale, 0, 0, scale, 0, 0);
   paintPad();
 }
 
 function paintPad() {
-  context.clearRect(0, 0, pad.width, pad.height);
+  context.clearRect(0, 0, padSize.width, padSize.height);
   context.strokeStyle = "#d9e2f0";
   context.lineWidth = 1;
   context.fillStyle = "#9aa7bd";
   context.font = "14px sans-serif";
-  for (let row = 0; (row + 0.7) * PAD_ROW < pad.height; row++) {
+  for (let row = 0; (row + 0.7) * PAD_ROW < padSize.height; row++) {
     const y = (row + 0.7) * PAD_ROW;
-    context.beginPath(); context.moveTo(0, y); context.lineTo(pad.width, y); context.stroke();
+    context.beginPath(); context.moveTo(0, y); context.lineTo(padSize.width, y); context.stroke();
     if (PROMPTS[row]) context.fillText(`${row + 1}. ${PROMPTS[row]}`, 8, row * PAD_ROW + 16);
   }
   context.strokeStyle = "#1b2a4a";
@@ -272,8 +281,8 @@ function paintPad() {
 
 function padPoint(event) {
   const box = pad.getBoundingClientRect();
-  return [(event.clientX - box.left) * pad.width / box.width,
-          (event.clientY - box.top) * pad.height / box.height];
+  return [(event.clientX - box.left) * padSize.width / box.width,
+          (event.clientY - box.top) * padSize.height / box.height];
 }
 
 pad.addEventListener("pointerdown", (event) => {
@@ -540,7 +549,7 @@ tabs.forEach((tab, i) => {
   });
 });
 
-window.addEventListener("resize", countText);
+window.addEventListener("resize", () => { countText(); fitPad(); });
 $("drawn-text").value = PROMPTS.join("\n");
 paintPad();
 resetPage([]);
