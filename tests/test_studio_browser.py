@@ -468,3 +468,27 @@ def test_a_newcomer_walks_through_the_studio_on_a_phone(browser, studio_url, slo
     assert f"own, {WRITING.style_drafts} times as many" in page.text_content("#drafts-hint")
     assert page.is_visible("#drafts-hint")
     page.close()
+
+
+def test_leaving_asks_first_while_drawn_ink_is_unsaved(browser, studio_url):
+    page = browser.new_page(viewport={"width": 1100, "height": 900})
+    asked = []
+    page.on("dialog", lambda dialog: (asked.append(dialog.type), dialog.accept()))
+    page.goto(studio_url)
+    page.wait_for_function("document.querySelectorAll('#style option').length > 1")
+    page.reload()  # nothing drawn: nothing to ask
+    page.click("[data-panel=draw]")
+    draw_strokes(page)
+    page.reload()
+    assert asked == ["beforeunload"]
+    page.wait_for_function("document.querySelectorAll('#style option').length > 1")
+    page.click("[data-panel=draw]")
+    draw_strokes(page)
+    page.fill("#drawn-text", "abc")
+    page.fill("#style-name", "kept")
+    page.click("#save-style")
+    page.wait_for_function("document.getElementById('message').textContent.startsWith('Saved')")
+    page.reload()  # saved: nothing is lost
+    assert asked == ["beforeunload"]
+    page.evaluate("fetch('/api/styles/kept', {method: 'DELETE'})")  # for the tests after
+    page.close()

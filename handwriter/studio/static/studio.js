@@ -242,6 +242,12 @@ const pad = $("pad"), context = pad.getContext("2d");
 const padSize = {width: pad.width, height: pad.height};  // in pad pixels: CSS px, at most 900
 let drawn = [];      // strokes, each a list of [x, y] in pad pixels, y down
 let stroke = null;
+let padSaved = true;  // no ink on the pad that a reload would lose
+let adapting = false;
+
+window.addEventListener("beforeunload", (event) => {  // the browser asks "leave the page?"
+  if (adapting || (drawn.length && !padSaved)) event.preventDefault();
+});
 
 // Pad px = screen px on a narrow screen, so the rows stay big enough; the canvas holds
 // devicePixelRatio device pixels to each, so ink is sharp on a phone. It widens with the
@@ -287,6 +293,7 @@ function padPoint(event) {
 
 pad.addEventListener("pointerdown", (event) => {
   pad.setPointerCapture(event.pointerId);
+  padSaved = false;
   stroke = [padPoint(event)];
   drawn.push(stroke);
   paintPad();
@@ -380,6 +387,7 @@ $("save-style").addEventListener("click", async () => {
   if (adaptFrom && lines.length >= adaptFrom) { adaptTo(name, lines, replace); return; }
   try {
     const {warnings} = await (await postJSON("/api/styles", {name, lines, replace})).json();
+    padSaved = true;
     await loadStyles(`s:${name}`);
     say(`Saved style “${name}”. Pick it under Write to write anything in your hand.` +
         (adaptFrom ? ` It is read from ${lines.length} line${lines.length > 1 ? "s" : ""}: ` +
@@ -405,6 +413,7 @@ async function adaptTo(name, lines, replace) {
   status.textContent = `Adapting to your ${lines.length} lines (at most ${adaptMinutes} min)…`;
   say("");
   let saved = null;
+  adapting = true;
   try {
     await readEvents(await postJSON("/api/adapt", {name, lines, replace}), async (event) => {
       if (event.type === "queued") {
@@ -419,6 +428,7 @@ async function adaptTo(name, lines, replace) {
       }
     });
     if (!saved) throw new Error("the studio stopped adapting before it finished");
+    padSaved = true;
     bar.value = 1;
     const busy = running && !running.finished;  // a page being written is not overwritten
     status.textContent = `Saved style “${name}”: ${saved.summary}. ` + (busy ? "" :
@@ -431,6 +441,7 @@ async function adaptTo(name, lines, replace) {
     $("adapting").hidden = true;
     say(e.message, true);
   } finally {
+    adapting = false;
     $("save-style").disabled = false;
   }
 }
