@@ -358,6 +358,12 @@ def test_a_style_saved_without_a_name_takes_the_name_shown(page):
     page.once("dialog", lambda d: d.accept())  # the style picked under Write, after asking
     page.click("#remove-style")
     page.wait_for_function("document.getElementById('message').textContent.startsWith('Removed')")
+    asked = []
+    page.on("dialog", lambda d: (asked.append(d.message), d.dismiss()))
+    page.fill("#style-name", "nosuch")  # a style that is not there: said, nothing asked
+    page.click("#remove-style")
+    assert page.text_content("#message.error").startswith("There is no saved style “nosuch”")
+    assert not asked
 
 
 def test_tabs_answer_the_arrow_keys(page):

@@ -458,6 +458,11 @@ $("remove-style").addEventListener("click", async () => {
     say("Type the name of the style to remove, or pick it under Write.", true);
     return;
   }
+  if (!savedStyles.includes(name)) {  // said before asking to confirm a removal of nothing
+    say(`There is no saved style “${name}”` + (savedStyles.length
+      ? `; yours: ${savedStyles.map((s) => `“${s}”`).join(", ")}.` : "."), true);
+    return;
+  }
   if (!confirm(`Remove your style “${name}”? This cannot be undone.`)) return;
   try {
     const response = await fetch(`/api/styles/${encodeURIComponent(name)}`, {method: "DELETE"});
