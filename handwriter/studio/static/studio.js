@@ -479,7 +479,7 @@ $("remove-style").addEventListener("click", async () => {
 let maxText = 600, maxLines = 12;
 let adaptFrom = null, adaptMinutes = 1;  // lines from which saving adapts (null: never)
 let savedStyles = [];                     // names of the styles saved on the server
-let adaptedStyles = new Set();           // of those, the ones adapted to (no strength)
+let adaptedStyles = new Set();            // of those, the ones adapted to (no strength)
 
 async function loadStyles(selected) {
   const info = await (await fetch("/api/styles")).json();
