@@ -93,10 +93,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from .model import load_model
-    from .sample import SHIPPED, shipped
+    from .sample import model_file
     from .train import TrainConfig, evaluate, line_set, load_splits
 
-    net, state = load_model(shipped(args.model) if args.model in SHIPPED else args.model)
+    net, state = load_model(model_file(args.model))
     trained = TrainConfig(**state["train_config"])
     cfg = dataclasses.replace(trained, data=args.data, synthesis=bool(net.cfg.alphabet)
                               or args.text_lines, max_points=args.max_points or

@@ -67,6 +67,11 @@ def shipped(name: str) -> Path:
     return path
 
 
+def model_file(model: str | Path) -> str | Path:
+    """A checkpoint's path, or a shipped model's file when `model` names one (`SHIPPED`)."""
+    return shipped(model) if model in SHIPPED else model
+
+
 @dataclass
 class SampleConfig:
     n: int = 1                  # lines to write
@@ -178,7 +183,7 @@ class Writer:
         `path` is None the text-to-handwriting one if `synthesis` else the stroke-only one."""
         if path is None:
             path = "synthesis" if synthesis else "unconditional"
-        net, checkpoint = load_model(shipped(path) if path in SHIPPED else path)
+        net, checkpoint = load_model(model_file(path))
         return cls(net, checkpoint)
 
     def style_of(self, inks: list[Ink], strength: float = 1.0) -> Tensor:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from .data import prepared
-from .ink import Ink, read_inkml, write_inkml
+from .ink import Ink, atomic_write, read_inkml, write_inkml
 
 if TYPE_CHECKING:
     from .sample import Writer
@@ -162,12 +162,11 @@ def check_style(writer: Writer, inks: list[Ink], where: list[str]) -> list[str]:
 
 def save_style_weights(name: str, tensors: dict[str, torch.Tensor]) -> Path:
     """Store what was learnt of style `name` (`adapt.adapted_style`'s tensors) beside its ink."""
-    ink = styles_dir() / f"{check_name(name)}.inkml"
-    if not ink.is_file():
+    if not (styles_dir() / f"{check_name(name)}.inkml").is_file():
         raise FileNotFoundError(f"no style named {name!r}")
-    path, tmp = ink.with_suffix(".pt"), ink.with_suffix(".pt.tmp")
-    torch.save({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp)
-    os.replace(tmp, path)  # a crash never leaves half a file
+    path = weights_path(name)
+    kept = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    atomic_write(path, lambda f: torch.save(kept, f))  # a crash never leaves half a file
     return path
 
 

@@ -336,8 +336,8 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool = False) -> dic
         with Interruptible(run.rng, save_last if run.rank == 0 else None) as interrupt:
             while run.step < cfg.steps:
                 interrupt.mark()
-                loss = train_step(run) + 2 * math.log(run.offset_scale)
-                run.losses = [*run.losses[-max(cfg.eval_every, 50) + 1:], loss]
+                run.losses.append(train_step(run) + 2 * math.log(run.offset_scale))
+                del run.losses[:-max(cfg.eval_every, 50)]  # what the bar and the log average
                 interrupt.mark()  # the step is taken
                 bar.update()
                 bar.set_postfix(nll=f"{np.mean(run.losses[-50:]):.3f}",
