@@ -264,25 +264,32 @@ def test_an_over_long_text_gets_a_clear_message(page):
     assert "at most 200" in message.text_content()
 
 
-def test_a_line_that_strays_low_pushes_the_lines_after_it_down(page):
-    shifts = page.evaluate("""() => {
-        const shifts = (...lines) => {
+def test_lines_sit_on_even_baselines_and_one_that_reaches_low_pushes_the_next_down(page):
+    laid = page.evaluate("""() => {
+        const lay = (...lines) => {
             resetPage(lines.map(() => 'a'));
             lines.forEach((points, i) => addPoints(i, points));
+            settleAll();
             return [...document.getElementById('page').children].map((g) => {
                 const box = g.getBoundingClientRect();
-                return [Number(g.dataset.shift), box.top, box.bottom];
+                return [Number(g.dataset.baseline), box.top, box.bottom];
             });
         };
-        const level = [[0, 0, 0], [1, 0.3, 0], [1, -0.3, 1]];
-        return [shifts(level, level, level),
-                shifts(level, [[0, 0, 0], [1, -3, 0], [1, 0, 1]], level, level)];
+        const level = [[0, 0, 0], [1, 0.3, 0], [1, -0.3, 1]];  // baseline at its lowest ink
+        const high = [[0, 0, 0], [0, -2, 1], ...level];  // starts 2 line heights above it
+        const low = [...Array(20).fill([0.1, 0, 0]), [0, -3, 0], [0, 3, 1]];  // a long tail
+        return [lay(level, level, level), lay(level, high, level), lay(level, low, level, level)];
     }""")
-    straying = shifts[1]
-    assert [shift for shift, _, _ in shifts[0]] == [0, 0, 0]  # lines in their slots stay
-    # the second line falls 3 line heights: the third is moved below it, the fourth as much
-    assert straying[1][0] == 0 and straying[2][0] > 0 and straying[3][0] == straying[2][0]
-    assert straying[2][1] > straying[1][2]  # the third line's ink starts below the second's
+    evenly, started_high, reaching_low = laid
+    bottoms = [bottom for _, _, bottom in evenly]
+    assert bottoms[1] - bottoms[0] > 0
+    assert bottoms[2] - bottoms[1] == pytest.approx(bottoms[1] - bottoms[0])
+    # placed by its baseline, not by where the pen started: level with the lines around it
+    assert [bottom for _, _, bottom in started_high] == pytest.approx(bottoms)
+    # the third line goes below the second's tail, the fourth a line below the third
+    assert reaching_low[2][1] > reaching_low[1][2]
+    assert reaching_low[3][0] - reaching_low[2][0] == reaching_low[1][0] - reaching_low[0][0]
+    assert reaching_low[2][0] - reaching_low[1][0] > reaching_low[1][0] - reaching_low[0][0]
 
 
 def test_every_download_works_after_a_stop(page, slow_pen, tmp_path):

@@ -6,6 +6,8 @@ const $ = (id) => document.getElementById(id);
 const SVG = "http://www.w3.org/2000/svg";
 const LINE_HEIGHT = 100, SCALE = 35, MARGIN = 20;  // page px; one model unit = one line's height
 const CLEARANCE = 45;  // page px from the lowest ink of a line to the next line's baseline
+const FIRST_BASELINE = 70;  // page px from the top to the first line's baseline
+const BASELINE_DROP = 0.95;  // model units from a line's first point to its baseline, typically
 const PAD_ROW = 90;                                  // px between the pad's ruled lines
 // A sentence to write on each of the pad's ruled lines, so the studio knows what they say:
 // every letter of the alphabet between them, and nothing a model's alphabet lacks.
@@ -42,31 +44,50 @@ const svg = $("page");
 let pens = [];    // per line: {x, y, path, points} where the pen is and the open stroke
 
 function resetPage(texts) {
-  page = texts.map((text) => ({text, strokes: []}));
+  page = texts.map((text) => ({text, strokes: [], baseline: null}));
   pens = texts.map(() => ({x: 0, y: 0, path: null, points: 0}));
   svg.replaceChildren(...texts.map(() => document.createElementNS(SVG, "g")));
   svg.setAttribute("viewBox", `0 0 900 ${Math.max(1, texts.length) * LINE_HEIGHT + MARGIN}`);
   svg.dataset.points = 0;
 }
 
-function lineShift(line) {  // a line that strays low pushes the lines after it down
-  if (line === 0) return 0;
-  const above = svg.children[line - 1], shift = Number(above.dataset.shift || 0);
-  if (!above.childElementCount) return shift;
-  const box = above.getBBox();
-  return Math.max(shift, box.y + box.height + shift + CLEARANCE - (line + 0.5) * LINE_HEIGHT);
+function baselineOf(strokes) {  // the 10th percentile of the pen's heights, as paper layout takes it
+  let y = 0;
+  const heights = strokes.map(([, dy]) => (y += dy)).sort((a, b) => a - b);
+  return heights.length ? heights[Math.floor(0.1 * (heights.length - 1))] : -BASELINE_DROP;
+}
+
+function settle(line) {  // a line written to its end is placed by its own baseline from now on
+  page[line].baseline = baselineOf(page[line].strokes);
+}
+
+function settleAll() {  // the page is done or stopped: every line by its own baseline
+  page.forEach((line, i) => { if (line.strokes.length) settle(i); });
+  placeLines();
+}
+
+function placeLines() {  // baselines a line apart, further where the ink above reaches low
+  let baseline = FIRST_BASELINE, lowest = -Infinity;
+  [...svg.children].forEach((group, line) => {
+    if (line > 0) baseline = Math.max(baseline + LINE_HEIGHT, lowest + CLEARANCE);
+    // a line still being written sits where a line's baseline usually is below its start
+    const shift = baseline + (page[line].baseline ?? -BASELINE_DROP) * SCALE;
+    group.setAttribute("transform", `translate(0 ${shift.toFixed(1)})`);
+    group.dataset.baseline = baseline;
+    lowest = group.childElementCount ? group.getBBox().y + group.getBBox().height + shift
+      : baseline;
+  });
+  fitPage();
 }
 
 function addPoints(line, points) {
   const pen = pens[line], group = svg.children[line];
-  if (!page[line].strokes.length) {  // the line above is done: place this one below it
-    group.dataset.shift = lineShift(line);
-    group.setAttribute("transform", `translate(0 ${group.dataset.shift})`);
+  for (let above = 0; above < line; above++) {  // ink on this line: those above are written
+    if (page[above].baseline === null) settle(above);
   }
-  const top = (line + 0.5) * LINE_HEIGHT;
   for (const [dx, dy, lift] of points) {
     pen.x += dx; pen.y += dy;
-    const x = (MARGIN + pen.x * SCALE).toFixed(1), y = (top - pen.y * SCALE).toFixed(1);
+    const x = (MARGIN + pen.x * SCALE).toFixed(1), y = (-pen.y * SCALE).toFixed(1);
     if (!pen.path) {
       pen.path = document.createElementNS(SVG, "path");
       pen.path.setAttribute("d", `M${x} ${y}`);
@@ -83,14 +104,19 @@ function addPoints(line, points) {
   }
   page[line].strokes.push(...points);
   svg.dataset.points = page.reduce((n, l) => n + l.strokes.length, 0);  // for tests, and "done"
-  fitPage();
+  placeLines();
 }
 
-function replaceLine(line, points) {
+function replaceLine(line, points) {  // a retake, or the reader's pick of the drafts
   svg.children[line].replaceChildren();
   pens[line] = {x: 0, y: 0, path: null, points: 0};
+  const written = page[line].baseline !== null;
   page[line].strokes = [];
   addPoints(line, points);
+  if (written) {
+    settle(line);
+    placeLines();
+  }
 }
 
 function fitPage() {  // the page's slots, grown to hold ink that strays past them
@@ -115,8 +141,10 @@ async function stream(request) {
     started = true;
     await readEvents(response, (event) => handle(event, request, controller));
   } catch (e) {
-    if (e.name === "AbortError") say("Stopped.");
-    else if (started) failed(e.message);
+    if (e.name === "AbortError") {
+      if (running === controller) settleAll();  // stopped, not replaced by a new page
+      say("Stopped.");
+    } else if (started) failed(e.message);
     else say(e.message, true);
   } finally {
     if (running === controller) {
@@ -165,6 +193,7 @@ function handle(event, request, controller) {
     replaceLine(event.line, event.points);
   } else if (event.type === "done") {
     controller.finished = true;
+    settleAll();
     document.querySelectorAll(".stop").forEach((b) => { b.disabled = true; });
     say(`Done: seed ${svg.dataset.seed}, ${svg.dataset.points} points. Type that seed to ` +
         "write the same ink again." + notice);
