@@ -1,7 +1,11 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from handwriter.ink import Ink, InkError, read_inkml, write_inkml
+from handwriter.data import robust_height
+from handwriter.ink import Ink, InkError, read_inkml, read_lines, write_inkml
+from handwriter.ink.core import page_lines
 
 GROUPS = """<?xml version="1.0" encoding="UTF-8"?>
 <ink xmlns="http://www.w3.org/2003/InkML">
@@ -125,3 +129,48 @@ def test_a_document_without_ink_is_an_error(tmp_path):
     with pytest.raises(InkError, match=r"other\.xml:1: expected an <ink> document, got "
                                        r"<document> with no <ink> inside"):
         read_inkml(f)
+
+
+def test_a_note_apps_page_without_groups_is_read_line_by_line(tmp_path):
+    def letters(x0, y0, delayed=False):  # one line of four "letters", a comma and a late dot
+        traces = [[(x0 + x, y0), (x0 + x + 4, y0 - 8), (x0 + x + 8, y0)] for x in (0, 10, 20, 30)]
+        traces.append([(x0 + 40, y0), (x0 + 39, y0 + 3)])  # a comma, hanging below
+        if delayed:
+            traces.append([(x0 + 14, y0 - 12), (x0 + 14, y0 - 12)])  # back left, not lower
+        return traces
+
+    page = letters(0, 0, delayed=True) + letters(2, 30) + letters(-1, 60)  # y down, as files
+    body = "\n".join("  <trace>" + ", ".join(f"{x} {y}" for x, y in t) + "</trace>"
+                     for t in page)
+    f = tmp_path / "page.inkml"
+    f.write_text(f'<ink xmlns="http://www.w3.org/2003/InkML">\n{body}\n</ink>\n')
+    inks = read_inkml(f)
+    assert [len(ink.stroke_list) for ink in inks] == [6, 5, 5]
+    assert [ink.points[:, 1].max() for ink in inks] == [12, -22, -52]  # y up: each lower
+
+
+UNIPEN_LINES = Path(__file__).parents[2] / "shared" / "data" / "unipen" / "lines.npz"
+
+
+@pytest.mark.skipif(not UNIPEN_LINES.exists(), reason="needs ../shared/data/unipen")
+def test_real_lines_stacked_on_a_page_are_split_back():
+    inks = read_lines(UNIPEN_LINES)
+    rng = np.random.default_rng(0)
+    single = [inks[i] for i in rng.choice(len(inks), 500, replace=False)]
+    assert sum(len(page_lines(list(ink.stroke_list))) > 1 for ink in single) <= 15  # 1% seen
+    right = 0
+    for start in rng.choice(len(inks) - 3, 200, replace=False):
+        group = inks[start:start + 3]
+        if len({ink.writer for ink in group}) > 1:
+            group = [group[0]] * 3  # one writer's hand, three times
+        pitch = 3 * np.median([robust_height(ink.strokes) for ink in group])
+        page, truth = [], []
+        for row, ink in enumerate(group):
+            points = np.concatenate(ink.stroke_list)
+            corner = [points[:, 0].min(), np.median(points[:, 1]) + row * pitch]
+            page += [s - corner for s in ink.stroke_list]
+            truth += [row] * len(ink.stroke_list)
+        got = page_lines(page)
+        right += [sorted(line) for line in got] == [
+            [i for i, t in enumerate(truth) if t == row] for row in range(3)]
+    assert right >= 180  # 97% seen at three line heights apart

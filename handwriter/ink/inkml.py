@@ -4,10 +4,11 @@ Reading, for each `<ink>` element (the root, or each one inside another root, as
 write them): a document-level `<annotation type="truth">` (or `type="transcription"`) makes
 it one Ink with that text (CROHME style, its symbol groups are ignored); otherwise each
 outermost `<traceGroup>` with such an annotation is one Ink, then each other outermost
-`<traceGroup>` is one with text "", and any trace no group uses goes into one last Ink with
-text "". `<annotation type="writer">` names the writer, on the document or a group.
-The first two channels of a trace are x and y; values may use the `!`, `'` and `"` (explicit,
-first and second difference) qualifiers of the spec; other channels are ignored.
+`<traceGroup>` is one with text "", and the traces no group uses are split into lines by
+where they lie on the page (`page_lines`), each an Ink with text "". `<annotation
+type="writer">` names the writer, on the document or a group. The first two channels of a
+trace are x and y; values may use the `!`, `'` and `"` (explicit, first and second
+difference) qualifiers of the spec; other channels are ignored.
 
 y direction: InkML's default axes, like a screen, have y pointing DOWN, and most producers
 write that. So `write_inkml` negates y (files look right in other InkML viewers) and
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .core import Ink, InkError, atomic_write
+from .core import Ink, InkError, atomic_write, page_lines
 
 INKML_NS = "http://www.w3.org/2003/InkML"
 XML_ID = "{http://www.w3.org/XML/1998/namespace}id"
@@ -160,9 +161,12 @@ def _read_ink_element(root: ET.Element, by_id: dict, path: Path, lines: dict) ->
                and e.get("orientation") == "-ve" for e in root.iter())
     all_traces = [e for e in root.iter() if _local(e.tag) == "trace"]
 
+    def points(trace: ET.Element) -> np.ndarray:
+        return _trace_points(trace, path, lines[trace]) * (1, 1 if y_up else -1)
+
     def make_ink(traces: list[ET.Element], text: str, writer: str) -> Ink:
-        strokes = [_trace_points(t, path, lines[t]) * (1, 1 if y_up else -1) for t in traces]
-        return Ink.from_stroke_list(strokes, text=text, writer=writer, source=str(path))
+        return Ink.from_stroke_list([points(t) for t in traces], text=text, writer=writer,
+                                    source=str(path))
 
     writer = _annotation(root, "writer") or ""
     text = _annotation(root, *TEXT)
@@ -182,9 +186,9 @@ def _read_ink_element(root: ET.Element, by_id: dict, path: Path, lines: dict) ->
         used.update(traces)
         if traces or text is not None:
             inks.append(make_ink(traces, text or "", _annotation(group, "writer") or writer))
-    rest = [t for t in all_traces if t not in used]
-    if rest:
-        inks.append(make_ink(rest, "", writer))
+    rest = [t for t in all_traces if t not in used]  # a note app's page: lines by position
+    for line in page_lines([points(t) for t in rest]):
+        inks.append(make_ink([rest[i] for i in line], "", writer))
     return inks
 
 
