@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.metadata
 import json
 import os
 import sys
@@ -126,6 +127,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from .unprompted import from_nothing
 
     check_format(args.output)
+    if args.model == "unconditional" and (args.candidates or 1) > 1:
+        raise ValueError("--candidates picks drafts of a text; the stroke-only model "
+                         "(--model unconditional) writes none")
     primer = read_primer(args.prime) if args.prime else None
     inks = from_nothing(config_from_args(SampleConfig, args), args.model, args.text_model,
                         primer, args.words)
@@ -144,7 +148,7 @@ def cmd_write(args: argparse.Namespace) -> int:
 
     if (args.text is None) == (args.file is None):
         raise ValueError("give the text to write, or --file with it (not both)")
-    text = args.text if args.file is None else Path(args.file).read_text(encoding="utf-8")
+    text = args.text if args.file is None else read_text(args.file, "--file")
     if not text.strip():
         raise ValueError(f"{args.file or 'text'}: nothing to write, it is empty")
     cfg = config_from_args(SampleConfig, args, base=WRITING)
@@ -160,6 +164,8 @@ def cmd_write(args: argparse.Namespace) -> int:
                ("--line-height", args.line_height is not None)) if given])
     else:
         check_format(args.output)
+    if args.width is not None and args.width < 1:
+        raise ValueError(f"--width must be at least 1 character, got {args.width}")
     if args.show_travel and not (on_paper and Path(args.output).suffix.lower() == ".png"):
         raise ValueError("--show-travel draws the pen-up moves on a page saved as .png")
     if args.prime and args.style is not None:
@@ -298,8 +304,12 @@ def style_add(args: argparse.Namespace) -> int:
     from .ink import read_ink
     from .reader import InkReader
     from .sample import Writer
-    from .styles import check_name, check_style, check_unused, save_style
+    from .styles import check_name, check_size, check_style, check_unused, save_style
 
+    if not args.minutes > 0:
+        raise ValueError(f"--minutes must be above 0, got {args.minutes}")
+    if not 0 <= args.share <= 1:
+        raise ValueError(f"--share must be between 0 and 1, got {args.share}")
     if args.replace:
         check_name(args.name)
     else:
@@ -315,6 +325,7 @@ def style_add(args: argparse.Namespace) -> int:
         inks += lines
         where += [path] if len(lines) == 1 else [f"{path} line {i}" for i in
                                                    range(1, len(lines) + 1)]
+    check_size(inks)
     if args.text is not None:
         if len(args.text) != len(inks):
             raise ValueError(f"--text given {len(args.text)} times for {len(inks)} lines of "
@@ -327,10 +338,6 @@ def style_add(args: argparse.Namespace) -> int:
     if unread:
         readings = reader.read([inks[i] for i in unread])
         confirm_readings([inks[i] for i in unread], [where[i] for i in unread], readings)
-    if not args.minutes > 0:
-        raise ValueError(f"--minutes must be above 0, got {args.minutes}")
-    if not 0 <= args.share <= 1:
-        raise ValueError(f"--share must be between 0 and 1, got {args.share}")
     writer = Writer.load(args.model, synthesis=True)
     warn(check_style(writer, inks, where))
     warn(unlike_readings([inks[i] for i in given], [where[i] for i in given], reader))
@@ -439,6 +446,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from .train import export_model
 
+    if Path(args.output).suffix != ".pt":
+        raise ValueError(f"-o {args.output}: a model file ends in .pt")
     neatness = None
     if args.neatness:
         import torch
@@ -469,6 +478,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="handwriter", description="Learns to write like a person (Graves 2013): sample "
         "new handwriting, write text by hand, train on your own ink.")
     parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
+    parser.add_argument("--version", action="version",
+                        version=f"handwriter {importlib.metadata.version('handwriter')}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add_command in (add_sample, add_write, add_train, add_train_reader, add_train_text,
                         add_read, add_eval, add_style, add_data, add_plot, add_export,
@@ -694,7 +705,8 @@ def add_data(commands: argparse._SubParsersAction) -> None:
 
 
 # SampleConfig fields of a real person's hand, for commands that write in none
-UNSTYLED = ("n", "style_drafts", "style_strength", "lean")
+# what the figures' one line, one draft and no style leave out of SampleConfig's flags
+ONE_DRAFT = ("n", "candidates", "segment", "style_drafts", "style_strength", "lean")
 
 
 def add_plot(commands: argparse._SubParsersAction) -> None:
@@ -705,12 +717,12 @@ def add_plot(commands: argparse._SubParsersAction) -> None:
     q = plot.add_parser("density", help="predictive density along a sampled line (fig. 10)")
     q.add_argument("--model", help=MODEL_HELP)
     q.add_argument("-o", "--output", required=True, help="figure to write (.png .svg .pdf)")
-    add_config_flags(q, SampleConfig, skip=UNSTYLED)
+    add_config_flags(q, SampleConfig, skip=ONE_DRAFT)
     q = plot.add_parser("attention", help="window weights over the text (fig. 12)")
     q.add_argument("--text", required=True, help="text to write")
     q.add_argument("--model", help=MODEL_HELP)
     q.add_argument("-o", "--output", required=True, help="figure to write (.png .svg .pdf)")
-    add_config_flags(q, SampleConfig, skip=UNSTYLED, base=WRITING)
+    add_config_flags(q, SampleConfig, skip=ONE_DRAFT, base=WRITING)
     p.set_defaults(run=cmd_plot, n=1)
 
 
@@ -747,6 +759,16 @@ def show_warning(message, category, filename, lineno, file=None, line=None) -> N
     warn([str(message)])
 
 
+def read_text(path: str, flag: str) -> str:
+    """The UTF-8 text file a flag names, or an error that names both."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{flag} {path}: not a UTF-8 text file (byte {e.start})") from None
+    except OSError as e:
+        raise ValueError(f"{flag} {path}: {said(e).removeprefix(f'{path}: ')}") from None
+
+
 def check_output(path: str) -> None:
     """An output nobody could write is said before the work, not after minutes of it."""
     folder = Path(path).parent
@@ -770,11 +792,18 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `handwriter data stats x.npz | head`: the reader had enough
         sys.stderr.close()
         return 0
-    except (InkError, ValueError, FileNotFoundError, OSError) as e:
+    except (InkError, ValueError, OSError) as e:
         if args.debug:
             raise
-        print(f"handwriter: error: {e}", file=sys.stderr)
+        print(f"handwriter: error: {said(e)}", file=sys.stderr)
         return 2
+
+
+def said(error: Exception) -> str:
+    """An error as one line that starts with the file, without Python's "[Errno 2]"."""
+    if isinstance(error, OSError) and error.filename and error.strerror:
+        return f"{error.filename}: {error.strerror[0].lower()}{error.strerror[1:]}"
+    return str(error)
 
 
 if __name__ == "__main__":

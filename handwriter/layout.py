@@ -8,6 +8,7 @@ baseline, tilt and size like real writing, spaced so descenders never touch the 
 
 from __future__ import annotations
 
+import math
 import re
 import textwrap
 import warnings
@@ -236,8 +237,8 @@ def column_profile(strokes: list[np.ndarray], column: float = 1.0) -> dict[int, 
 
 def clearance(above: dict, below: dict) -> float:
     """How far below the upper line's baseline the lower one's must be so their ink, column
-    by column (and one column either side), does not overlap."""
-    need = 0.0
+    by column (and one column either side), does not overlap; -inf if no column is shared."""
+    need = -math.inf
     for c, (top, _) in below.items():
         for near in (c - 1, c, c + 1):
             if near in above:

@@ -17,11 +17,14 @@ from PIL import Image, ImageColor, ImageDraw
 
 from .data import MODEL_UNITS
 from .ink import Ink, atomic_write, output_kind, split_strokes, write_lines
+from .layout import clearance, column_profile
 
 LINE_HEIGHT = 100.0   # page units from one line to the next; 1 unit = 1 px at scale 1
 STROKE_WIDTH = 2.5    # pen width, page units
 MARGIN = 20.0         # blank border around the ink, page units
 ROBUST_HEIGHT = 0.35  # a line's 10th-90th percentile span of y, as a fraction of line_height
+GAP = 0.05            # least space between the ink of two lines, as a fraction of line_height
+COLUMN = 0.1          # ... measured in columns this wide
 SUPERSAMPLE = 4       # rasterise at 4x, then box-average: anti-aliasing from pixel coverage
 MAX_CANVAS = 1 << 26  # supersampled pixels at most; a huge page gets less supersampling
 GIF_LEVELS = 16       # shades from background to ink in a GIF palette: small files, smooth edges
@@ -41,6 +44,8 @@ def layout_page(inks: list[Ink], *, line_height: float = LINE_HEIGHT,
                 margin: float = MARGIN, one_scale: bool | None = None) -> Page:
     """Line i starts at y = (i + 0.5) * line_height, left-aligned, its robust height scaled
     to ROBUST_HEIGHT * line_height: percentiles ignore the odd long descender or stray dot.
+    A line whose ink would come within GAP of the line above's is moved down, with the lines
+    after it.
 
     `one_scale` gives every line the median line's scale: right for ink in common units
     (a model's output), where a line of capitals should stay bigger than one of vowels.
@@ -51,18 +56,28 @@ def layout_page(inks: list[Ink], *, line_height: float = LINE_HEIGHT,
     shapes = [_line_shape(ink) for ink in inks]
     sizes = [shape[2] for shape in shapes if shape]
     common = float(np.median(sizes)) if one_scale and sizes else None
-    lines = []
+    lines, above, shift = [], {}, 0.0
     for i, shape in enumerate(shapes):
         if not shape:
             lines.append([])
             continue
         strokes, origin, size = shape
         scale = ROBUST_HEIGHT * line_height / (common or size)
-        centre = np.array([0.0, (i + 0.5) * line_height])
+        centre = np.array([0.0, (i + 0.5) * line_height + shift])
         flip = np.array([scale, -scale])  # ink is y up, the page y down
-        lines.append([(s - origin) * flip + centre for s in strokes])
+        line = [(s - origin) * flip + centre for s in strokes]
+        column = COLUMN * line_height
+        profile = column_profile(line, column)
+        # a line whose ink would touch the line above's moves down, and the lines after it
+        overlap = clearance(above, profile) + GAP * line_height
+        if overlap > 0:
+            shift += overlap
+            line = [s + [0.0, overlap] for s in line]
+            profile = column_profile(line, column)
+        lines.append(line)
+        above = profile
     # every line's slot is on the page, so empty lines still take their space
-    slots = np.array([[0.0, 0.0], [0.0, len(inks) * line_height]])
+    slots = np.array([[0.0, 0.0], [0.0, len(inks) * line_height + shift]])
     extent = np.concatenate([slots, *(s for line in lines for s in line)])
     top_left = extent.min(0) - margin
     width, height = extent.max(0) + margin - top_left

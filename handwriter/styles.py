@@ -59,6 +59,15 @@ def check_unused(name: str, how_to_replace: str) -> str:
     return name
 
 
+def check_size(inks: list[Ink]) -> None:
+    """A style is a few lines of a person's writing, not a data set."""
+    points = sum(len(ink) for ink in inks)
+    if points > MAX_POINTS:
+        lines = "this line has" if len(inks) == 1 else f"these {len(inks)} lines have"
+        raise ValueError(f"a style holds at most {MAX_POINTS:,} points of ink (a few lines); "
+                         f"{lines} {points:,}")
+
+
 def save_style(name: str, inks: list[Ink]) -> Path:
     """Store `inks` (each line's `text` its transcription) as style `name`, replacing any."""
     check_name(name)
@@ -67,8 +76,7 @@ def save_style(name: str, inks: list[Ink]) -> Path:
     for i, ink in enumerate(inks, 1):
         if len(ink) < 2 or not ink.text.strip():
             raise ValueError(f"line {i} of the style needs ink and its transcription")
-    if sum(len(ink) for ink in inks) > MAX_POINTS:
-        raise ValueError(f"a style holds at most {MAX_POINTS} points")
+    check_size(inks)
     folder = styles_dir()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.inkml"

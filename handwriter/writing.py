@@ -204,6 +204,11 @@ def write_lines_together(writer: Writer, texts: list[str], cfg: SampleConfig,
                       and len(lines[i]) < cfg.max_points]
             bar.set_description_str(f"{n - len(active)}/{n} lines")
         bar.update(bar.total - bar.n)
+    for i, line in enumerate(lines):
+        if not line.meta["finished"]:
+            warnings.warn(f"line {i + 1} ({texts[i]!r}) stopped at {cfg.max_points} points "
+                          "before its text ended; a larger --max-points gives it room",
+                          stacklevel=2)
     return [lean(writer, cfg, line) for line in lines]
 
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from handwriter.cli import UNSTYLED, build_parser, config_from_args, main
+from handwriter.cli import ONE_DRAFT, build_parser, config_from_args, field_comments, main
 from handwriter.ink import Ink, read_inkml, read_lines, write_inkml
 from handwriter.layout import PageConfig
 from handwriter.model import ModelConfig, load_model
@@ -197,8 +197,8 @@ def test_data_convert_stats_and_show(lines_npz, tiny_model, tmp_path, capsys):
     assert [len(i) for i in lines] == [50] * 4
     assert [Path(i.source).name for i in lines] == ["a.inkml"] * 2 + ["c.inkml"] * 2
     (tmp_path / "empty").mkdir()
-    assert "holds data/ and include/" in fails(capsys, "data", "convert", tmp_path / "empty",
-                                               "-o", tmp_path / "x.npz")
+    said = fails(capsys, "data", "convert", tmp_path / "empty", "-o", tmp_path / "x.npz")
+    assert "a folder with no ink" in said and "UNIPEN release's root (with data/)" in said
 
     code, out, _ = run(capsys, "data", "stats", lines_npz)
     stats = json.loads(out)
@@ -353,10 +353,40 @@ def test_errors_name_the_file_or_the_thing(tiny_model, synth_model, lines_npz, t
         capsys, "data", "convert", tmp_path / "w.pdf", "-o", tmp_path / "x.txt")
     assert "x.jpg: a figure can be saved as .png .svg .pdf, not '.jpg'" in fails(
         capsys, "plot", "density", "--model", tiny_model, "-o", tmp_path / "x.jpg")
+    text = ["write", "--model", synth_model, "-o", tmp_path / "w.png", "--file"]
+    assert "--file nope.txt: no such file or directory" in fails(capsys, *text, "nope.txt")
+    assert f"--file {tmp_path}: is a directory" in fails(capsys, *text, tmp_path)
+    (tmp_path / "picture.gif").write_bytes(b"\x89GIF\r\n")
+    assert "picture.gif: not a UTF-8 text file (byte 0)" in fails(capsys, *text,
+                                                                  tmp_path / "picture.gif")
+    assert "nope.txt: no such file or directory" in fails(
+        capsys, "sample", "-o", tmp_path / "x.svg", "--words", "nope.txt")
+    assert "--width must be at least 1 character, got 0" in fails(
+        capsys, "write", "ab", "--model", synth_model, "--width", 0, "-o", tmp_path / "w.png")
+    assert "--steps must be at least 1, got 0" in fails(
+        capsys, "train", "--data", lines_npz, "--out", tmp_path / "run", "--steps", 0)
+    assert "-o m.png: a model file ends in .pt" in fails(capsys, "export", tiny_model, "-o",
+                                                         "m.png")
+    assert "the stroke-only model (--model unconditional) writes none" in fails(
+        capsys, "sample", "-o", tmp_path / "x.svg", "--model", "unconditional",
+        "--candidates", 8)
+    (tmp_path / "w.txt").write_text("hello")
+    assert "cannot tell the ink format from '.txt'" in fails(
+        capsys, "eval", "--model", tiny_model, "--data", tmp_path / "w.txt")
     assert not list(tmp_path.glob("*.png")) + list(tmp_path.glob("*.svg"))
     with pytest.raises(ValueError, match="bias must be 0 or more"):  # --debug after the command
         main(["sample", "-o", str(tmp_path / "x.svg"), "--model", str(synth_model), "--bias",
               "-1", "--debug"])
+
+
+def test_a_line_cut_short_by_max_points_is_said_and_version_is_printed(synth_model, tmp_path,
+                                                                        capsys):
+    code, _, err = run(capsys, "write", "abab abab abab", "--model", synth_model,
+                       "--max-points", 5, "--candidates", 2, "-o", tmp_path / "w.svg")
+    assert code == 0 and "line 1 ('abab abab abab') stopped at 5 points" in err
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.startswith("handwriter 0.")
 
 
 def test_ctrl_c_while_writing_is_said_on_a_line_of_its_own(synth_model, tmp_path, capsys,
@@ -390,7 +420,7 @@ HELP = {("sample",): [SampleConfig()],
         ("data", "convert"): [], ("data", "stats"): [], ("data", "show"): [],
         ("plot", "density"): [SampleConfig()], ("plot", "attention"): [WRITING]}
 NO_FLAG = {("write", "n"), ("train", "alphabet"), ("train", "chars_per_step"),
-           ("train", "style_table")} | {("plot", name) for name in UNSTYLED}
+           ("train", "style_table")} | {("plot", name) for name in ONE_DRAFT}
 
 
 @pytest.mark.parametrize("command", list(HELP), ids=" ".join)
@@ -408,7 +438,8 @@ def test_help_lists_config_flags_with_their_defaults(command, capsys, monkeypatc
             flag = "--" + f.name.replace("_", "-")
             assert flag in text
             value = getattr(defaults, f.name)  # a str as the user types it
-            if value is None:  # a default that depends: its comment says on what
+            if value is None or value == "":  # its comment says what the default is
+                assert "(default: " in field_comments(type(defaults))[f.name], flag
                 continue
             shown = f"'{value}'" if isinstance(value, str) else repr(value)
             assert f"(default: {shown})" in text, flag
@@ -536,7 +567,12 @@ def test_bad_styles_are_one_line_errors_that_leave_the_folder_as_it_was(
                          "<trace>1 1</trace></traceGroup></ink>")
     empty = tmp_path / "empty.inkml"
     empty.write_text("<ink/>")
+    big = tmp_path / "page.inkml"  # more than a few lines: refused before any is read
+    big.write_text("<ink><trace>" + ", ".join(f"{i} {i % 7}" for i in range(20_001))
+                   + "</trace></ink>")
     errors = {
+        "a style holds at most 20,000 points of ink (a few lines); this line has 20,001": [
+            "style", "add", "big", big, "--model", synth_model],
         "a style named 'mine' exists; --replace replaces it": add,
         "--text given 1 times for 2 lines of ink": [*add[:2], "other", *add[3:], "--text", "ab"],
         "the model cannot write '!' (U+0021), 'A' (U+0041)": [*add, "--replace", "--text", "ab",

@@ -37,6 +37,17 @@ def test_layout_makes_lines_of_any_unit_look_alike():
     assert points[:, 0].max() == pytest.approx(page.width - 10)
 
 
+def test_a_line_that_reaches_low_pushes_the_next_line_down_not_into_it():
+    tail = Ink.from_stroke_list([*make_ink().stroke_list, np.array([[20.0, 0], [20, -40]])])
+    page = layout_page([make_ink(), tail, make_ink(), make_ink()], line_height=100, margin=10)
+    lowest = [max(s[:, 1].max() for s in line) for line in page.lines]
+    highest = [min(s[:, 1].min() for s in line) for line in page.lines]
+    assert highest[2] - highest[1] > 100  # moved down from its slot ...
+    assert highest[2] - lowest[1] == pytest.approx(5)  # ... to just under the tail (GAP)
+    assert highest[3] - highest[2] == pytest.approx(100)  # and on from there a line apart
+    assert page.height >= lowest[3] + 10 - 1e-6
+
+
 def test_svg_has_a_path_per_stroke_and_flips_y():
     svg = ink_to_svg([make_ink(), make_ink(5.0)], width=300)
     root = ET.fromstring(svg)

@@ -37,6 +37,7 @@ from handwriter.train import (
     load_splits,
     save_checkpoint,
     train,
+    with_own_draws,
     writer_primers,
 )
 
@@ -102,6 +103,29 @@ def test_chunked_backprop_carries_the_state_and_truncates_the_gradient(alphabet)
     assert not torch.allclose(grads[7][lstm], grads[0][lstm])  # no gradient across chunks
 
 
+def test_own_draws_replace_a_share_of_the_offsets_read_and_nothing_else():
+    torch.manual_seed(0)
+    net = HandwritingNet(ModelConfig(**{**asdict(TINY), "alphabet": "ab"}))
+    rng = np.random.default_rng(0)
+    lines = [np.c_[rng.normal(size=(n, 2)), rng.random(n) < 0.1].astype(np.float32)
+             for n in (400, 300)]
+    batch = collate(lines, [np.array([1, 2]), np.array([2])])
+    real = batch.strokes_in
+    for share in (0.0, 0.25, 1.0):
+        torch.manual_seed(1)
+        read = with_own_draws(net, batch, None, share)
+        swapped = (read[:, :, :2] != real[:, :, :2]).any(-1)
+        assert torch.equal(read[..., 2], real[..., 2])  # pen lifts stay the real ones
+        assert not swapped[:, 0].any()  # the start point is no draw
+        assert swapped[:, 1:].float().mean().item() == pytest.approx(share, abs=0.03)
+    torch.manual_seed(1)
+    again = with_own_draws(net, batch, None, 1.0)
+    torch.testing.assert_close(again, read)  # one seed, one draw
+    net.zero_grad()
+    loss = backprop(net, batch, 0, nullcontext(), own_draws=1.0)
+    assert math.isfinite(loss) and net.head.weight.grad is not None
+
+
 def test_the_style_gradient_reaches_the_encoder_once_per_batch():
     torch.manual_seed(0)
     net = HandwritingNet(replace(TINY, alphabet="abcd", style_size=3, style_hidden=5))
@@ -163,9 +187,11 @@ def test_weight_average_follows_the_weights_and_swaps_in_and_out():
 def test_init_starts_from_a_checkpoints_weights_and_scale(tiny_run, tmp_path):
     cfg, out, _ = tiny_run
     start = load_checkpoint(out / "last.pt")
-    # a different config is ignored: the weights decide the shape
+    # the weights decide the shape: asking for another is refused, naming the flag
     again = config(cfg.data, tmp_path, init=str(out / "last.pt"), steps=1, lr=1e-30)
-    train(again, ModelConfig(hidden_size=99, dropout=0.25))
+    with pytest.raises(ValueError, match="--hidden-size 99: --init .* has"):
+        train(again, ModelConfig(hidden_size=99))
+    train(again, ModelConfig(dropout=0.25))
     state = load_checkpoint(tmp_path / "last.pt")
     # ... but dropout is this run's choice
     assert state["model_config"] == {**start["model_config"], "dropout": 0.25}

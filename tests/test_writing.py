@@ -1,3 +1,4 @@
+import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -80,8 +81,13 @@ def test_write_line_carries_on_from_its_pen_exactly(synth, monkeypatch):
     monkeypatch.setattr(writing, "spoiled", lambda ink: False)  # random weights scribble
     cfg = SampleConfig(max_points=40, seed=3, segment=7)
     for text in ("ab", "abcdefghijklmnopqrstuvwxyz"):
-        grown = write_line(synth, text, cfg, generator=torch.Generator().manual_seed(3),
-                           retries=0)
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            grown = write_line(synth, text, cfg, generator=torch.Generator().manual_seed(3),
+                               retries=0)
+        assert [str(w.message) for w in said] == ([] if grown.meta["finished"] else [
+            f"line 1 ({text!r}) stopped at 40 points before its text ended; a larger "
+            "--max-points gives it room"])
         plain, _ = generate(synth, cfg, [text])
         np.testing.assert_array_equal(grown.strokes, plain[0].strokes)
         assert grown.meta["finished"] == plain[0].meta["finished"]
@@ -99,7 +105,8 @@ def test_a_line_that_never_finishes_is_started_again(synth, monkeypatch):
     monkeypatch.setattr(writing, "draw", spy)
     monkeypatch.setattr(writing, "spoiled", lambda ink: False)
     cfg = SampleConfig(max_points=20, segment=8, candidates=2)
-    line = write_line(synth, "abcdefghijklmnopqrstuvwxyz", cfg, retries=2)
+    with pytest.warns(UserWarning, match="stopped at 20 points"):
+        line = write_line(synth, "abcdefghijklmnopqrstuvwxyz", cfg, retries=2)
     # three attempts of three segments (8 + 8 + 4 points): after the cap, a fresh line
     assert lengths == [8, 8, 4] * 3
     assert len(line) == 20 and not line.meta["finished"]
@@ -117,7 +124,8 @@ def test_a_segment_with_only_spoiled_drafts_is_drawn_again_then_kept(synth, monk
     monkeypatch.setattr(writing, "draw", spy)
     monkeypatch.setattr(writing, "spoiled", lambda ink: True)
     text = "abcdefghijklmnopqrstuvwxyz"
-    line = write_line(synth, text, SampleConfig(max_points=20, candidates=3), retries=2)
+    with pytest.warns(UserWarning, match="stopped at 20 points"):
+        line = write_line(synth, text, SampleConfig(max_points=20, candidates=3), retries=2)
     # each of the 3 attempts at the (unfinishable) line draws its segment 11 times: 33 drafts
     assert writing.SPOILED_TRIES == 32
     assert calls == [[text] * 3] * 33 and len(line) == 20 and not line.meta["finished"]

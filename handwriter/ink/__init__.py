@@ -44,6 +44,8 @@ __all__ = [
 ]
 
 FORMATS = ("unipen", "iam", "inkml", "stroke3", "npz")
+READABLE = ("an .inkml or .xml file, a lines.npz or stroke-3 .npz, or a folder: a UNIPEN "
+            "release's root (with data/), IAM-OnDB (with lineStrokes/) or .inkml files")
 
 
 def guess_format(path: str | Path) -> str:
@@ -54,9 +56,12 @@ def guess_format(path: str | Path) -> str:
     if path.is_dir():
         if (path / "lineStrokes").is_dir():
             return "iam"
-        if not (path / "data").is_dir() and next(path.rglob("*.inkml"), None):
+        if (path / "data").is_dir():
+            return "unipen"
+        if next(path.rglob("*.inkml"), None):
             return "inkml"
-        return "unipen"
+        raise InkError(path, None, f"a folder with no ink that handwriter reads; it reads "
+                       f"{READABLE}")
     suffix = path.suffix.lower()
     if suffix in (".inkml", ".xml"):
         return "inkml"
@@ -75,8 +80,8 @@ def guess_format(path: str | Path) -> str:
         raise InkError(path, None, f"neither the lines.npz layout (arrays 'strokes' and "
                        f"'offsets') nor stroke-3 ('train', 'valid', 'test'); it holds "
                        f"{sorted(names)}")
-    raise InkError(path, None, f"cannot tell the ink format from {suffix!r}; "
-                   f"give one of {', '.join(FORMATS)}")
+    raise InkError(path, None, f"cannot tell the ink format from {suffix or 'no extension'!r}"
+                   f"; handwriter reads {READABLE} (`data convert --format` names one)")
 
 
 def read_ink(path: str | Path, format: str | None = None, progress: bool = False) -> list[Ink]:
