@@ -133,6 +133,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
     primer = read_primer(args.prime) if args.prime else None
     inks = from_nothing(config_from_args(SampleConfig, args), args.model, args.text_model,
                         primer, args.words)
+    for i, ink in enumerate(inks, 1):  # what the drafter wrote, for reading the ink against
+        if ink.text:
+            print(f"line {i}: {ink.text}", file=sys.stderr)
     save_outputs(inks, args.output, args.split, one_scale=True)
     return 0
 

@@ -37,7 +37,8 @@ def test_sample_writes_drafted_text_with_a_synthesis_model(synth_model, text_mod
                  str(text_model), "--n", "3", "--max-points", "60", "--seed", "1",
                  "--candidates", "2"]) == 0
     assert [i.text for i in read_ink(picked)] == [i.text for i in first]
-    capsys.readouterr()
+    said = capsys.readouterr().err.splitlines()  # each line's drafted text, said as written
+    assert said[-3:] == [f"line {i}: {ink.text}" for i, ink in enumerate(first, 1)]
 
 
 def test_a_primer_needs_a_style_input(synth_model, style_model, lines_npz, text_net):
