@@ -701,7 +701,8 @@ def add_data(commands: argparse._SubParsersAction) -> None:
     q.add_argument("--format", choices=FORMATS, help="input format (default: guessed)")
     q = data.add_parser("show", help="draw lines of a file")
     q.add_argument("file")
-    q.add_argument("--index", type=int, nargs="+", default=[0], help="line numbers (from 0)")
+    q.add_argument("--index", type=int, nargs="+", default=[0],
+                   help="line numbers (from 0; default: 0, the first line)")
     q.add_argument("-o", "--output", required=True, help="picture (.png .svg .gif)")
     q.add_argument("--format", choices=FORMATS, help="input format (default: guessed)")
     p.set_defaults(run=cmd_data)
