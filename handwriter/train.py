@@ -41,12 +41,10 @@ from .ink import Ink, InkError, atomic_write, read_ink
 from .model import (
     CHECKPOINT_VERSION,
     HandwritingNet,
-    Mixture,
     ModelConfig,
     State,
     load_checkpoint,
     mixture_nll,
-    sample_point,
     split_mixture,
     widen,
 )
@@ -97,9 +95,6 @@ class TrainConfig:
                                  # learnt style (before tanh), this share of the styles'
                                  # spread in each number, so that the network writes well
                                  # near a hand, where a fit from a few lines lands
-    own_draws: float = 0.0       # share of the offsets the network reads replaced by its own
-                                 # draw given the real ink before (scheduled sampling), so
-                                 # it learns to carry on from ink of its own; 0 = off
 
     def __post_init__(self) -> None:
         """Counts that must be positive, named as their flags are."""
@@ -554,7 +549,7 @@ def train_step(run: Run) -> float:
         group["lr"] = lr_at(run.step, cfg) * group.get("lr_scale", 1.0)
     run.optimizer.zero_grad(set_to_none=True)
     loss = backprop(run.model, batch, cfg.chunk, run.autocast, cfg.style_id_weight,
-                    cfg.style_noise, cfg.own_draws)
+                    cfg.style_noise)
     if cfg.grad_clip > 0:
         torch.nn.utils.clip_grad_norm_(run.net.parameters(), cfg.grad_clip)
     run.optimizer.step()
@@ -643,25 +638,8 @@ class WeightAverage:
                     p.copy_(w)
 
 
-def with_own_draws(model: torch.nn.Module, batch: Batch, style: torch.Tensor | None,
-                   share: float) -> torch.Tensor:
-    """`batch.strokes_in` with a `share` of its offsets (not its pen lifts) replaced by what
-    the network draws there from the real ink before: parallel scheduled sampling (Duckworth
-    et al. 2019), one pass. The targets stay the real ink."""
-    with torch.no_grad():
-        raw, _ = model(batch.strokes_in, batch.text, batch.text_mask, style=style)
-        mix = split_mixture(raw.float())
-        B, T = batch.mask.shape
-        drawn = sample_point(Mixture(*(x.flatten(0, 1) for x in mix))).view(B, T, 3)
-    strokes = batch.strokes_in.clone()
-    swap = torch.rand(B, T - 1, 1, device=strokes.device) < share  # input t is output t - 1
-    strokes[:, 1:, :2] = torch.where(swap, drawn[:, :-1, :2], strokes[:, 1:, :2])
-    return strokes
-
-
 def backprop(model: torch.nn.Module, batch: Batch, chunk: int, autocast,
-             style_id_weight: float = 0.0, style_noise: float = 0.0,
-             own_draws: float = 0.0) -> float:
+             style_id_weight: float = 0.0, style_noise: float = 0.0) -> float:
     """Gradients of the batch's nats per point, `chunk` points at a time (0: all at once).
 
     The state after one chunk starts the next, detached: a long line costs the memory of a
@@ -687,15 +665,13 @@ def backprop(model: torch.nn.Module, batch: Batch, chunk: int, autocast,
             spread = net.style_encoder.table.weight.detach().std(0)
             written = torch.tanh(row + style_noise * spread * torch.randn_like(row)) * named
     leaf = written.detach().requires_grad_() if written is not None else None
-    strokes_in = (with_own_draws(model, batch, None if leaf is None else leaf.detach(),
-                                 own_draws) if own_draws else batch.strokes_in)
     for start in range(0, T, chunk):
         at = slice(start, start + chunk)
         last = start + chunk >= T
         sync = model.no_sync() if hasattr(model, "no_sync") and not last else nullcontext()
         with sync:
             with autocast:
-                raw, state = model(strokes_in[:, at], batch.text, batch.text_mask, state,
+                raw, state = model(batch.strokes_in[:, at], batch.text, batch.text_mask, state,
                                    style=leaf)
             nll = mixture_nll(split_mixture(raw.float()), batch.strokes_out[:, at],
                               batch.mask[:, at])

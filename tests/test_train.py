@@ -37,7 +37,6 @@ from handwriter.train import (
     load_splits,
     save_checkpoint,
     train,
-    with_own_draws,
     writer_primers,
 )
 
@@ -101,29 +100,6 @@ def test_chunked_backprop_carries_the_state_and_truncates_the_gradient(alphabet)
     torch.testing.assert_close(grads[7]["head.weight"], grads[0]["head.weight"])
     lstm = "cell.weight_hh" if alphabet else "layers.0.weight_hh_l0"
     assert not torch.allclose(grads[7][lstm], grads[0][lstm])  # no gradient across chunks
-
-
-def test_own_draws_replace_a_share_of_the_offsets_read_and_nothing_else():
-    torch.manual_seed(0)
-    net = HandwritingNet(ModelConfig(**{**asdict(TINY), "alphabet": "ab"}))
-    rng = np.random.default_rng(0)
-    lines = [np.c_[rng.normal(size=(n, 2)), rng.random(n) < 0.1].astype(np.float32)
-             for n in (400, 300)]
-    batch = collate(lines, [np.array([1, 2]), np.array([2])])
-    real = batch.strokes_in
-    for share in (0.0, 0.25, 1.0):
-        torch.manual_seed(1)
-        read = with_own_draws(net, batch, None, share)
-        swapped = (read[:, :, :2] != real[:, :, :2]).any(-1)
-        assert torch.equal(read[..., 2], real[..., 2])  # pen lifts stay the real ones
-        assert not swapped[:, 0].any()  # the start point is no draw
-        assert swapped[:, 1:].float().mean().item() == pytest.approx(share, abs=0.03)
-    torch.manual_seed(1)
-    again = with_own_draws(net, batch, None, 1.0)
-    torch.testing.assert_close(again, read)  # one seed, one draw
-    net.zero_grad()
-    loss = backprop(net, batch, 0, nullcontext(), own_draws=1.0)
-    assert math.isfinite(loss) and net.head.weight.grad is not None
 
 
 def test_the_style_gradient_reaches_the_encoder_once_per_batch():
