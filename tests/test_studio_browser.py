@@ -256,6 +256,7 @@ def test_three_drawn_lines_are_adapted_to_then_written_in(browser, style_studio_
 
 
 def test_an_over_long_text_gets_a_clear_message(page):
+    assert page.is_visible("#drafts-hint")  # what drafts do, in full on a desktop
     page.fill("#text", "a" * 201)
     assert "over" in page.get_attribute("#count", "class")
     page.click("#write-button")
@@ -479,6 +480,8 @@ def test_a_newcomer_walks_through_the_studio_on_a_phone(browser, studio_url, slo
     page.tap("[data-panel=write]")  # what drafts do is said on the page, not in a tooltip
     assert "keeps the one it reads best" in page.text_content("#drafts-hint")
     assert f"own, {WRITING.style_drafts} times as many" in page.text_content("#drafts-hint")
+    assert not page.is_visible("#drafts-hint")  # on a phone, folded under its question
+    page.tap("#drafts-help summary")
     assert page.is_visible("#drafts-hint")
     page.close()
 

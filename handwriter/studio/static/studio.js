@@ -598,4 +598,6 @@ window.addEventListener("resize", () => { countText(); fitPad(); });
 $("drawn-text").value = PROMPTS.join("\n");
 paintPad();
 resetPage([]);
+// what Drafts and Your hand do: said in full on a wide screen, a tap away on a phone's
+$("drafts-help").open = !window.matchMedia("(max-width: 600px)").matches;
 loadStyles().catch((e) => say(e.message, true));
