@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from handwriter.cli import main
-from handwriter.ink import InkError, read_lines, read_unipen
+from handwriter.ink import InkError, read_ink, read_lines, read_unipen
 
 UNIPEN = Path(__file__).parents[1].parent / "shared" / "data" / "unipen"
 
@@ -113,6 +113,22 @@ def test_malformed_input_names_file_and_line(tmp_path, pen, data, where, what):
     with pytest.raises(InkError, match=where) as error:
         read_unipen(one_writer(tmp_path, pen, data))
     assert what in str(error.value)
+
+
+def test_one_data_file_reads_as_in_its_release_or_alone(tmp_path):
+    root = one_writer(tmp_path)
+    whole = read_unipen(root)
+    one = read_ink(root / "data" / "8" / "xyz" / "w1.dat")  # guessed from .dat
+    assert [(i.text, i.writer, i.contributor, i.source) for i in one] == [
+        (i.text, i.writer, i.contributor, i.source) for i in whole]
+    assert all(np.array_equal(a.strokes, b.strokes) for a, b in zip(one, whole, strict=True))
+    alone = tmp_path / "alone"  # its includes beside it, as a file sent on its own
+    alone.mkdir()
+    (alone / "xyz" / "data").mkdir(parents=True)
+    (alone / "xyz" / "data" / "w1.dat").write_text(PEN)
+    (alone / "xyz" / "xyz.doc").write_text(DOC)
+    (alone / "w1.dat").write_text(DATA)
+    assert [i.text for i in read_unipen(alone / "w1.dat")] == [i.text for i in whole]
 
 
 def test_missing_data_folder_is_file_not_found(tmp_path):

@@ -44,8 +44,9 @@ __all__ = [
 ]
 
 FORMATS = ("unipen", "iam", "inkml", "stroke3", "npz")
-READABLE = ("an .inkml or .xml file, a lines.npz or stroke-3 .npz, or a folder: a UNIPEN "
-            "release's root (with data/), IAM-OnDB (with lineStrokes/) or .inkml files")
+READABLE = ("an .inkml or .xml file, a UNIPEN .dat file, a lines.npz or stroke-3 .npz, or a "
+            "folder: a UNIPEN release's root (with data/), IAM-OnDB (with lineStrokes/) or "
+            ".inkml files")
 
 
 def guess_format(path: str | Path) -> str:
@@ -65,6 +66,8 @@ def guess_format(path: str | Path) -> str:
     suffix = path.suffix.lower()
     if suffix in (".inkml", ".xml"):
         return "inkml"
+    if suffix == ".dat":  # a UNIPEN data file
+        return "unipen"
     if suffix == ".npz":
         import zipfile
 

@@ -183,21 +183,34 @@ def _line_ink(source: str, site: str, seg: Segment, header: dict,
 
 def read_unipen(root: str | Path, category: str = "8", progress: bool = False) -> list[Ink]:
     """One Ink per `.SEGMENT TEXT` in `root/data/<category>/` (8 = text lines), raw tablet
-    units, y up; `writer` is 'site/WRITER_ID' so that ids stay unique across sites."""
+    units, y up; `writer` is 'site/WRITER_ID' so that ids stay unique across sites.
+
+    `root` may also be one data file: its `.INCLUDE`s come from the release it lies in, or
+    from its own folder when it lies in none."""
     root = Path(root)
+    if root.is_file():
+        release = next((p for p in root.parents
+                        if root.is_relative_to(p / "data") and (p / "include").is_dir()), None)
+        if release is None:
+            return _file_inks(root, root.parent, root.as_posix(), "")
+        inside = root.relative_to(release / "data").parts  # category, site, ..., file
+        return _file_inks(root, release / "include", root.relative_to(release).as_posix(),
+                          inside[1] if len(inside) > 2 else "")
     data_dir = root / "data" / category
     if not data_dir.is_dir():
         raise FileNotFoundError(f"no UNIPEN data directory {data_dir}: give the release's "
-                                f"root folder, which holds data/ and include/")
-    inks = []
-    for path in tqdm(sorted(data_dir.rglob("*.dat")), desc="unipen", unit="file",
-                     disable=not progress):
-        reader = SetReader(root / "include")
-        reader.read(path)
-        reader.close_set()
-        source, site = path.relative_to(root).as_posix(), path.relative_to(data_dir).parts[0]
-        for seg, header, pieces in reader.lines:
-            ink = _line_ink(source, site, seg, header, pieces)
-            if ink is not None:
-                inks.append(ink)
-    return inks
+                                f"root folder, which holds data/ and include/, or one of "
+                                f"its .dat files")
+    return [ink for path in tqdm(sorted(data_dir.rglob("*.dat")), desc="unipen", unit="file",
+                                 disable=not progress)
+            for ink in _file_inks(path, root / "include", path.relative_to(root).as_posix(),
+                                  path.relative_to(data_dir).parts[0])]
+
+
+def _file_inks(path: Path, include_dir: Path, source: str, site: str) -> list[Ink]:
+    """The text lines of one data file (see `read_unipen`)."""
+    reader = SetReader(include_dir)
+    reader.read(path)
+    reader.close_set()
+    inks = (_line_ink(source, site, seg, header, pieces) for seg, header, pieces in reader.lines)
+    return [ink for ink in inks if ink is not None]
