@@ -51,7 +51,7 @@ function resetPage(texts) {
   svg.dataset.points = 0;
 }
 
-function baselineOf(strokes) {  // the 10th percentile of the pen's heights, as paper layout takes it
+function baselineOf(strokes) {  // the 10th percentile of the pen's heights, as layout.level
   let y = 0;
   const heights = strokes.map(([, dy]) => (y += dy)).sort((a, b) => a - b);
   return heights.length ? heights[Math.floor(0.1 * (heights.length - 1))] : -BASELINE_DROP;
@@ -74,8 +74,8 @@ function placeLines() {  // baselines a line apart, further where the ink above 
     const shift = baseline + (page[line].baseline ?? -BASELINE_DROP) * SCALE;
     group.setAttribute("transform", `translate(0 ${shift.toFixed(1)})`);
     group.dataset.baseline = baseline;
-    lowest = group.childElementCount ? group.getBBox().y + group.getBBox().height + shift
-      : baseline;
+    const box = group.childElementCount ? group.getBBox() : null;
+    lowest = box ? box.y + box.height + shift : baseline;
   });
   fitPage();
 }
