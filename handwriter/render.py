@@ -56,7 +56,7 @@ def layout_page(inks: list[Ink], *, line_height: float = LINE_HEIGHT,
     shapes = [_line_shape(ink) for ink in inks]
     sizes = [shape[2] for shape in shapes if shape]
     common = float(np.median(sizes)) if one_scale and sizes else None
-    lines, above, shift = [], {}, 0.0
+    lines, above, shift, column = [], {}, 0.0, COLUMN * line_height
     for i, shape in enumerate(shapes):
         if not shape:
             lines.append([])
@@ -66,16 +66,12 @@ def layout_page(inks: list[Ink], *, line_height: float = LINE_HEIGHT,
         centre = np.array([0.0, (i + 0.5) * line_height + shift])
         flip = np.array([scale, -scale])  # ink is y up, the page y down
         line = [(s - origin) * flip + centre for s in strokes]
-        column = COLUMN * line_height
         profile = column_profile(line, column)
         # a line whose ink would touch the line above's moves down, and the lines after it
-        overlap = clearance(above, profile) + GAP * line_height
-        if overlap > 0:
-            shift += overlap
-            line = [s + [0.0, overlap] for s in line]
-            profile = column_profile(line, column)
-        lines.append(line)
-        above = profile
+        overlap = max(clearance(above, profile) + GAP * line_height, 0.0)
+        shift += overlap
+        lines.append([s + [0.0, overlap] for s in line])
+        above = {c: (top + overlap, bottom + overlap) for c, (top, bottom) in profile.items()}
     # every line's slot is on the page, so empty lines still take their space
     slots = np.array([[0.0, 0.0], [0.0, len(inks) * line_height + shift]])
     extent = np.concatenate([slots, *(s for line in lines for s in line)])
