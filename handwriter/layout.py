@@ -34,7 +34,8 @@ MAX_WOBBLE = 5.0      # five times a person's line-to-line wobble is already a d
 
 @dataclass
 class PageConfig:
-    page: str = "A5"             # A4 A5 A6 Letter postcard DL C6, or WxH in mm (e.g. 120x90)
+    page: str = "A5"             # the sheet, when on paper: A4 A5 A6 Letter postcard DL C6,
+                                 # or WxH in mm (e.g. 120x90)
     margin: float = 15.0         # mm of blank paper on every side
     letter_height: float = 3.5   # mm: a line's 10th-90th percentile height, about a small letter
     line_spacing: float = 3.0    # baseline to baseline, in letter heights (more if ink collides)
