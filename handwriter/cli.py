@@ -488,28 +488,25 @@ def build_parser() -> argparse.ArgumentParser:
                         add_read, add_eval, add_style, add_data, add_plot, add_export,
                         add_serve):
         add_command(commands)
-    finish(parser)
     return parser
 
 
-def finish(parser: argparse.ArgumentParser) -> None:
-    """Every subcommand's --help opens with its one-line help where it has no description,
-    and takes --debug after its name too (`handwriter write --debug ...`)."""
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            helps = {a.dest: a.help for a in action._choices_actions}
-            for name, sub in action.choices.items():
-                if sub.description is None and helps.get(name):
-                    sub.description = helps[name][0].upper() + helps[name][1:] + "."
-                sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                                 help=DEBUG_HELP)
-                finish(sub)
+def command(group: argparse._SubParsersAction, name: str, summary: str,
+            **kw) -> argparse.ArgumentParser:
+    """A subcommand: `summary` is its line in the list of commands and, where it has no
+    longer description, the opening of its --help; it takes --debug after its name too
+    (`handwriter write --debug ...`)."""
+    kw.setdefault("description", summary[0].upper() + summary[1:] + ".")
+    parser = group.add_parser(name, help=summary, **kw)
+    parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help=DEBUG_HELP)
+    return parser
 
 
 def add_sample(commands: argparse._SubParsersAction) -> None:
     from .sample import SampleConfig
 
-    p = commands.add_parser("sample", help="write new handwriting from nothing (or a primer)",
+    p = command(commands, "sample", summary="write new handwriting from nothing (or a primer)",
                             description="New lines of handwriting from a random seed: a "
                             "character model drafts each line's text, the synthesis model "
                             "writes it (Graves section 5); `--model unconditional` writes "
@@ -538,7 +535,7 @@ def add_write(commands: argparse._SubParsersAction) -> None:
     from .styles import MAX_PRIMER_POINTS
     from .writing import LINE_WIDTH
 
-    p = commands.add_parser("write", help="write the given text by hand",
+    p = command(commands, "write", summary="write the given text by hand",
                             description="Text to handwriting (Graves section 5); long text "
                             "is wrapped into lines written in one style. With --page (or "
                             "-o .gcode/.hpgl) it is laid out on paper in mm: .svg for "
@@ -582,7 +579,7 @@ def add_train(commands: argparse._SubParsersAction) -> None:
     from .model import ModelConfig
     from .train import TrainConfig
 
-    p = commands.add_parser("train", help="train a model on a lines.npz",
+    p = command(commands, "train", summary="train a model on a lines.npz",
                             description="Train Graves' prediction network, or with "
                             "--synthesis the text-conditioned one. Ctrl-C saves; --resume "
                             "continues exactly.")
@@ -595,7 +592,7 @@ def add_train(commands: argparse._SubParsersAction) -> None:
 def add_train_reader(commands: argparse._SubParsersAction) -> None:
     from .reader import ReaderConfig, ReaderTrainConfig
 
-    p = commands.add_parser("train-reader", help="train the recogniser that reads ink back",
+    p = command(commands, "train-reader", summary="train the recogniser that reads ink back",
                             description="A bidirectional LSTM with CTC, trained on lines with "
                             "transcriptions. `write` uses it to keep the draft that reads "
                             "best as its text. Ctrl-C saves; --resume continues exactly.")
@@ -608,7 +605,7 @@ def add_train_reader(commands: argparse._SubParsersAction) -> None:
 def add_train_text(commands: argparse._SubParsersAction) -> None:
     from .text_model import TextModelConfig, TextTrainConfig
 
-    p = commands.add_parser("train-text", help="train the character model that drafts text "
+    p = command(commands, "train-text", summary="train the character model that drafts text "
                             "for `sample`", description="An LSTM over the characters of the "
                             "training writers' transcriptions, validated on the validation "
                             "writers'. Ctrl-C saves; --resume continues exactly.")
@@ -619,7 +616,7 @@ def add_train_text(commands: argparse._SubParsersAction) -> None:
 
 
 def add_read(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser("read", help="read ink back as text (the shipped recogniser)",
+    p = command(commands, "read", summary="read ink back as text (the shipped recogniser)",
                             description="Prints what the recogniser reads on each line of an "
                             "ink file, and the file's transcription after a tab if it has one.")
     p.add_argument("file", help="ink file (.npz .inkml, UNIPEN, ...)")
@@ -628,7 +625,7 @@ def add_read(commands: argparse._SubParsersAction) -> None:
 
 
 def add_eval(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser("eval", help="negative log-likelihood on held-out writers")
+    p = command(commands, "eval", summary="negative log-likelihood on held-out writers")
     p.add_argument("--model", required=True, help="checkpoint, or synthesis or unconditional "
                    "for a model shipped with handwriter")
     p.add_argument("--data", required=True, help="ink file: lines.npz, or any format "
@@ -647,14 +644,14 @@ def add_eval(commands: argparse._SubParsersAction) -> None:
 def add_style(commands: argparse._SubParsersAction) -> None:
     from .adapt import ADAPT_FROM, AdaptConfig
 
-    p = commands.add_parser("style", help="keep your own hand as a style to write in",
+    p = command(commands, "style", summary="keep your own hand as a style to write in",
                             description="Styles are lines of your own ink with what they say, "
                             "kept on this machine (in the user data folder, or "
                             "$HANDWRITER_DATA_DIR/styles); `write --style NAME` writes in one. "
                             "From three lines or more the network is adapted to them (about "
                             "a minute); from fewer, the style is read from them.")
     style = p.add_subparsers(dest="style_command", required=True, metavar="STYLE_COMMAND")
-    q = style.add_parser("add", help="save lines of your ink as a style",
+    q = command(style, "add", summary="save lines of your ink as a style",
                          description="Saves every line of the ink files (InkML from tablet and "
                          "note apps, IAM-OnDB, UNIPEN, lines.npz, stroke-3). Each line's text "
                          "comes from --text, else the file, else the recogniser reads it: at a "
@@ -675,31 +672,31 @@ def add_style(commands: argparse._SubParsersAction) -> None:
     q.add_argument("--share", type=float, default=AdaptConfig.share,
                    help="how far the style moves from its reading toward the fit to your "
                    "lines, 0-1: more of your hand, harder to read (default: %(default)s)")
-    style.add_parser("list", help="the saved styles: lines, points and what they say")
-    q = style.add_parser("show", help="print a style's text; draw it with -o")
+    command(style, "list", summary="the saved styles: lines, points and what they say")
+    q = command(style, "show", summary="print a style's text; draw it with -o")
     q.add_argument("name")
     q.add_argument("-o", "--output", help="picture (.png .svg .gif): each of its lines, then "
                    "the same text written in the style; .inkml: its lines")
     q.add_argument("--seed", type=int, default=0, help="of the written lines (default: 0)")
     q.add_argument("--model", help="synthesis checkpoint that writes them (default: the one "
                    "shipped)")
-    q = style.add_parser("remove", help="delete a saved style")
+    q = command(style, "remove", summary="delete a saved style")
     q.add_argument("name")
     p.set_defaults(run=cmd_style)
 
 
 def add_data(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser("data", help="convert, summarise and look at ink data")
+    p = command(commands, "data", summary="convert, summarise and look at ink data")
     data = p.add_subparsers(dest="data_command", required=True, metavar="DATA_COMMAND")
-    q = data.add_parser("convert", help="any supported format -> the lines.npz layout")
+    q = command(data, "convert", summary="any supported format -> the lines.npz layout")
     q.add_argument("source", help="a file; or a folder: of .inkml files, IAM-OnDB's (holding "
                    "lineStrokes/), or a UNIPEN release's root (holding data/ and include/)")
     q.add_argument("-o", "--output", required=True, help="lines.npz to write")
     q.add_argument("--format", choices=FORMATS, help="input format (default: guessed)")
-    q = data.add_parser("stats", help="lines, writers, points per line and per character")
+    q = command(data, "stats", summary="lines, writers, points per line and per character")
     q.add_argument("file")
     q.add_argument("--format", choices=FORMATS, help="input format (default: guessed)")
-    q = data.add_parser("show", help="draw lines of a file")
+    q = command(data, "show", summary="draw lines of a file")
     q.add_argument("file")
     q.add_argument("--index", type=int, nargs="+", default=[0],
                    help="line numbers (from 0; default: 0, the first line)")
@@ -716,13 +713,13 @@ ONE_DRAFT = ("n", "candidates", "segment", "style_drafts", "style_strength", "le
 def add_plot(commands: argparse._SubParsersAction) -> None:
     from .sample import WRITING, SampleConfig
 
-    p = commands.add_parser("plot", help="look inside a model (Graves figures 10 and 12)")
+    p = command(commands, "plot", summary="look inside a model (Graves figures 10 and 12)")
     plot = p.add_subparsers(dest="plot_command", required=True, metavar="PLOT")
-    q = plot.add_parser("density", help="predictive density along a sampled line (fig. 10)")
+    q = command(plot, "density", summary="predictive density along a sampled line (fig. 10)")
     q.add_argument("--model", help=MODEL_HELP)
     q.add_argument("-o", "--output", required=True, help="figure to write (.png .svg .pdf)")
     add_config_flags(q, SampleConfig, skip=ONE_DRAFT)
-    q = plot.add_parser("attention", help="window weights over the text (fig. 12)")
+    q = command(plot, "attention", summary="window weights over the text (fig. 12)")
     q.add_argument("--text", required=True, help="text to write")
     q.add_argument("--model", help=MODEL_HELP)
     q.add_argument("-o", "--output", required=True, help="figure to write (.png .svg .pdf)")
@@ -731,7 +728,7 @@ def add_plot(commands: argparse._SubParsersAction) -> None:
 
 
 def add_export(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser("export", help="strip a checkpoint for shipping (fp16 weights)")
+    p = command(commands, "export", summary="strip a checkpoint for shipping (fp16 weights)")
     p.add_argument("checkpoint", help="a training checkpoint (runs/NAME/best.pt)")
     p.add_argument("-o", "--output", required=True, help="the model file to write (.pt)")
     p.add_argument("--full-precision", action="store_true", help="keep fp32 weights")
@@ -748,7 +745,7 @@ def add_export(commands: argparse._SubParsersAction) -> None:
 def add_serve(commands: argparse._SubParsersAction) -> None:
     from .studio import StudioConfig
 
-    p = commands.add_parser("serve", help="the studio: write, watch and draw in a browser",
+    p = command(commands, "serve", summary="the studio: write, watch and draw in a browser",
                             description="A web page to type text and watch the model write it "
                             "live, write new lines from nothing, draw your own hand and save it "
                             "as a style, and download SVG, PNG, GIF, InkML or plotter files "
