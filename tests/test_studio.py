@@ -106,6 +106,9 @@ def test_from_nothing_shows_its_seed_and_the_seed_gives_the_same_lines(client, m
                                                    "seed": seed}))
     assert again[0]["lines"] == first[0]["lines"]
     np.testing.assert_array_equal(strokes_of(first), strokes_of(again))
+    narrow = events(client.post("/api/write", json={"mode": "sample", "lines": 3, "bias": 1,
+                                                    "width": 10, "seed": 2}))
+    assert all(len(text) <= 10 for text in narrow[0]["lines"])  # a phone's width, drafted to
 
 
 @pytest.mark.parametrize("request_json, status, message", [

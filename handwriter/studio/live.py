@@ -49,6 +49,7 @@ class Job:
     drafts: int = 1
     strength: float = WRITING.style_strength  # of a saved style's hand (`Writer.style_of`)
     notice: str = ""    # what of the pasted text was changed to write it (`Writer.writable`)
+    width: int = 45     # characters in a line from nothing at most: fewer on a phone
 
 
 class Models:
@@ -98,9 +99,10 @@ def parse_job(request: dict, models: Models, max_text: int) -> Job:
     mode = request.get("mode")
     seed = number("seed", int, None, 0, 2**31 - 1)
     seed = random.randrange(100_000) if seed is None else seed
+    width = number("width", int, 45, 10, 80)
     if mode == "sample":
         return Job([], number("lines", int, 3, 1, MAX_NEW_LINES), seed,
-                   number("bias", float, 0.5, 0.0, 10.0))
+                   number("bias", float, 0.5, 0.0, 10.0), width=width)
     if mode != "write":
         raise ValueError("mode must be 'write' or 'sample'")
     text = request.get("text")
@@ -109,7 +111,6 @@ def parse_job(request: dict, models: Models, max_text: int) -> Job:
     if len(text) > max_text:
         raise ValueError(f"the text is {len(text)} characters long; the studio writes at most "
                          f"{max_text}")
-    width = number("width", int, 45, 10, 80)
     text, notice = models.synthesis.writable(text)
     with warnings.catch_warnings(record=True) as split:  # said on the page, not the console
         warnings.simplefilter("always")
@@ -142,7 +143,9 @@ def page_events(models: Models, job: Job) -> Iterator[dict]:
     """
     generator = torch.Generator().manual_seed(job.seed)
     if not job.lines:  # new lines from nothing, as `sample` writes them
-        cfg = SampleConfig(n=job.count, bias=job.bias)
+        # a drafted line holds at most max_points // 15 characters (`draft_texts`)
+        cfg = SampleConfig(n=job.count, bias=job.bias,
+                           max_points=min(SampleConfig.max_points, 15 * job.width))
         texts = draft_texts(models.text_model, models.synthesis, cfg, generator)
         yield {"type": "start", "seed": job.seed, "lines": texts}
         for i, text in enumerate(texts):

@@ -232,7 +232,7 @@ $("text").addEventListener("keydown", (event) => {  // Ctrl+Enter (Cmd+Enter) wr
 
 $("sample-button").addEventListener("click", () => {
   stream({mode: "sample", lines: numberOf("lines"), bias: Number($("sample-bias").value),
-          seed: numberOf("sample-seed")});
+          seed: numberOf("sample-seed"), width: lineWidth()});
 });
 
 document.querySelectorAll(".stop").forEach((b) => b.addEventListener("click", () => {
