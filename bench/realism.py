@@ -1,7 +1,7 @@
 """Does `sample` write like a person? A classifier two-sample test and a word count.
 
     python bench/realism.py [--model unconditional SYNTH.pt ...] [--biases 0 0.5] [--lines N]
-                            [--seeds N] [--texts own] [--split test] [--others]
+                            [--seeds N] [--texts own] [--split test|train] [--others]
 
 `--model` takes what `sample --model` takes: a checkpoint, "unconditional" (the shipped
 stroke-only network) or "shipped" (the default: text drafted by the shipped text model,
@@ -14,18 +14,19 @@ that the drafter and the writing can be told apart. `--others` first scores real
 other writers the same way (as many drawn from the training writers', and the other split's):
 the yardstick for a model's lines.
 
-Real lines are the validation writers' (never trained on; `--split test`: the test
-writers', scored once at the end). For each real line the model
-writes one of the same number of points (a drafted line may finish sooner), so length tells
-little. Each line is described by
-statistics that do not depend on its scale or on pen speed (it is resampled to one pen
-distance per line height first): stroke lengths, pen lifts and gaps per width, turning,
-ascender and descender extent, baseline wobble. A logistic regression tells real from
-sampled lines; its cross-validated accuracy is the measure: 0.5 = indistinguishable.
-The second measure: of the words of four letters or more that the shipped recogniser reads
-in a line, the share that are words of the training transcriptions, and the share that are
-English words in a wider sense (those or the shipped word list's, which `sample`'s drafts
-hold to), next to the same shares for the real lines. Prints markdown for docs/BENCHMARKS.md.
+Real lines are the validation writers' (never trained on; `--split test`: the test writers',
+scored once at the end; `--split train`: 416 of the training writers', the population the
+model learnt its hands from, where two validation writers do not dominate). For each real
+line the model writes one of the same number of points (a drafted line may finish sooner),
+so length tells little. Each line is described by statistics that do not depend on its scale
+or on pen speed (it is resampled to one pen distance per line height first): stroke lengths,
+pen lifts and gaps per width, turning, ascender and descender extent, baseline wobble. A
+logistic regression tells real from sampled lines; its cross-validated accuracy is the
+measure: 0.5 = indistinguishable. The second measure: of the words of four letters or more
+that the shipped recogniser reads in a line, the share that are words of the training
+transcriptions, and the share that are English words in a wider sense (those or the shipped
+word list's, which `sample`'s drafts hold to), next to the same shares for the real lines.
+Prints markdown for docs/BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -121,15 +122,21 @@ def main() -> None:
                         help="seeds to average, from --seed on (prints mean +- standard error)")
     parser.add_argument("--texts", choices=["drafted", "own"], default="drafted",
                         help="own: write each real line's own text, not a drafted one")
-    parser.add_argument("--split", default="valid", choices=["valid", "test"],
-                        help="whose real lines: the validation writers' or the test writers'")
+    parser.add_argument("--split", default="valid", choices=["valid", "test", "train"],
+                        help="whose real lines: the validation writers', the test writers', or "
+                        "416 drawn by --seed from the training writers' (the population "
+                        "`sample` draws its hands from)")
     parser.add_argument("--others", action="store_true",
                         help="also tell them from real lines of other writers: as many drawn "
                         "from the training writers', and from the other split's")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     cfg = TrainConfig(data=args.data)
+    if args.split == "train" and args.others:
+        raise SystemExit("--others compares real lines with the validation or test writers'")
     valid = load_splits(replace(cfg, data=args.data), args.split)[args.split]
+    if args.split == "train":
+        args.lines = args.lines or 416  # as many as the validation writers have
     if args.lines:
         rng = np.random.default_rng(args.seed)
         valid = [valid[i] for i in sorted(rng.choice(len(valid), args.lines, replace=False))]
@@ -140,7 +147,7 @@ def main() -> None:
     reader = InkReader.load()
     real_x = [line_statistics(s) for s in real]
     share, wider, words = english_share(reader, real, training, english)
-    split = "validation" if args.split == "valid" else "test"
+    split = {"valid": "validation", "test": "test", "train": "training writers'"}[args.split]
     print(f"{len(real)} real {split} lines; {len(training):,} training words of 4+ "
           f"letters, {len(english):,} with the word list's; seeds {args.seed}-"
           f"{args.seed + args.seeds - 1}\n")
