@@ -127,9 +127,6 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from .unprompted import from_nothing
 
     check_format(args.output)
-    if args.model == "unconditional" and (args.candidates or 1) > 1:
-        raise ValueError("--candidates picks drafts of a text; the stroke-only model "
-                         "(--model unconditional) writes none")
     primer = read_primer(args.prime) if args.prime else None
     inks = from_nothing(config_from_args(SampleConfig, args), args.model, args.text_model,
                         primer, args.words)
@@ -767,7 +764,7 @@ def read_text(path: str, flag: str) -> str:
     except UnicodeDecodeError as e:
         raise ValueError(f"{flag} {path}: not a UTF-8 text file (byte {e.start})") from None
     except OSError as e:
-        raise ValueError(f"{flag} {path}: {said(e).removeprefix(f'{path}: ')}") from None
+        raise ValueError(f"{flag} {said(e)}") from None
 
 
 def check_output(path: str) -> None:

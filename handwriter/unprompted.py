@@ -21,6 +21,8 @@ from .sample import SampleConfig, Writer, generate
 from .text_model import TextModel
 from .writing import in_style, write_lines_together
 
+POINTS_PER_CHAR = 15  # room a drafted line leaves its ink: real lines take about 7 a character
+
 
 def sample_lines(n: int = 1, bias: float = SampleConfig.bias, seed: int = 0,
                  model: str | Path | None = None, candidates: int = SampleConfig.candidates
@@ -39,6 +41,8 @@ def from_nothing(cfg: SampleConfig, model: str | Path | None = None,
     writer = Writer.load() if model == "unconditional" else Writer.load(model, synthesis=True)
     if writer.alphabet:
         return write_from_nothing(writer, TextModel.load(text_model, words), cfg, primer)
+    if cfg.candidates > 1:
+        raise ValueError("candidates pick drafts of a text; a stroke-only model writes none")
     return generate(writer, cfg, primer=primer)[0]
 
 
@@ -70,7 +74,7 @@ def draft_texts(text_model: TextModel, writer: Writer, cfg: SampleConfig,
     if cfg.n < 1:
         raise ValueError(f"n (lines to write) must be at least 1, got {cfg.n}")
     texts = text_model.draft(cfg.n, generator, cfg.temperature / (1 + cfg.bias),
-                             max(1, cfg.max_points // 15))
+                             max(1, cfg.max_points // POINTS_PER_CHAR))
     unknown = set("".join(texts)) - set(writer.alphabet)
     if unknown:
         raise ValueError(f"the text model writes {''.join(sorted(unknown))!r}, which the "

@@ -367,9 +367,10 @@ def test_errors_name_the_file_or_the_thing(tiny_model, synth_model, lines_npz, t
         capsys, "train", "--data", lines_npz, "--out", tmp_path / "run", "--steps", 0)
     assert "-o m.png: a model file ends in .pt" in fails(capsys, "export", tiny_model, "-o",
                                                          "m.png")
-    assert "the stroke-only model (--model unconditional) writes none" in fails(
-        capsys, "sample", "-o", tmp_path / "x.svg", "--model", "unconditional",
-        "--candidates", 8)
+    for stroke_only in ("unconditional", tiny_model):  # by name or a checkpoint of one
+        assert "candidates pick drafts of a text; a stroke-only model writes none" in fails(
+            capsys, "sample", "-o", tmp_path / "x.svg", "--model", stroke_only,
+            "--candidates", 8)
     (tmp_path / "w.txt").write_text("hello")
     assert "cannot tell the ink format from '.txt'" in fails(
         capsys, "eval", "--model", tiny_model, "--data", tmp_path / "w.txt")

@@ -24,8 +24,14 @@ from ..reader import InkReader
 from ..sample import WRITING, SampleConfig, Writer, draw, lean
 from ..styles import load_style
 from ..text_model import TextModel
-from ..unprompted import draft_texts
-from ..writing import SPOILED_TRIES, resolve_style, spoiled, write_lines_together
+from ..unprompted import POINTS_PER_CHAR, draft_texts
+from ..writing import (
+    LINE_WIDTH,
+    SPOILED_TRIES,
+    resolve_style,
+    spoiled,
+    write_lines_together,
+)
 
 CHUNK = 8            # points per event: small enough to look continuous
 STYLES = 10          # numbered styles offered (`write --style N`)
@@ -49,7 +55,7 @@ class Job:
     drafts: int = 1
     strength: float = WRITING.style_strength  # of a saved style's hand (`Writer.style_of`)
     notice: str = ""    # what of the pasted text was changed to write it (`Writer.writable`)
-    width: int = 45     # characters in a line from nothing at most: fewer on a phone
+    width: int = LINE_WIDTH  # characters in a line from nothing at most: fewer on a phone
 
 
 class Models:
@@ -99,7 +105,7 @@ def parse_job(request: dict, models: Models, max_text: int) -> Job:
     mode = request.get("mode")
     seed = number("seed", int, None, 0, 2**31 - 1)
     seed = random.randrange(100_000) if seed is None else seed
-    width = number("width", int, 45, 10, 80)
+    width = number("width", int, LINE_WIDTH, 10, 80)
     if mode == "sample":
         return Job([], number("lines", int, 3, 1, MAX_NEW_LINES), seed,
                    number("bias", float, 0.5, 0.0, 10.0), width=width)
@@ -143,9 +149,8 @@ def page_events(models: Models, job: Job) -> Iterator[dict]:
     """
     generator = torch.Generator().manual_seed(job.seed)
     if not job.lines:  # new lines from nothing, as `sample` writes them
-        # a drafted line holds at most max_points // 15 characters (`draft_texts`)
-        cfg = SampleConfig(n=job.count, bias=job.bias,
-                           max_points=min(SampleConfig.max_points, 15 * job.width))
+        cfg = SampleConfig(n=job.count, bias=job.bias,  # drafts at most job.width characters
+                           max_points=min(SampleConfig.max_points, POINTS_PER_CHAR * job.width))
         texts = draft_texts(models.text_model, models.synthesis, cfg, generator)
         yield {"type": "start", "seed": job.seed, "lines": texts}
         for i, text in enumerate(texts):
