@@ -3,16 +3,20 @@ held to the words of an English word list.
 
 `unprompted` drafts lines of text with it for the synthesis network to write. Alone, the
 character model invents words as often as it spells real ones ("Bour and rever exounting");
-its drafts are held to `Vocabulary`'s words (by default SCOWL's common American English,
-weighted by how often the training writers used each word), while it still picks which word
-comes, and where a mark or the line's end does.
+so each draft takes the form of a training writer's line (`form_of`: where its words of
+which length and case, its digits, marks and end fall) and fills each word's place with a
+word of `Vocabulary` (by default SCOWL's common American English, weighted by how often the
+training writers used each word), the character model picking which.
 """
 
 from __future__ import annotations
 
+import bisect
 import functools
 import gzip
+import hashlib
 import math
+import re
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 from importlib import resources
@@ -28,41 +32,56 @@ from .ink import InkError, read_ink
 from .model import load_checkpoint
 from .sample import Writer
 
-SENTENCE_MARKS = ",.;:!?"  # may follow a word, before a space or the line's end
 WORD_LIST = "english_words.txt.gz"  # in handwriter/models: 40,086 words of SCOWL size 35,
 # each with its count in the UNIPEN training transcriptions (models/english_words.LICENSE)
+TRAINING_LINES = "training_lines.txt.gz"  # in handwriter/models: each of those transcriptions'
+# form (`form_of`) and a digest of its text (`digest`), tab apart (docs/word_list.py makes both)
+COPY_TRIES = 20  # drafts of a line at most, while each is a training line
 # a listed word's weight: (its count in the list + UNSEEN_COUNT) ** COUNT_POWER; at power 1
 # drafts were 22% "the" (training lines 4%) and read "was a the states" (docs/HISTORY.md)
 UNSEEN_COUNT = 0.1
 COUNT_POWER = 0.5
-# Held to whole words, the character model finds fewer places to end a line: its lines ran
-# median 34 characters, against 21 for the training lines and 18 unheld; this weight on the
-# line's end brings them back to median 20 (docs/HISTORY.md)
-LINE_END_WEIGHT = 3.0
-MIN_WORDS = 3  # a line has at least this many words where it has room: UNIPEN has lines
-# of one word (464 different ones) and of two (654), and a draft that short is often one
+WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)*")  # a word of a transcription ("I'm" is one)
+SLOT = re.compile(r"[aA]+")  # a word's place in a form
+CASES = {"a": lambda w: w, "A": lambda w: w[:1].upper() + w[1:], "AA": str.upper}  # a slot's
+# case: lower (as listed: "I" stays so), capitalised, or in capitals
+DIGITS = set("0123456789")
 ANY_WORDS = "any"  # names no word list: drafts spell whatever the character model spells
 
 
+def form_of(text: str) -> str:
+    """A line's form: each word as `a`s of its length, led by an `A` if capitalised (all `A`s
+    in capitals), each digit a `9`, marks and spaces as they are ("Hi, I'm 42" -> "Aa, Aaa 99")."""
+    def slot(word: re.Match) -> str:
+        w = word.group(0)
+        return "A" * len(w) if len(w) > 1 and w.isupper() else (
+            ("A" if w[0].isupper() else "a") + "a" * (len(w) - 1))
+    return re.sub(r"[0-9]", "9", WORD.sub(slot, text))
+
+
+def digest(text: str) -> str:
+    """A line's text in 16 hex digits: enough to know a training line without shipping it."""
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=8).hexdigest()
+
+
+@functools.cache
+def training_lines() -> tuple[tuple[str, ...], frozenset[str]]:
+    """The training writers' lines as shipped (`TRAINING_LINES`): their forms, one per line,
+    and their texts' digests."""
+    source = resources.files("handwriter") / "models" / TRAINING_LINES
+    rows = [row.split("\t") for row in gzip.decompress(source.read_bytes()).decode().splitlines()]
+    return tuple(form for form, _ in rows), frozenset(d for _, d in rows)
+
+
 class Vocabulary:
-    """The words a draft may use, as a prefix tree weighted by how often each word is used. A
-    word is written as listed or, when listed in lower case, capitalised: at a line's start,
-    where it must be after a sentence's end, and nowhere else ("I" is listed so). A mark of
-    `SENTENCE_MARKS` may follow a word."""
+    """The words a draft may use, each weighted by how often it is used, found by the slot of
+    a line's form that they fill: its length, and its case (`CASES`)."""
 
     def __init__(self, counts: dict[str, float], alphabet: str):
         self.weight = {w: (c + UNSEEN_COUNT) ** COUNT_POWER for w, c in counts.items()
                        if w and set(w) <= set(alphabet)}
         self.alphabet = alphabet
-        self.rest: dict[str, int] = {}  # prefix -> fewest characters more that end a word
-        self.mass: dict[str, float] = defaultdict(float)  # prefix -> weight of its words
-        following: dict[str, set[str]] = defaultdict(set)
-        for word, weight in self.weight.items():
-            for i in range(len(word) + 1):
-                self.rest[word[:i]] = min(self.rest.get(word[:i], len(word)), len(word) - i)
-                self.mass[word[:i]] += weight
-                following[word[:i]].update(word[i:i + 1])
-        self.following = {prefix: "".join(sorted(c)) for prefix, c in following.items()}
+        self.slots: dict[tuple[str, int], tuple[list[str], np.ndarray, str]] = {}
 
     @classmethod
     def load(cls, alphabet: str, path: str | Path | None = None) -> Vocabulary:
@@ -70,41 +89,37 @@ class Vocabulary:
         by its count in some text (.gz read as gzip); the shipped English list by default."""
         return _vocabulary(alphabet, str(path) if path else "")
 
-    def prior(self, text: str, room: int) -> dict[str, float]:
-        """The words' prior for what follows the start of a line `text` with `room` characters
-        left: each character that may come next, "" for the end of the line, with its share of
-        the weight of the words it leads to (the end weighted by `LINE_END_WEIGHT` more); only
-        those that can end on a whole word in time."""
-        token = text.rsplit(" ", 1)[-1]
-        if token[-1:] in SENTENCE_MARKS and token:
-            return self.word_ends(text, room, 1.0)
-        forms = [f for f in {token, token[:1].lower() + token[1:]} if f in self.rest]
-        mass = sum(self.mass[f] for f in forms)
-        shares: dict[str, float] = defaultdict(float)
-        for f in forms:
-            for c in self.following[f]:
-                if self.rest[f + c] < room:
-                    shares[c] += self.mass[f + c] / mass
-        if not text or text.endswith((". ", "! ", "? ")):  # a line or a sentence starts
-            capitals = {c.upper(): s for c, s in shares.items()
-                        if c.islower() and c.upper() in self.alphabet}
-            if text and capitals:  # after a sentence's end, only capitals
-                shares = defaultdict(float, {c: s for c, s in shares.items() if c.isupper()})
-            for c, share in capitals.items():
-                shares[c] += share
-        ended = sum(self.weight.get(f, 0.0) for f in forms if f == token or f.islower()) / mass
-        if ended:
-            shares.update(dict.fromkeys(SENTENCE_MARKS, ended), **self.word_ends(text, room, ended))
-        return {c: s for c, s in shares.items() if c in self.alphabet or c == ""}
+    def spellings(self, slot: str) -> tuple[list[str], np.ndarray, str]:
+        """The words that fill `slot`, spelt in its case and sorted, their cumulative weights
+        (from 0), and the letters they use; found once per case and length."""
+        key = ("AA" if len(slot) > 1 and slot.isupper() else slot[0], len(slot))
+        if key not in self.slots:
+            spelt: dict[str, float] = defaultdict(float)
+            for word, weight in self.weight.items():
+                word = CASES[key[0]](word)
+                if len(word) == key[1] and set(word) <= set(self.alphabet):
+                    spelt[word] += weight
+            words = sorted(spelt)
+            self.slots[key] = (words, np.r_[0.0, np.cumsum([spelt[w] for w in words])],
+                               "".join(sorted(set("".join(words)))))
+        return self.slots[key]
 
-    def word_ends(self, text: str, room: int, share: float) -> dict[str, float]:
-        """After a whole word (and its mark): a space if another word fits, the line's end if it
-        has `MIN_WORDS` or no room for more; each with the ending word's `share`."""
-        more = room > self.rest[""]
-        ends = {" ": share} if more else {}
-        if not more or text.count(" ") + 1 >= MIN_WORDS:
-            ends[""] = share * LINE_END_WEIGHT
-        return ends
+    def letters(self, slot: str, written: str) -> dict[str, float]:
+        """Each letter that may follow `written` in a word filling `slot`, with the weight of
+        the words it leads to."""
+        words, weights, letters = self.spellings(slot)
+        shares = {}
+        for c in letters:
+            start = bisect.bisect_left(words, written + c)
+            end = bisect.bisect_left(words, written + c + "\U0010ffff")
+            if end > start:
+                shares[c] = float(weights[end] - weights[start])
+        return shares
+
+    def fills(self, form: str) -> bool:
+        """Whether a word fills each slot of `form` and the alphabet has its other characters."""
+        needs = set(SLOT.sub("", form).replace("9", "")) | (DIGITS if "9" in form else set())
+        return needs <= set(self.alphabet) and all(self.spellings(s)[0] for s in SLOT.findall(form))
 
 
 @functools.cache
@@ -179,41 +194,80 @@ class TextModel(nn.Module):
     @torch.no_grad()
     def draft(self, n: int, generator: torch.Generator, temperature: float = 1.0,
               max_chars: int = 80) -> list[str]:
-        """`n` new lines of text, of the words of `self.vocabulary` when it has one; the same
-        generator state gives the same lines."""
-        if self.vocabulary is not None and max_chars < self.vocabulary.rest[""]:
-            raise ValueError(f"a line of {max_chars} characters holds no word of the word list "
-                             f"(the shortest has {self.vocabulary.rest['']}): allow more points")
+        """`n` new lines of text of at most `max_chars` characters, none a training writer's
+        line (one that is gets drafted again); the same generator state gives the same lines.
+        With `self.vocabulary`, each line takes the form of a training writer's line (`forms`)
+        and its words from the list."""
+        lines, rows = [""] * n, list(range(n))
+        for _ in range(COPY_TRIES):
+            for row, text in zip(rows, self.draft_once(len(rows), generator, temperature,
+                                                       max_chars), strict=True):
+                lines[row] = text
+            rows = [row for row in rows if digest(lines[row]) in training_lines()[1]]
+            if not rows:
+                return lines
+        raise ValueError(f"{COPY_TRIES} drafts of {max_chars} characters or fewer were each a "
+                         "training line: allow more points")
+
+    def draft_once(self, n: int, generator: torch.Generator, temperature: float,
+                   max_chars: int) -> list[str]:
+        """`draft` before a draft that is a training line is drawn again."""
+        forms = self.forms(n, max_chars, generator) if self.vocabulary is not None else None
         lines, done, codes, state = [""] * n, [False] * n, torch.zeros(n, 1, dtype=torch.long), None
-        for step in range(max_chars):
+        for _ in range(max_chars if forms is None else max(map(len, forms)) + 1):
             log_probs, state = self(codes, state)
-            logits = log_probs[:, -1] / temperature
-            logits = logits + self.prior(lines, max_chars - step)
+            logits = log_probs[:, -1] / temperature + self.prior(lines, forms)
             codes = torch.multinomial(logits.softmax(-1), 1, generator=generator)
             for row, code in enumerate(codes[:, 0].tolist()):
                 done[row] = done[row] or code == 0
                 lines[row] += "" if done[row] else self.cfg.alphabet[code - 1]
             if all(done):
                 break
-        if self.vocabulary is not None:  # every line ends on a whole word, within max_chars
+        if forms is not None:
             return lines
         # a line cut short at max_chars loses its unfinished word
         return [(t if ended or " " not in t else t.rsplit(" ", 1)[0]).strip()
                 for t, ended in zip(lines, done, strict=True)]
 
-    def prior(self, lines: list[str], room: int) -> Tensor:
-        """Log-weights to add to the next code's logits after each of `lines`, with `room`
-        characters left (-inf: not allowed): (B, V + 1). A line neither starts empty nor with
-        a space; with a vocabulary it holds to its words, weighted by `Vocabulary.prior`."""
-        prior = torch.zeros(len(lines), len(self.cfg.alphabet) + 1)
+    def forms(self, n: int, max_chars: int, generator: torch.Generator) -> list[str]:
+        """`n` forms drawn from the training writers' lines (`training_lines`) that have a word,
+        at most `max_chars` characters and slots that the vocabulary fills: real lines' lengths,
+        words per line, capitals, digits and marks, which the ink shows (docs/HISTORY.md)."""
+        fitting = [f for f in training_lines()[0] if len(f) <= max_chars and SLOT.search(f)
+                   and self.vocabulary.fills(f)]
+        if not fitting:
+            raise ValueError(f"no training line's form of {max_chars} characters or fewer takes "
+                             "the word list's words: allow more points")
+        return [fitting[i] for i in torch.randint(len(fitting), (n,), generator=generator).tolist()]
+
+    def prior(self, lines: list[str], forms: list[str] | None) -> Tensor:
+        """Log-weights to add to the next code's logits after each of `lines` (-inf: not
+        allowed): (B, V + 1). In its form, a line's slot takes letters that lead to the
+        vocabulary's words (`Vocabulary.letters`), a `9` any digit, the rest is as the form has
+        it, and the line ends with its form. With no forms, a line starts with neither its end
+        nor a space."""
+        alphabet = self.cfg.alphabet
+        prior = torch.zeros(len(lines), len(alphabet) + 1)
         for row, text in enumerate(lines):
-            if self.vocabulary is not None:
-                shares = self.vocabulary.prior(text, room)
-                prior[row] = -math.inf
-                codes = [1 + self.cfg.alphabet.index(c) if c else 0 for c in shares]
-                prior[row, codes] = torch.tensor(list(shares.values())).log()
-            elif not text:
-                prior[row, 0] = prior[row, 1 + self.cfg.alphabet.index(" ")] = -math.inf
+            if forms is None:
+                if not text:
+                    prior[row, 0] = prior[row, 1 + alphabet.index(" ")] = -math.inf
+                continue
+            form, at = forms[row], len(text)
+            if at == len(form):
+                shares = {"": 1.0}
+            elif form[at] == "9":
+                shares = dict.fromkeys(sorted(DIGITS), 1.0)
+            elif form[at] in "aA":
+                start = at
+                while start > 0 and form[start - 1] in "aA":
+                    start -= 1
+                shares = self.vocabulary.letters(SLOT.match(form, start).group(0), text[start:])
+            else:
+                shares = {form[at]: 1.0}
+            prior[row] = -math.inf
+            codes = [1 + alphabet.index(c) if c else 0 for c in shares]
+            prior[row, codes] = torch.tensor(list(shares.values())).log()
         return prior
 
     @classmethod

@@ -2,22 +2,26 @@
 
 import csv
 import math
+import re
+import string
 
 import numpy as np
 import pytest
 import torch
 
+from handwriter import text_model
 from handwriter.cli import main
 from handwriter.ink import InkError
 from handwriter.text_model import (
+    COPY_TRIES,
     COUNT_POWER,
-    LINE_END_WEIGHT,
-    MIN_WORDS,
     UNSEEN_COUNT,
     TextModel,
     TextModelConfig,
     TextTrainConfig,
     Vocabulary,
+    digest,
+    form_of,
     train_text_model,
 )
 
@@ -55,39 +59,56 @@ def test_drafts_are_seeded_and_use_only_the_alphabet(text_net):
                for t in first)
 
 
-def test_drafts_hold_to_the_word_list_and_end_on_whole_words(text_net, tmp_path):
+def test_a_form_keeps_where_words_of_which_length_and_case_digits_and_marks_fall():
+    assert form_of("Hi, I'm 42") == "Aa, Aaa 99"
+    assert form_of("THE QUICK brown fox.") == "AAA AAAAA aaaaa aaa."
+    assert form_of("A 3rd McDonald's") == "A 9aa Aaaaaaaaaa"  # one capital; "'s" in its word
+
+
+def test_drafts_take_training_lines_forms_and_the_word_lists_words(tmp_path, monkeypatch):
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        net = TextModel(TextModelConfig(alphabet=string.ascii_letters + string.digits + " .,",
+                                        embed_size=4, hidden_size=8)).eval()
     words = tmp_path / "words.txt"
-    words.write_text("hello 5\nhelp\nab 2\nzz\n")
+    words.write_text("hello 5\nhelp\nab 2\nzz\nI\n")
+    net.vocabulary = Vocabulary.load(net.cfg.alphabet, words)
+    forms = ("Aaaaa, aa 99.", "aaaa aaaaa aa", "aaaaaaa", "99 99", "A aaaa", "a-aa")
+    monkeypatch.setattr(text_model, "training_lines", lambda: (forms, frozenset()))
+    first = net.draft(60, torch.Generator().manual_seed(3), max_chars=13)
+    assert first == net.draft(60, torch.Generator().manual_seed(3), max_chars=13)
+    # not "aaaaaaa" (no word of 7 letters), "99 99" (no word) or "a-aa" (no "-" to write)
+    assert {form_of(t) for t in first} == {"Aaaaa, aa 99.", "aaaa aaaaa aa", "A aaaa"}
+    tokens = {w for t in first for w in re.findall(r"[A-Za-z]+", t)}
+    assert tokens == {"Hello", "ab", "zz", "help", "hello", "I"}  # "I" listed so, fills "A"
+    assert {form_of(t) for t in net.draft(20, torch.Generator(), max_chars=6)} == {"A aaaa"}
+    with pytest.raises(ValueError, match="no training line's form of 5 characters"):
+        net.draft(1, torch.Generator(), max_chars=5)
+
+
+def test_a_draft_that_is_a_training_line_is_drafted_again(text_net, tmp_path, monkeypatch):
+    words = tmp_path / "words.txt"
+    words.write_text("hello\n")
     text_net.vocabulary = Vocabulary.load(text_net.cfg.alphabet, words)
-    first = text_net.draft(40, torch.Generator().manual_seed(3), max_chars=12)
-    assert first == text_net.draft(40, torch.Generator().manual_seed(3), max_chars=12)
-    tokens = [w.rstrip(".") for t in first for w in t.split(" ")]
-    assert all(0 < len(t) <= 12 for t in first)
-    assert set(tokens) <= {"hello", "help", "ab", "zz"} and len(set(tokens)) == 4
-    with pytest.raises(ValueError, match="shortest has 2"):
-        text_net.draft(1, torch.Generator(), max_chars=1)
+    known = frozenset({digest("hello")})
+    monkeypatch.setattr(text_model, "training_lines", lambda: (("aaaaa", "aaaaa aaaaa"), known))
+    assert text_net.draft(20, torch.Generator().manual_seed(0)) == ["hello hello"] * 20
+    with pytest.raises(ValueError, match=f"{COPY_TRIES} drafts of 5 characters"):
+        text_net.draft(1, torch.Generator(), max_chars=5)
 
 
-def test_the_prior_shares_out_the_words_weights():
+def test_a_slot_shares_out_the_weights_of_the_words_that_fill_it():
     the, then, u = ((c + UNSEEN_COUNT) ** COUNT_POWER for c in (8, 3, 0))
-    vocabulary = Vocabulary({"the": 8, "then": 3, "a": 0, "I": 0, "in": 0},
-                            "abehintI ,.")
-    start = vocabulary.prior("", 10)  # a line starts: lower case or capitalised
-    mass = the + then + 3 * u
-    assert start == pytest.approx({"t": (the + then) / mass, "a": u / mass, "i": u / mass,
-                                   "I": 2 * u / mass})  # "I" and "In"; no capital T or A here
-    ended = the / (the + then)
-    assert vocabulary.prior("a in the", 10) == pytest.approx(
-        {"n": then / (the + then), " ": ended, ",": ended, ".": ended,
-         "": ended * LINE_END_WEIGHT})
-    assert MIN_WORDS == 3 and set(vocabulary.prior("in the", 10)) == {"n", " ", ",", "."}
-    assert set(vocabulary.prior("in the", 1)) == {"n", "", ",", "."}  # no room for a word
-    assert set(vocabulary.prior("in ", 10)) == {"t", "a", "i", "I"}  # mid-sentence: as listed
-    assert set(vocabulary.prior("in. ", 10)) == {"I"}  # a sentence starts: capitals only
-    assert vocabulary.prior("in.", 10) == {" ": 1.0}
-    assert vocabulary.prior("a in a.", 10) == {"": LINE_END_WEIGHT, " ": 1.0}
-    assert set(vocabulary.prior("a i", 10)) == {"n"}  # "I" is listed capitalised: only so
-    assert set(vocabulary.prior("I", 10)) == {"n", " ", ",", "."}
+    vocabulary = Vocabulary({"the": 8, "then": 3, "tea": 0, "a": 0, "I": 0, "in": 0},
+                            "aehintTHEAI ,.")
+    assert vocabulary.letters("aaa", "") == pytest.approx({"t": the + u})
+    assert vocabulary.letters("aaa", "t") == pytest.approx({"h": the, "e": u})
+    assert vocabulary.letters("Aaaa", "") == pytest.approx({"T": then})
+    assert vocabulary.letters("AAA", "TH") == pytest.approx({"E": the})
+    assert vocabulary.letters("a", "") == pytest.approx({"a": u, "I": u})  # "I" stays so
+    assert vocabulary.letters("aaaaa", "") == {}
+    assert vocabulary.fills("Aaa, aa.") and not vocabulary.fills("aaaaa")
+    assert not vocabulary.fills("aa 99")  # no digits in this alphabet
 
 
 def test_a_bad_word_list_names_its_line(tmp_path, text_net):
