@@ -236,8 +236,9 @@ class TextModel(nn.Module):
         fitting = [f for f in training_lines()[0] if len(f) <= max_chars and SLOT.search(f)
                    and self.vocabulary.fills(f)]
         if not fitting:
-            raise ValueError(f"no training line's form of {max_chars} characters or fewer takes "
-                             "the word list's words: allow more points")
+            room = f"{max_chars} character" + "s" * (max_chars != 1)
+            raise ValueError(f"no training line's form fits in {room} with the word list's "
+                             "words: allow more points")
         return [fitting[i] for i in torch.randint(len(fitting), (n,), generator=generator).tolist()]
 
     def prior(self, lines: list[str], forms: list[str] | None) -> Tensor:

@@ -82,7 +82,7 @@ def test_drafts_take_training_lines_forms_and_the_word_lists_words(tmp_path, mon
     tokens = {w for t in first for w in re.findall(r"[A-Za-z]+", t)}
     assert tokens == {"Hello", "ab", "zz", "help", "hello", "I"}  # "I" listed so, fills "A"
     assert {form_of(t) for t in net.draft(20, torch.Generator(), max_chars=6)} == {"A aaaa"}
-    with pytest.raises(ValueError, match="no training line's form of 5 characters"):
+    with pytest.raises(ValueError, match="no training line's form fits in 5 characters"):
         net.draft(1, torch.Generator(), max_chars=5)
 
 
