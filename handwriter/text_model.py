@@ -2,11 +2,12 @@
 held to the words of an English word list.
 
 `unprompted` drafts lines of text with it for the synthesis network to write. Alone, the
-character model invents words as often as it spells real ones ("Bour and rever exounting");
-so each draft takes the form of a training writer's line (`form_of`: where its words of
-which length and case, its digits, marks and end fall) and fills each word's place with a
-word of `Vocabulary` (by default SCOWL's common American English, weighted by how often the
-training writers used each word), the character model picking which.
+character model invents words as often as it spells real ones ("Bour and rever exounting"),
+so its drafts hold to the words of `Vocabulary` (by default SCOWL's common American English,
+weighted by how often the training writers used each word), the character model picking
+which fills each place. The places are a real line's: each draft takes the form of a
+training writer's line (`form_of`: where its words of which length and case, its digits,
+marks and end fall), and a line's form shows in its ink (docs/HISTORY.md).
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ TRAINING_LINES = "training_lines.txt.gz"  # in handwriter/models: each of those 
 # form (`form_of`) and a digest of its text (`digest`), tab apart (docs/word_list.py makes both)
 COPY_TRIES = 20  # drafts of a line at most, while each is a training line
 # a listed word's weight: (its count in the list + UNSEEN_COUNT) ** COUNT_POWER; at power 1
-# drafts were 22% "the" (training lines 4%) and read "was a the states" (docs/HISTORY.md)
+# free drafts were 22% "the" (training lines 4%), and drafts in forms lean on UNIPEN's prompts
+# ("quick brownest buying passed dog,"), no better read (docs/HISTORY.md)
 UNSEEN_COUNT = 0.1
 COUNT_POWER = 0.5
 WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)*")  # a word of a transcription ("I'm" is one)
