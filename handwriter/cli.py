@@ -505,8 +505,8 @@ def add_sample(commands: argparse._SubParsersAction) -> None:
 
     p = command(commands, "sample", summary="write new handwriting from nothing (or a primer)",
                             description="New lines of handwriting from a random seed: a "
-                            "character model drafts each line's text, the synthesis model "
-                            "writes it (Graves section 5); `--model unconditional` writes "
+                            "character model drafts each line's text in the form of a real "
+                            "line, the synthesis model writes it (Graves section 5); `--model unconditional` writes "
                             "with Graves' stroke-only network (section 4) instead. The "
                             "output kind follows the extension: .svg .png .gif .npz .inkml")
     p.add_argument("-o", "--output", required=True, help="output file")
@@ -516,8 +516,8 @@ def add_sample(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--text-model", help="character model that drafts the text (default: the "
                    "one shipped; see `handwriter train-text`)")
     p.add_argument("--words", help="word list the drafts hold to, a word a line, maybe with its "
-                   "count (default: the shipped English one); `any`: whatever the text model "
-                   "spells")
+                   "count (default: the shipped English one), in the forms of UNIPEN's "
+                   "training lines; `any`: whatever the text model spells")
     p.add_argument("--prime", help="ink file whose first line sets the style to continue")
     p.add_argument("--split", action="store_true", help="one numbered file per line")
     add_config_flags(p, SampleConfig)
