@@ -506,8 +506,9 @@ def add_sample(commands: argparse._SubParsersAction) -> None:
     p = command(commands, "sample", summary="write new handwriting from nothing (or a primer)",
                             description="New lines of handwriting from a random seed: a "
                             "character model drafts each line's text in the form of a real "
-                            "line, the synthesis model writes it (Graves section 5); `--model unconditional` writes "
-                            "with Graves' stroke-only network (section 4) instead. The "
+                            "line, the synthesis model writes it (Graves section 5); "
+                            "`--model unconditional` writes with Graves' stroke-only network "
+                            "(section 4) instead. The "
                             "output kind follows the extension: .svg .png .gif .npz .inkml")
     p.add_argument("-o", "--output", required=True, help="output file")
     p.add_argument("--model", help="checkpoint to use: a synthesis model writes drafted text, "

@@ -237,6 +237,10 @@ class TextModel(nn.Module):
         words per line, capitals, digits and marks, which the ink shows (docs/HISTORY.md)."""
         fitting = [f for f in training_lines()[0] if len(f) <= max_chars and SLOT.search(f)
                    and self.vocabulary.fills(f)]
+        if not fitting and not any(SLOT.search(f) and self.vocabulary.fills(f)
+                                   for f in training_lines()[0]):
+            raise ValueError("no training line's form takes only words of the lengths in the "
+                             "word list: give a list with words of more lengths")
         if not fitting:
             room = f"{max_chars} character" + "s" * (max_chars != 1)
             raise ValueError(f"no training line's form fits in {room} with the word list's "

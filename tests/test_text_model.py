@@ -84,6 +84,9 @@ def test_drafts_take_training_lines_forms_and_the_word_lists_words(tmp_path, mon
     assert {form_of(t) for t in net.draft(20, torch.Generator(), max_chars=6)} == {"A aaaa"}
     with pytest.raises(ValueError, match="no training line's form fits in 5 characters"):
         net.draft(1, torch.Generator(), max_chars=5)
+    net.vocabulary = Vocabulary({"abc": 1}, net.cfg.alphabet)
+    with pytest.raises(ValueError, match="words of more lengths"):
+        net.draft(1, torch.Generator())
 
 
 def test_a_draft_that_is_a_training_line_is_drafted_again(text_net, tmp_path, monkeypatch):
