@@ -83,6 +83,9 @@ class Vocabulary:
         self.weight = {w: (c + UNSEEN_COUNT) ** COUNT_POWER for w, c in counts.items()
                        if w and set(w) <= set(alphabet)}
         self.alphabet = alphabet
+        self.by_length: dict[int, list[str]] = defaultdict(list)
+        for word in self.weight:
+            self.by_length[len(word)].append(word)
         self.slots: dict[tuple[str, int], tuple[list[str], np.ndarray, str]] = {}
 
     @classmethod
@@ -97,10 +100,10 @@ class Vocabulary:
         key = ("AA" if len(slot) > 1 and slot.isupper() else slot[0], len(slot))
         if key not in self.slots:
             spelt: dict[str, float] = defaultdict(float)
-            for word, weight in self.weight.items():
-                word = CASES[key[0]](word)
-                if len(word) == key[1] and set(word) <= set(self.alphabet):
-                    spelt[word] += weight
+            for listed in self.by_length[key[1]]:
+                word = CASES[key[0]](listed)
+                if set(word) <= set(self.alphabet):
+                    spelt[word] += self.weight[listed]
             words = sorted(spelt)
             self.slots[key] = (words, np.r_[0.0, np.cumsum([spelt[w] for w in words])],
                                "".join(sorted(set("".join(words)))))
