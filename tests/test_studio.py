@@ -94,7 +94,8 @@ def test_long_text_wraps_into_a_page_and_drafts_replace_each_line(client):
         evs = events(client.post("/api/write", json={"mode": "write", "text": "ab " + "c" * 14,
                                                      "width": 10, "seed": 1, "drafts": 1}))
     assert evs[0]["lines"] == ["ab ccccccc", "ccccccc"]
-    assert evs[0]["notice"] == "split a word longer than a line (10 characters) across lines"
+    assert evs[0]["notice"] == (f"{'c' * 14!r}: longer than a line of 10 characters, so "
+                                "split across lines (smaller letters fit more)")
 
 
 def test_from_nothing_shows_its_seed_and_the_seed_gives_the_same_lines(client, models):

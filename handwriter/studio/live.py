@@ -118,12 +118,10 @@ def parse_job(request: dict, models: Models, max_text: int) -> Job:
         raise ValueError(f"the text is {len(text)} characters long; the studio writes at most "
                          f"{max_text}")
     text, notice = models.synthesis.writable(text)
-    with warnings.catch_warnings(record=True) as split:  # said on the page, not the console
+    with warnings.catch_warnings(record=True) as said:  # said on the page, not the console
         warnings.simplefilter("always")
         lines = [line.text for line in wrap_text(text, width)]  # the layout `write --file` uses
-    if split:
-        notice += ("; " if notice else "") + (f"split a word longer than a line ({width} "
-                                              "characters) across lines")
+    notice = "; ".join([notice] * bool(notice) + [str(w.message) for w in said])
     if len(lines) > MAX_LINES:
         raise ValueError(f"that makes {len(lines)} lines; a page holds at most {MAX_LINES}")
     style = request.get("style")
