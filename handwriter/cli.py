@@ -70,10 +70,14 @@ def config_from_args(cfg_type: type, args: argparse.Namespace, base=None):
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .model import ModelConfig, load_checkpoint
-    from .train import TrainConfig, train
+    from .train import SHAPES, TrainConfig, check_shapes, train
 
     cfg = config_from_args(TrainConfig, args)
     model_cfg = config_from_args(ModelConfig, args)
+    if cfg.init and not args.resume:  # a shape flag given, even at its default, is asked for
+        check_shapes(cfg.init, load_checkpoint(cfg.init)["model_config"],
+                     {name: getattr(args, name) for name in SHAPES
+                      if getattr(args, name, None) is not None})
     if args.resume:
         last = Path(cfg.out) / "last.pt"
         state = load_checkpoint(last)

@@ -485,6 +485,18 @@ def log_up_to(path: Path, step: int) -> None:
         atomic_write(path, lambda f: f.write("".join([header, *kept]).encode()))
 
 
+SHAPES = ("num_layers", "hidden_size", "num_mixtures", "window_mixtures")  # kept by --init
+
+
+def check_shapes(init: str, trained: dict, asked: dict) -> None:
+    """A run from a checkpoint keeps its shapes: a shape `asked` for that differs is refused."""
+    for name, value in asked.items():
+        if name in SHAPES and value != trained.get(name):
+            raise ValueError(f"--{name.replace('_', '-')} {value}: --init {init} has "
+                             f"{trained.get(name)}, and a run from a checkpoint keeps its "
+                             "shapes (leave the flag out)")
+
+
 def run_model_config(cfg: TrainConfig, model_cfg: ModelConfig, state: dict | None,
                      init: dict | None, train_lines: list) -> ModelConfig:
     """The network a run trains: a resumed run's own; an --init one's shapes with this run's
@@ -493,13 +505,9 @@ def run_model_config(cfg: TrainConfig, model_cfg: ModelConfig, state: dict | Non
         model_cfg = ModelConfig(**state["model_config"])
     elif init:  # the shapes come from the weights; dropout and style are this run's choice
         trained, added = init["model_config"], {}
-        default = ModelConfig()
-        for name in ("num_layers", "hidden_size", "num_mixtures", "window_mixtures"):
-            asked = getattr(model_cfg, name)
-            if asked != getattr(default, name) and asked != trained.get(name):
-                raise ValueError(f"--{name.replace('_', '-')} {asked}: --init {cfg.init} has "
-                                 f"{trained.get(name)}, and a run from a checkpoint keeps its "
-                                 "shapes (leave the flag out)")
+        default = ModelConfig()  # a shape other than the default was asked for
+        check_shapes(cfg.init, trained, {name: getattr(model_cfg, name) for name in SHAPES
+                                         if getattr(model_cfg, name) != getattr(default, name)})
         # ... and so are letter shapes added to its measurements, or a style input added to
         # a network trained without one (`widen`)
         if trained.get("style_size"):  # more numbers of style may be added too

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 import handwriter.train as train_module
+from handwriter.cli import main
 from handwriter.data import MODEL_UNITS, LineSet, collate, with_primers
 from handwriter.ink import Ink, InkError
 from handwriter.model import (
@@ -167,6 +168,10 @@ def test_init_starts_from_a_checkpoints_weights_and_scale(tiny_run, tmp_path):
     again = config(cfg.data, tmp_path, init=str(out / "last.pt"), steps=1, lr=1e-30)
     with pytest.raises(ValueError, match="--hidden-size 99: --init .* has"):
         train(again, ModelConfig(hidden_size=99))
+    default = ModelConfig().hidden_size  # given on the command line, even the default is asked
+    with pytest.raises(ValueError, match=f"--hidden-size {default}: --init .* has"):
+        main(["train", "--data", cfg.data, "--out", str(tmp_path / "cli"), "--init",
+              str(out / "last.pt"), "--hidden-size", str(default), "--steps", "1", "--debug"])
     train(again, ModelConfig(dropout=0.25))
     state = load_checkpoint(tmp_path / "last.pt")
     # ... but dropout is this run's choice
