@@ -121,6 +121,12 @@ class Vocabulary:
                 shares[c] = float(weights[end] - weights[start])
         return shares
 
+    @functools.cached_property
+    def forms(self) -> tuple[str, ...]:
+        """The training lines' forms (`training_lines`) that have a word and that these words
+        fill, found once."""
+        return tuple(f for f in training_lines()[0] if SLOT.search(f) and self.fills(f))
+
     def fills(self, form: str) -> bool:
         """Whether a word fills each slot of `form` and the alphabet has its other characters."""
         needs = set(SLOT.sub("", form).replace("9", "")) | (DIGITS if "9" in form else set())
@@ -238,10 +244,8 @@ class TextModel(nn.Module):
         """`n` forms drawn from the training writers' lines (`training_lines`) that have a word,
         at most `max_chars` characters and slots that the vocabulary fills: real lines' lengths,
         words per line, capitals, digits and marks, which the ink shows (docs/HISTORY.md)."""
-        fitting = [f for f in training_lines()[0] if len(f) <= max_chars and SLOT.search(f)
-                   and self.vocabulary.fills(f)]
-        if not fitting and not any(SLOT.search(f) and self.vocabulary.fills(f)
-                                   for f in training_lines()[0]):
+        fitting = [f for f in self.vocabulary.forms if len(f) <= max_chars]
+        if not self.vocabulary.forms:
             raise ValueError("no training line's form takes only words of the lengths in the "
                              "word list: give a list with words of more lengths")
         if not fitting:

@@ -491,7 +491,7 @@ SHAPES = ("num_layers", "hidden_size", "num_mixtures", "window_mixtures")  # kep
 def check_shapes(init: str, trained: dict, asked: dict) -> None:
     """A run from a checkpoint keeps its shapes: a shape `asked` for that differs is refused."""
     for name, value in asked.items():
-        if name in SHAPES and value != trained.get(name):
+        if value != trained.get(name):
             raise ValueError(f"--{name.replace('_', '-')} {value}: --init {init} has "
                              f"{trained.get(name)}, and a run from a checkpoint keeps its "
                              "shapes (leave the flag out)")
