@@ -41,9 +41,8 @@ from .model import mixture_nll, split_mixture
 from .reader import InkReader
 from .sample import Writer
 from .styles import (
-    check_name,
+    check_new,
     check_style,
-    check_unused,
     load_style_weights,
     remove_style,
     save_style,
@@ -196,10 +195,7 @@ def add_style(name: str, inks: list[Ink], model: str | Path | None = None,
     `handwriter style add` does, adapting to them from `ADAPT_FROM` lines (up to
     `cfg.minutes`). A line without `text` is read by the shipped recogniser, which misreads
     some letters, as a warning says: give the texts where you have them."""
-    if replace:
-        check_name(name)
-    else:
-        check_unused(name, "replace=True replaces it")
+    check_new(name, replace, "replace=True replaces it")
     unread = [i for i, ink in enumerate(inks) if not ink.text.strip()]
     if unread:
         inks = list(inks)  # the caller's lines are left as they were
@@ -211,9 +207,17 @@ def add_style(name: str, inks: list[Ink], model: str | Path | None = None,
     writer = Writer.load(model, synthesis=True)
     for notice in check_style(writer, inks, [f"line {i + 1}" for i in range(len(inks))]):
         warnings.warn(notice, stacklevel=2)
-    if adapts(writer, inks):
-        return adapt_style(writer, name, inks, cfg)[1]
-    return save_style(name, inks)
+    return keep_style(writer, name, inks, cfg or AdaptConfig())[1]
+
+
+def keep_style(writer: Writer, name: str, inks: list[Ink], cfg: AdaptConfig,
+               adapt: bool = True) -> tuple[Adapted | None, Path]:
+    """Save `inks` as style `name`, adapted to where `adapts` says so (with a progress bar):
+    the adaptation, or None if the lines were only kept, and where they are."""
+    if adapt and adapts(writer, inks):
+        with fitting_bar(f"adapting to your {len(inks)} lines", cfg.minutes) as progress:
+            return adapt_style(writer, name, inks, cfg, progress)
+    return None, save_style(name, inks)
 
 
 def adapt_style(writer: Writer, name: str, inks: list[Ink], cfg: AdaptConfig | None = None,

@@ -304,20 +304,17 @@ def cmd_style(args: argparse.Namespace) -> int:
 
 def style_add(args: argparse.Namespace) -> int:
     """Check everything (name, ink, text, characters) before the one atomic save."""
-    from .adapt import ADAPT_FROM, AdaptConfig, adapts, fitting_bar
+    from .adapt import ADAPT_FROM, AdaptConfig, keep_style
     from .ink import read_ink
     from .reader import InkReader
     from .sample import Writer
-    from .styles import check_name, check_size, check_style, check_unused, save_style
+    from .styles import check_new, check_size, check_style
 
     if not args.minutes > 0:
         raise ValueError(f"--minutes must be above 0, got {args.minutes}")
     if not 0 <= args.share <= 1:
         raise ValueError(f"--share must be between 0 and 1, got {args.share}")
-    if args.replace:
-        check_name(args.name)
-    else:
-        check_unused(args.name, "--replace replaces it")
+    check_new(args.name, args.replace, "--replace replaces it")
     inks, where = [], []
     for path in args.ink:
         if Path(path).is_dir():
@@ -345,17 +342,12 @@ def style_add(args: argparse.Namespace) -> int:
     writer = Writer.load(args.model, synthesis=True)
     warn(check_style(writer, inks, where))
     warn(unlike_readings([inks[i] for i in given], [where[i] for i in given], reader))
-    if args.adapt and adapts(writer, inks):
-        from .adapt import adapt_style  # here, so a test can stand in for it
-
-        with fitting_bar(f"adapting to your {len(inks)} lines", args.minutes) as progress:
-            cfg = AdaptConfig(minutes=args.minutes, share=args.share)
-            adapted, path = adapt_style(writer, args.name, inks, cfg, progress)
+    cfg = AdaptConfig(minutes=args.minutes, share=args.share)
+    adapted, path = keep_style(writer, args.name, inks, cfg, args.adapt)
+    if adapted is not None:
         print(adapted.summary())
         if adapted.ran_out:
             print(f"more --minutes (now {args.minutes:g}) let it finish: more of your hand")
-    else:
-        path = save_style(args.name, inks)
     print(f"saved style {args.name!r}: {len(inks)} line{'s' * (len(inks) != 1)} in {path}")
     if len(inks) < ADAPT_FROM:
         print(f"from {ADAPT_FROM} lines or more, `style add` adapts the network to them, "

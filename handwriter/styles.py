@@ -51,10 +51,10 @@ class StyleExists(ValueError):
     """Saving would replace a saved style that the caller did not say to replace."""
 
 
-def check_unused(name: str, how_to_replace: str) -> str:
-    """`name` if no style has it, else StyleExists saying `how_to_replace` it (a flag, a
-    button): `style add` and the studio replace a style only when told."""
-    if check_name(name) in list_styles():
+def check_new(name: str, replace: bool, how_to_replace: str) -> str:
+    """`name` if a style may be saved under it, else StyleExists saying `how_to_replace` it (a
+    flag, a button): `style add` and the studio replace a saved style only when told."""
+    if check_name(name) in list_styles() and not replace:
         raise StyleExists(f"a style named {name!r} exists; {how_to_replace}")
     return name
 

@@ -37,9 +37,8 @@ from ..sample import WRITING
 from ..styles import MAX_POINTS as MAX_STYLE_POINTS
 from ..styles import (
     StyleExists,
-    check_name,
+    check_new,
     check_style,
-    check_unused,
     list_styles,
     remove_style,
     save_style,
@@ -178,10 +177,7 @@ def style_request(body: dict, models: Models) -> tuple[str, list[Ink], list[str]
     name = body.get("name")
     if not isinstance(name, str):
         raise ValueError("the style needs a name")
-    if body.get("replace") is True:
-        check_name(name)
-    else:
-        check_unused(name, "send replace to replace it")
+    check_new(name, body.get("replace") is True, "send replace to replace it")
     return name, inks, warnings
 
 
