@@ -293,6 +293,20 @@ def test_lines_sit_on_even_baselines_and_one_that_reaches_low_pushes_the_next_do
     assert reaching_low[2][0] - reaching_low[1][0] > reaching_low[1][0] - reaching_low[0][0]
 
 
+def test_a_line_that_strays_right_widens_the_page_only_once_written(page):
+    widths = page.evaluate("""() => {
+        const width = () => document.getElementById('page').viewBox.baseVal.width;
+        resetPage(['a', 'b']);
+        addPoints(0, [[0, 0, 0], [40, 0, 0], [0, 0, 1]]);  // 40 line heights: far past the edge
+        const drafting = width();
+        settleAll();
+        return [drafting, width(), 40 * SCALE];
+    }""")
+    drafting, written, stray = widths
+    assert drafting == 900  # a draft the reader may not pick does not zoom the page out
+    assert written > stray  # the written line is shown whole
+
+
 def test_every_download_works_after_a_stop(page, slow_pen, tmp_path):
     page.fill("#text", "the quick brown fox jumps over the lazy dog " * 3)
     page.click("#write-button")

@@ -119,10 +119,15 @@ function replaceLine(line, points) {  // a retake, or the reader's pick of the d
   }
 }
 
-function fitPage() {  // the page's slots, grown to hold ink that strays past them
+function fitPage() {  // the page's slots, grown to hold ink that strays past them; a line
+  // still being written widens it only once written, as a draft that strays is seldom picked
   const box = svg.getBBox();
   const left = Math.min(0, box.x - MARGIN), top = Math.min(0, box.y - MARGIN);
-  const right = Math.max(900, box.x + box.width + MARGIN);
+  const right = [...svg.children].reduce((most, group, line) => {
+    if (page[line].baseline === null || !group.childElementCount) return most;
+    const ink = group.getBBox();
+    return Math.max(most, ink.x + ink.width + MARGIN);
+  }, 900);
   const bottom = Math.max(page.length * LINE_HEIGHT, box.y + box.height) + MARGIN;
   svg.setAttribute("viewBox", [left, top, right - left, bottom - top].map(Math.round).join(" "));
 }
