@@ -302,11 +302,12 @@ function paintPad() {
   context.strokeStyle = "#d9e2f0";
   context.lineWidth = 1;
   context.fillStyle = "#9aa7bd";
-  context.font = "14px sans-serif";
+  context.font = "13px sans-serif";
   for (let row = 0; (row + 0.7) * PAD_ROW < padSize.height; row++) {
     const y = (row + 0.7) * PAD_ROW;
     context.beginPath(); context.moveTo(0, y); context.lineTo(padSize.width, y); context.stroke();
-    if (PROMPTS[row]) context.fillText(`${row + 1}. ${PROMPTS[row]}`, 8, row * PAD_ROW + 16);
+    // under its ruled line, where only descenders reach: the writing above it stays clear
+    if (PROMPTS[row]) context.fillText(`${row + 1}. ${PROMPTS[row]}`, 8, y + 18);
   }
   context.strokeStyle = "#1b2a4a";
   context.lineWidth = 2.5;
