@@ -4,15 +4,15 @@
                             [--seeds N] [--texts own] [--split test|train] [--others]
 
 `--model` takes what `sample --model` takes: a checkpoint, "unconditional" (the shipped
-stroke-only network) or "shipped" (the default: text drafted by the shipped text model,
-written by the shipped synthesis model); `--words` and `--candidates` what `sample`'s take
-(`--words any`: the drafter before issue 28). `--lines N` scores N validation lines drawn by
-the seed: quicker, and noisier. `--seeds N` repeats everything for N seeds and prints the
-mean and its standard error (one seed's classifier moves by 0.02-0.04). `--texts own` writes
-each real line's own text instead of a drafted one: what a perfect drafter would reach, so
-that the drafter and the writing can be told apart. `--others` first scores real lines by
-other writers the same way (as many drawn from the training writers', and the other split's):
-the yardstick for a model's lines.
+stroke-only network), "synthesis" (the network `write` uses) or "shipped" (the default: text
+drafted by the shipped text model, written by `sample`'s network, "sample"); `--words` and
+`--candidates` what `sample`'s take (`--words any`: the drafter before issue 28). `--lines
+N` scores N validation lines drawn by the seed: quicker, and noisier. `--seeds N` repeats
+everything for N seeds and prints the mean and its standard error (one seed's classifier
+moves by 0.02-0.04). `--texts own` writes each real line's own text instead of a drafted
+one: what a perfect drafter would reach, so that the drafter and the writing can be told
+apart. `--others` first scores real lines by other writers the same way (as many drawn from
+the training writers', and the other split's): the yardstick for a model's lines.
 
 Real lines are the validation writers' (never trained on; `--split test`: the test writers',
 scored once at the end; `--split train`: 416 of the training writers', the population the
@@ -188,8 +188,7 @@ def main() -> None:
             report(f"real lines of the {name} writers, {min(len(pool), len(real))} drawn",
                    "–", [scored([pool[i] for i in draw]) for draw in draws], t0)
     for model in args.model:
-        writer = (Writer.load() if model == "unconditional" else
-                  Writer.load(None if model == "shipped" else model, synthesis=True))
+        writer = Writer.load("sample" if model == "shipped" else model)
         texts = None
         if args.texts == "own":
             if not writer.alphabet:

@@ -509,7 +509,8 @@ def add_sample(commands: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, help="output file")
     p.add_argument("--model", help="checkpoint to use: a synthesis model writes drafted text, "
                    "an unconditional one strokes alone; `unconditional` names the shipped "
-                   "stroke-only model (default: the shipped synthesis model)")
+                   "stroke-only model, `synthesis` the one `write` uses (default: `sample`, "
+                   "the synthesis model trained to write lines that pass for real)")
     p.add_argument("--text-model", help="character model that drafts the text (default: the "
                    "one shipped; see `handwriter train-text`)")
     p.add_argument("--words", help="word list the drafts hold to, a word a line, maybe with its "

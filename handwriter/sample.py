@@ -56,7 +56,7 @@ from .model import (
 MAX_LINES_AT_ONCE = 1000  # lines sampled together are one batch in memory
 
 
-SHIPPED = ("synthesis", "unconditional")  # the handwriting models in the package
+SHIPPED = ("synthesis", "unconditional", "sample")  # the handwriting models in the package
 
 
 def shipped(name: str) -> Path:

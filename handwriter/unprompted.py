@@ -39,8 +39,10 @@ def from_nothing(cfg: SampleConfig, model: str | Path | None = None,
                  words: str | Path | None = None) -> list[Ink]:
     """`cfg.n` new lines by the shipped models, or by `model`: a synthesis checkpoint writes
     text drafted from `words` (`write_from_nothing`, `TextModel.load`), an unconditional one
-    strokes alone (Graves section 4); "unconditional" names the shipped stroke-only model."""
-    writer = Writer.load() if model == "unconditional" else Writer.load(model, synthesis=True)
+    strokes alone (Graves section 4). By default the shipped "sample" network writes: trained
+    with dropout and distortion, its lines pass for real more often than "synthesis"'s, which
+    `write` uses for legibility (docs/MODELS.md); "unconditional" names the stroke-only one."""
+    writer = Writer.load(model or "sample")
     if writer.alphabet:
         return write_from_nothing(writer, TextModel.load(text_model, words), cfg, primer)
     if cfg.candidates > 1:

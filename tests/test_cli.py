@@ -224,7 +224,7 @@ def test_eval_prints_json(tiny_model, lines_npz, capsys):
     assert set(result) == {"nats_per_sequence", "nats_per_point", "lines", "points"}
     assert result["lines"] == 4 and result["points"] > 0  # the two validation writers
     assert np.isfinite(result["nats_per_point"])
-    for shipped in ("unconditional", "synthesis"):  # named as `sample --model` names them
+    for shipped in ("unconditional", "synthesis", "sample"):  # named as `sample --model` names them
         code, out, _ = run(capsys, "eval", "--model", shipped, "--data", lines_npz, "--json")
         assert code == 0 and json.loads(out)["lines"] > 0
     code, out, err = run(capsys, "eval", "--model", "synthesis", "--data", lines_npz,

@@ -15,7 +15,7 @@ from handwriter.cli import main
 from handwriter.ink import read_ink, read_lines
 from handwriter.sample import SampleConfig, Writer
 from handwriter.text_model import TextModel, form_of, training_lines
-from handwriter.unprompted import write_from_nothing
+from handwriter.unprompted import from_nothing, write_from_nothing
 
 UNIPEN = Path(__file__).parents[2] / "shared" / "data" / "unipen" / "lines.npz"
 
@@ -88,3 +88,13 @@ def test_a_seed_writes_the_same_ink_byte_for_byte_in_a_new_process(model, kind, 
                        check=True, capture_output=True,
                        env={**os.environ, "PYTHONHASHSEED": str(run), "OMP_NUM_THREADS": "1"})
     assert paths[0].read_bytes() == paths[1].read_bytes() and paths[0].stat().st_size > 500
+
+
+def test_sample_writes_with_its_own_network_and_write_with_synthesis():
+    """`sample` defaults to the shipped "sample" network, not the one `write` uses."""
+    cfg = SampleConfig(n=1, seed=3, max_points=80)
+    by_default, by_name, by_write = (from_nothing(cfg, model)[0] for model in
+                                     (None, "sample", "synthesis"))
+    assert np.array_equal(by_default.strokes, by_name.strokes)
+    assert by_default.text == by_write.text  # the same draft, in other ink
+    assert not np.allclose(by_default.strokes[:20], by_write.strokes[:20])

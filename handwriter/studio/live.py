@@ -71,6 +71,10 @@ class Models:
         return Writer.load(self.paths[0], synthesis=True)
 
     @cached_property
+    def sample(self) -> Writer:  # From nothing writes as `sample` does, unless given a model
+        return Writer.load(self.paths[0] or "sample")
+
+    @cached_property
     def text_model(self) -> TextModel:
         return TextModel.load(self.paths[1])
 
@@ -149,10 +153,10 @@ def page_events(models: Models, job: Job) -> Iterator[dict]:
     if not job.lines:  # new lines from nothing, as `sample` writes them
         cfg = SampleConfig(n=job.count, bias=job.bias,  # drafts at most job.width characters
                            max_points=min(SampleConfig.max_points, POINTS_PER_CHAR * job.width))
-        texts = draft_texts(models.text_model, models.synthesis, cfg, generator)
+        texts = draft_texts(models.text_model, models.sample, cfg, generator)
         yield {"type": "start", "seed": job.seed, "lines": texts}
         for i, text in enumerate(texts):
-            yield from live_line(models.synthesis, cfg, i, text, None, "", generator)
+            yield from live_line(models.sample, cfg, i, text, None, "", generator)
         yield {"type": "done"}
         return
     yield {"type": "start", "seed": job.seed, "lines": job.lines,
