@@ -212,8 +212,8 @@ def add_style(name: str, inks: list[Ink], model: str | Path | None = None,
 
 def keep_style(writer: Writer, name: str, inks: list[Ink], cfg: AdaptConfig,
                adapt: bool = True) -> tuple[Adapted | None, Path]:
-    """Save `inks` as style `name`, adapted to where `adapts` says so (with a progress bar):
-    the adaptation, or None if the lines were only kept, and where they are."""
+    """Save `inks` as style `name`, adapted to them where `adapts` says so (with a progress
+    bar): the adaptation (None if the lines were only kept) and where they are."""
     if adapt and adapts(writer, inks):
         with fitting_bar(f"adapting to your {len(inks)} lines", cfg.minutes) as progress:
             return adapt_style(writer, name, inks, cfg, progress)
