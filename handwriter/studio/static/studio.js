@@ -67,7 +67,7 @@ function settleAll() {  // the page is done or stopped: every line by its own ba
 }
 
 function placeLines() {  // baselines a line apart, further where the ink above reaches low
-  let baseline = FIRST_BASELINE, lowest = -Infinity;
+  let baseline = FIRST_BASELINE, lowest = -Infinity, right = 900;
   [...svg.children].forEach((group, line) => {
     if (line > 0) baseline = Math.max(baseline + LINE_HEIGHT, lowest + CLEARANCE);
     // a line still being written sits where a line's baseline usually is below its start
@@ -76,8 +76,11 @@ function placeLines() {  // baselines a line apart, further where the ink above 
     group.dataset.baseline = baseline;
     const box = group.childElementCount ? group.getBBox() : null;
     lowest = box ? box.y + box.height + shift : baseline;
+    // a line still being written widens the page only once written: a draft that strays
+    // is seldom the one picked
+    if (box && page[line].baseline !== null) right = Math.max(right, box.x + box.width + MARGIN);
   });
-  fitPage();
+  fitPage(right);
 }
 
 function addPoints(line, points) {
@@ -119,15 +122,9 @@ function replaceLine(line, points) {  // a retake, or the reader's pick of the d
   }
 }
 
-function fitPage() {  // the page's slots, grown to hold ink that strays past them; a line
-  // still being written widens it only once written, as a draft that strays is seldom picked
+function fitPage(right) {  // the page's slots, grown to hold ink that strays past them
   const box = svg.getBBox();
   const left = Math.min(0, box.x - MARGIN), top = Math.min(0, box.y - MARGIN);
-  const right = [...svg.children].reduce((most, group, line) => {
-    if (page[line].baseline === null || !group.childElementCount) return most;
-    const ink = group.getBBox();
-    return Math.max(most, ink.x + ink.width + MARGIN);
-  }, 900);
   const bottom = Math.max(page.length * LINE_HEIGHT, box.y + box.height) + MARGIN;
   svg.setAttribute("viewBox", [left, top, right - left, bottom - top].map(Math.round).join(" "));
 }
